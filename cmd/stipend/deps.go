@@ -1,0 +1,19 @@
+package main
+import (
+ _ "github.com/mark3labs/mcp-go/mcp"
+ _ "github.com/mark3labs/mcp-go/server"
+ _ "github.com/mark3labs/mcp-go/client"
+ _ "github.com/gagliardetto/solana-go"
+ _ "github.com/gagliardetto/solana-go/rpc"
+ _ "github.com/gagliardetto/solana-go/programs/token"
+ _ "github.com/gagliardetto/solana-go/programs/associated-token-account"
+ _ "github.com/gagliardetto/solana-go/programs/memo"
+ _ "github.com/shopspring/decimal"
+ _ "github.com/redis/go-redis/v9"
+ _ "github.com/invopop/jsonschema"
+ _ "github.com/alicebob/miniredis/v2"
+ _ "github.com/go-redis/redis_rate/v10"
+ _ "go.yaml.in/yaml/v3"
+ _ "github.com/prometheus/client_golang/prometheus"
+)
+func main(){}
