@@ -1,0 +1,161 @@
+package policy_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stipend/stipend/internal/testenv"
+	"github.com/stipend/stipend/policy"
+)
+
+// backends runs a test on the real Redis server (the one that counts) and on
+// the embedded miniredis (the zero-setup default), with the same scripts.
+func backends(t *testing.T, fn func(t *testing.T, s *policy.Store)) {
+	t.Helper()
+	t.Run("redis", func(t *testing.T) {
+		fn(t, policy.New(testenv.Redis(t), policy.Options{}))
+	})
+	t.Run("miniredis", func(t *testing.T) {
+		e, err := policy.NewEmbedded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close() })
+		fn(t, policy.New(e.Client, policy.Options{}))
+	})
+}
+
+const usdc = 1_000_000 // one USDC in base units
+
+var ctx = context.Background()
+
+// wallet returns a random base58 text standing in for a user_wallet.
+func wallet() string {
+	const a = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	b := make([]byte, 44)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = a[int(b[i])%len(a)]
+	}
+	return string(b)
+}
+
+type fixture struct {
+	t      *testing.T
+	s      *policy.Store
+	wallet string
+	agent  string
+}
+
+func newFixture(t *testing.T, s *policy.Store) *fixture {
+	return &fixture{t: t, s: s, wallet: wallet(), agent: "agent-" + wallet()[:8]}
+}
+
+// key creates a session key of max units, expiring in ttl, and activates it.
+func (f *fixture) key(max policy.Amount, ttl time.Duration) *policy.SessionKey {
+	f.t.Helper()
+	k := f.pending(max, ttl)
+	k, err := f.s.Activate(ctx, k.ID, "fundsig-"+k.ID, max)
+	if err != nil {
+		f.t.Fatalf("activate: %v", err)
+	}
+	return k
+}
+
+func (f *fixture) pending(max policy.Amount, ttl time.Duration) *policy.SessionKey {
+	f.t.Helper()
+	now, err := f.s.Now(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	k, err := f.s.CreateKey(ctx, policy.NewKey{AgentID: f.agent, UserWallet: f.wallet, Token: "USDC",
+		Decimals: 6, Address: wallet(), PKPPublicKey: wallet(), SealedSecret: "sealed", MaxAmount: max,
+		ExpiresAt: now.Add(ttl)})
+	if err != nil {
+		f.t.Fatalf("create key: %v", err)
+	}
+	return k
+}
+
+func (f *fixture) session(l policy.Limits, approvalAbove policy.Amount, recipients ...string) *policy.Session {
+	f.t.Helper()
+	now, err := f.s.Now(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s, err := f.s.CreateSession(ctx, policy.NewSession{AgentID: f.agent, UserWallet: f.wallet, Limits: l,
+		RequireApprovalAbove: approvalAbove, AllowedRecipients: recipients, ExpiresAt: now.Add(7 * 24 * time.Hour)})
+	if err != nil {
+		f.t.Fatalf("create session: %v", err)
+	}
+	return s
+}
+
+func (f *fixture) linked(max policy.Amount, l policy.Limits) (*policy.SessionKey, *policy.Session) {
+	f.t.Helper()
+	k := f.key(max, 30*24*time.Hour+time.Hour)
+	s := f.session(l, 0)
+	if _, err := f.s.Link(ctx, f.agent, k.ID, s.ID); err != nil {
+		f.t.Fatalf("link: %v", err)
+	}
+	return k, s
+}
+
+func (f *fixture) reserve(s *policy.Store, keyID string, amount policy.Amount) *policy.Decision {
+	f.t.Helper()
+	d, err := s.Decide(ctx, policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: keyID, AgentID: f.agent,
+		Amount: amount, Recipient: "merchant", Signature: "sig"})
+	if err != nil {
+		f.t.Fatalf("reserve %d: %v", amount, err)
+	}
+	return d
+}
+
+func (f *fixture) pay(s *policy.Store, keyID string, amount policy.Amount) *policy.Decision {
+	f.t.Helper()
+	d := f.reserve(s, keyID, amount)
+	if d.Outcome == policy.OutcomeReserved {
+		if _, err := s.Commit(ctx, f.wallet, d.Payment.ID); err != nil {
+			f.t.Fatalf("commit: %v", err)
+		}
+	}
+	return d
+}
+
+func (f *fixture) check(s *policy.Store, keyID string, amount policy.Amount) *policy.Decision {
+	f.t.Helper()
+	d, err := s.Decide(ctx, policy.PaymentRequest{Mode: policy.ModeCheck, SessionKeyID: keyID, AgentID: f.agent,
+		Amount: amount, Recipient: "merchant"})
+	if err != nil {
+		f.t.Fatalf("check %d: %v", amount, err)
+	}
+	return d
+}
+
+// events returns the names of the events in the wallet's stream.
+func (f *fixture) events() []string {
+	f.t.Helper()
+	msgs, err := f.s.Redis().XRange(ctx, f.s.EventsKey(f.wallet), "-", "+").Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Values["event"].(string))
+	}
+	return out
+}
+
+func codes(d *policy.Decision) []policy.Code {
+	var out []policy.Code
+	for _, c := range d.Checks {
+		out = append(out, c.Code)
+	}
+	return out
+}
+
+var _ redis.UniversalClient = (*redis.Client)(nil)

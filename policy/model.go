@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Status is the status of a session key.
+type Status string
+
+// The statuses of a session key, as in the seed. revoked and expired are final.
+const (
+	StatusPendingApproval Status = "pending_approval"
+	StatusActive          Status = "active"
+	StatusExhausted       Status = "exhausted"
+	StatusExpired         Status = "expired"
+	StatusRevoked         Status = "revoked"
+)
+
+// SessionKey is a pre-funded wallet an agent spends from.
+type SessionKey struct {
+	ID                 string
+	AgentID            string
+	UserWallet         string
+	Token              string
+	Mint               string
+	Decimals           int32
+	Status             Status
+	Address            string
+	PKPPublicKey       string
+	Attestation        string
+	MaxAmount          Amount
+	Spent              Amount // confirmed on chain
+	Reserved           Amount // held by payments in flight
+	Remaining          Amount
+	TransactionCount   int64
+	CreatedAt          time.Time
+	ExpiresAt          time.Time
+	ActivatedAt        time.Time
+	LastActivity       time.Time
+	LinkedSessionID    string
+	Refusals           int64
+	LastRefusal        time.Time
+	DistinctRecipients int64
+}
+
+// Limits are a session's spending limits in base units; zero means no limit.
+type Limits struct {
+	PerTransaction Amount
+	PerDay         Amount
+	PerWeek        Amount
+	PerMonth       Amount
+}
+
+// Session is an agent session: the policy layer of limits.
+type Session struct {
+	ID                   string
+	AgentID              string
+	UserWallet           string
+	Status               string // active, expired or revoked
+	Limits               Limits
+	RequireApprovalAbove Amount // zero: never
+	AllowedRecipients    []string
+	CreatedAt            time.Time
+	ExpiresAt            time.Time
+	// Usage of the rolling windows, and when their oldest counted bucket leaves.
+	UsedDay, UsedWeek, UsedMonth       Amount
+	ResetsDay, ResetsWeek, ResetsMonth time.Time
+}
+
+// PaymentStatus is the status of a payment.
+type PaymentStatus string
+
+// The statuses of a payment.
+const (
+	PaymentApprovalRequired PaymentStatus = "approval_required"
+	PaymentReserved         PaymentStatus = "reserved"
+	PaymentConfirmed        PaymentStatus = "confirmed"
+	PaymentFailed           PaymentStatus = "failed"
+)
+
+// Payment is one payment from a session key, or from the owner's own wallet
+// under a session.
+type Payment struct {
+	ID             string
+	SessionKeyID   string
+	SessionID      string
+	AgentID        string
+	UserWallet     string
+	Amount         Amount
+	Recipient      string
+	Description    string
+	Status         PaymentStatus
+	Signature      string
+	IdempotencyKey string
+	Reason         string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Check is one failing check of a payment decision.
+type Check struct {
+	Code      Code
+	Param     string
+	Message   string
+	Window    string // day, week or month for window checks
+	Limit     Amount
+	Used      Amount
+	Remaining Amount
+	ResetsAt  time.Time // zero if waiting does not help
+}
+
+// Outcome is what a decision came to.
+type Outcome string
+
+// The outcomes of a decision.
+const (
+	OutcomeAllowed          Outcome = "allowed" // check only
+	OutcomeRefused          Outcome = "refused"
+	OutcomeApprovalRequired Outcome = "approval_required"
+	OutcomeReserved         Outcome = "reserved"
+	// A duplicate (same idempotency key) reports its payment's status as outcome.
+	OutcomeConfirmed Outcome = "confirmed"
+	OutcomeFailed    Outcome = "failed"
+)
+
+// Decision is the answer of the ledger to a payment or a can_afford check.
+type Decision struct {
+	Allowed          bool
+	ApprovalRequired bool
+	Outcome          Outcome
+	Duplicate        bool
+	Checks           []Check // every failing check, not only the first
+	MaxAffordableNow Amount  // the largest amount that passes every check now
+	// NextAvailableAt is when the requested amount would pass if nothing else
+	// is spent; nil when waiting does not help (only a top-up or the owner can).
+	NextAvailableAt       *time.Time
+	SessionKeyRemaining   *Amount
+	SessionRemainingToday *Amount
+	Payment               *Payment
+	Now                   time.Time
+}
+
+// fields is a script's record as it comes from Lua: text values by name.
+type fields map[string]any
+
+func (f fields) str(name string) string {
+	switch v := f[name].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (f fields) int(name string) int64 {
+	n, _ := strconv.ParseInt(f.str(name), 10, 64)
+	return n
+}
+
+func (f fields) amount(name string) Amount { return Amount(f.int(name)) }
+
+func (f fields) time(name string) time.Time {
+	ms := f.int(name)
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func (f fields) sessionKey() *SessionKey {
+	return &SessionKey{
+		ID: f.str("session_key_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
+		Token: f.str("token"), Mint: f.str("mint"), Decimals: int32(f.int("decimals")),
+		Status: Status(f.str("status")), Address: f.str("session_key_address"),
+		PKPPublicKey: f.str("pkp_public_key"), Attestation: f.str("attestation"),
+		MaxAmount: f.amount("max_amount"), Spent: f.amount("spent"), Reserved: f.amount("reserved"),
+		Remaining: f.amount("remaining_amount"), TransactionCount: f.int("transaction_count"),
+		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at"), ActivatedAt: f.time("activated_at"),
+		LastActivity: f.time("last_activity"), LinkedSessionID: f.str("linked_session_id"),
+		Refusals: f.int("refusals"), LastRefusal: f.time("last_refusal"),
+		DistinctRecipients: f.int("distinct_recipients"),
+	}
+}
+
+func (f fields) session() *Session {
+	s := &Session{
+		ID: f.str("session_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
+		Status: f.str("status"),
+		Limits: Limits{PerTransaction: f.amount("per_transaction"), PerDay: f.amount("per_day"),
+			PerWeek: f.amount("per_week"), PerMonth: f.amount("per_month")},
+		RequireApprovalAbove: f.amount("approval_above"),
+		CreatedAt:            f.time("created_at"), ExpiresAt: f.time("expires_at"),
+		UsedDay: f.amount("used_day"), UsedWeek: f.amount("used_week"), UsedMonth: f.amount("used_month"),
+		ResetsDay: f.time("resets_day"), ResetsWeek: f.time("resets_week"), ResetsMonth: f.time("resets_month"),
+	}
+	if r, ok := f["allowed_recipients"].([]any); ok {
+		for _, x := range r {
+			s.AllowedRecipients = append(s.AllowedRecipients, fmt.Sprint(x))
+		}
+	}
+	return s
+}
+
+func (f fields) payment() *Payment {
+	return &Payment{
+		ID: f.str("payment_id"), SessionKeyID: f.str("session_key_id"), SessionID: f.str("session_id"),
+		AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"), Amount: f.amount("amount"),
+		Recipient: f.str("recipient"), Description: f.str("description"),
+		Status: PaymentStatus(f.str("status")), Signature: f.str("signature"),
+		IdempotencyKey: f.str("idempotency_key"), Reason: f.str("reason"),
+		CreatedAt: f.time("created_at"), UpdatedAt: f.time("updated_at"),
+	}
+}
+
+func (f fields) sub(name string) fields {
+	if m, ok := f[name].(map[string]any); ok {
+		return fields(m)
+	}
+	return nil
+}
+
+func (f fields) decision() *Decision {
+	d := &Decision{
+		Allowed: f["allowed"] == true, ApprovalRequired: f["approval_required"] == true,
+		Duplicate: f["duplicate"] == true, Outcome: Outcome(f.str("outcome")),
+		MaxAffordableNow: f.amount("max_affordable_now"), Now: f.time("now"),
+	}
+	if _, ok := f["next_available_at"]; ok {
+		t := f.time("next_available_at")
+		d.NextAvailableAt = &t
+	}
+	if _, ok := f["session_key_remaining"]; ok {
+		a := f.amount("session_key_remaining")
+		d.SessionKeyRemaining = &a
+	}
+	if _, ok := f["session_remaining_today"]; ok {
+		a := f.amount("session_remaining_today")
+		d.SessionRemainingToday = &a
+	}
+	if cs, ok := f["checks"].([]any); ok {
+		for _, c := range cs {
+			m, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			cf := fields(m)
+			d.Checks = append(d.Checks, Check{Code: Code(cf.str("code")), Param: cf.str("param"),
+				Message: cf.str("message"), Window: cf.str("window"), Limit: cf.amount("limit"),
+				Used: cf.amount("used"), Remaining: cf.amount("remaining"), ResetsAt: cf.time("resets_at")})
+		}
+	}
+	if p := f.sub("payment"); p != nil {
+		d.Payment = p.payment()
+		if d.Duplicate {
+			d.Outcome = Outcome(d.Payment.Status)
+			if d.Payment.Status == PaymentReserved {
+				d.Outcome = OutcomeReserved
+			}
+		}
+	}
+	return d
+}

@@ -1,0 +1,29 @@
+-- get.lua: read-only view of a session key or session (expiry applied to the
+-- view), with the linked session's window usage.
+-- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)
+local kind, id, agent = ARGV[3], ARGV[4], ARGV[5]
+local out = {}
+local s, skey
+if kind == 'sk' then
+  local k, kkey = load_key(id, agent)
+  if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
+  expire_key(kkey, k, false)
+  out.key = key_view(k)
+  out.key.distinct_recipients = fmt(redis.call('HLEN', kkey .. ':recipients'))
+  if (k.linked_session_id or '') ~= '' then s, skey = load_session(k.linked_session_id, '') end
+else
+  s, skey = load_session(id, agent)
+  if not s then return fail('not_found', 'no session ' .. id, 'session_id') end
+end
+if s then
+  expire_session(skey, s, false)
+  out.session = session_view(s)
+  for _, w in ipairs(WINDOWS) do
+    local used, buckets = window_state(s.session_id, w)
+    out.session['used_' .. w.name] = fmt(used)
+    if #buckets > 0 then out.session['resets_' .. w.name] = fmt(leaves_at(w, buckets[1][1])) end
+  end
+  if s.has_recipients == '1' then out.session.allowed_recipients = redis.call('SMEMBERS', skey .. ':recipients') end
+end
+out.now = fmt(NOW)
+return reply({ok = out})

@@ -1,0 +1,41 @@
+-- release.lua: a payment is known never to land (or its approval was refused or
+-- lapsed); what it held returns to the key's balance and the session's windows.
+-- ARGV[3] payment_id  [4] reason
+local pid, reason = ARGV[3], ARGV[4]
+local pkey = P .. 'pay:' .. pid
+local p = hgetall(pkey)
+if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
+if p.status == 'failed' then return reply({ok = p, duplicate = true}) end
+if p.status ~= 'reserved' and p.status ~= 'approval_required' then
+  return fail('conflict', 'payment ' .. pid .. ' is ' .. p.status, 'payment_id')
+end
+local held = p.status == 'reserved'
+local amount = num(p.amount)
+p.status, p.updated_at, p.reason = 'failed', fmt(NOW), reason
+redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason', reason)
+redis.call('ZREM', P .. 'inflight', pid)
+if held then
+  if (p.session_id or '') ~= '' then
+    for _, w in ipairs(WINDOWS) do
+      local b = p['b_' .. w.name]
+      if b then
+        local wk = window_key(p.session_id, w)
+        if redis.call('HEXISTS', wk, b) == 1 and redis.call('HINCRBY', wk, b, fmt(-amount)) <= 0 then
+          redis.call('HDEL', wk, b)
+        end
+      end
+    end
+  end
+  if (p.session_key_id or '') ~= '' then
+    local kkey = P .. 'sk:' .. p.session_key_id
+    redis.call('HINCRBY', kkey, 'reserved', fmt(-amount))
+    local k = hgetall(kkey)
+    if not expire_key(kkey, k, true) and k.status == 'exhausted' and
+      num(k.max_amount) - num(k.spent) - num(k.reserved) > 0 then
+      redis.call('HSET', kkey, 'status', 'active')
+    end
+  end
+end
+emit('payment.failed', {payment_id = pid, session_key_id = p.session_key_id, session_id = p.session_id,
+  agent_id = p.agent_id, user_wallet = p.user_wallet, amount = p.amount, recipient = p.recipient, reason = reason})
+return reply({ok = p})

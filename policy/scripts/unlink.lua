@@ -1,0 +1,13 @@
+-- unlink.lua: removes a key's policy layer. It loosens the limits, so only the
+-- owner (through a signed approval) or the operator may do it.
+-- ARGV[3] session_key_id  [4] agent (must be '')
+local kid, agent = ARGV[3], ARGV[4]
+if agent ~= '' then return fail('approval_required', 'only the owner may unlink a session', 'session_key_id') end
+local k, kkey = load_key(kid, '')
+if not k then return fail('not_found', 'no session key ' .. kid, 'session_key_id') end
+local cur = k.linked_session_id or ''
+if cur == '' then return reply({ok = key_view(k), duplicate = true}) end
+k.linked_session_id = nil
+redis.call('HDEL', kkey, 'linked_session_id')
+emit('session_key.unlinked', {session_key_id = kid, session_id = cur, agent_id = k.agent_id, user_wallet = k.user_wallet})
+return reply({ok = key_view(k)})
