@@ -94,7 +94,7 @@ func (s *Store) WalletsKey() string { return s.prefix + ":wallets" }
 // ExpiryKey is the sorted set of session keys by expires_at (ms), for the sweeper.
 func (s *Store) ExpiryKey() string { return s.prefix + ":expiry" }
 
-func (s *Store) indexKey(id string) string       { return s.prefix + ":idx:" + id }
+func (s *Store) indexKey(id string) string        { return s.prefix + ":idx:" + id }
 func (s *Store) agentKeysKey(agent string) string { return s.prefix + ":agent:" + agent + ":keys" }
 func (s *Store) allKeysKey() string               { return s.prefix + ":keys" }
 
