@@ -94,6 +94,7 @@ type Payment struct {
 	Description    string
 	Status         PaymentStatus
 	Signature      string
+	Blockhash      string
 	IdempotencyKey string
 	Reason         string
 	CreatedAt      time.Time
@@ -213,7 +214,7 @@ func (f fields) payment() *Payment {
 		ID: f.str("payment_id"), SessionKeyID: f.str("session_key_id"), SessionID: f.str("session_id"),
 		AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"), Amount: f.amount("amount"),
 		Recipient: f.str("recipient"), Description: f.str("description"),
-		Status: PaymentStatus(f.str("status")), Signature: f.str("signature"),
+		Status: PaymentStatus(f.str("status")), Signature: f.str("signature"), Blockhash: f.str("blockhash"),
 		IdempotencyKey: f.str("idempotency_key"), Reason: f.str("reason"),
 		CreatedAt: f.time("created_at"), UpdatedAt: f.time("updated_at"),
 	}

@@ -525,8 +525,9 @@ type PaymentRequest struct {
 	IdempotencyKey string
 	Signature      string // the payment transaction's signature, known before it is sent
 	Description    string
-	Approved       bool // the owner approved this PaymentID
-	Risky          bool // the service's risk check asks for the owner's approval
+	Blockhash      string // the transaction's recent blockhash
+	Approved       bool   // the owner approved this PaymentID
+	Risky          bool   // the service's risk check asks for the owner's approval
 }
 
 // Fingerprint is what an idempotency key is bound to: the same key with other
@@ -566,7 +567,7 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	}
 	f, err := s.runFields(ctx, "decide", w, kind+":"+id, string(r.Mode), kind, id, r.AgentID, units(r.Amount),
 		r.Recipient, r.PaymentID, r.IdempotencyKey, r.Fingerprint(), r.Signature, r.Description,
-		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky))
+		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky), r.Blockhash)
 	if err != nil {
 		return nil, err
 	}
@@ -647,3 +648,5 @@ func (s *Store) InFlight(ctx context.Context) ([]*Payment, error) {
 func (s *Store) WithClockSkew(d time.Duration) *Store {
 	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL}
 }
+
+type redisRange = redis.ZRangeBy

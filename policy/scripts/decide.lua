@@ -12,11 +12,13 @@
 -- ARGV[12] transaction signature    ARGV[13] description
 -- ARGV[14] '1' when the owner approved this payment_id   ARGV[15] idempotency TTL (ms)
 -- ARGV[16] '1' when the service's risk check asks for the owner's approval
+-- ARGV[17] the recent blockhash of the payment transaction (to resolve a crash later)
 local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local amount, recipient, pid = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local idem, fp, sig, desc = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local approved, idem_ttl, risky = ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16] == '1'
 local write = mode == 'reserve'
+local blockhash = ARGV[17] or ''
 
 local k, kkey, s, skey
 if kind == 'sk' then
@@ -197,6 +199,7 @@ end
 
 pay.status = 'reserved'
 pay.signature = sig
+pay.blockhash = blockhash
 for _, x in ipairs(wins) do
   -- Every window counts, limited or not, so a limit set later sees past spending.
   local w = x.w

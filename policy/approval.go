@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+)
+
+// ApprovalKind is what an approval link asks the owner to approve.
+type ApprovalKind string
+
+// The kinds of approval.
+const (
+	ApprovalFund       ApprovalKind = "fund"        // fund a new session key (sign a transaction)
+	ApprovalTopUp      ApprovalKind = "top_up"      // add funds to a key (sign a transaction)
+	ApprovalPayment    ApprovalKind = "payment"     // a payment over the threshold (sign a message)
+	ApprovalOwnPayment ApprovalKind = "own_payment" // a session's payment from the owner's wallet (sign a transaction)
+	ApprovalLink       ApprovalKind = "link"        // link a key to a session (sign a message)
+	ApprovalUnlink     ApprovalKind = "unlink"      // unlink a key's session (sign a message)
+	ApprovalLimits     ApprovalKind = "limits"      // change a session's limits (sign a message)
+)
+
+// SignsTransaction reports whether the owner signs a transaction (else a message).
+func (k ApprovalKind) SignsTransaction() bool {
+	return k == ApprovalFund || k == ApprovalTopUp || k == ApprovalOwnPayment
+}
+
+// Approval is a single-use approval link's record.
+type Approval struct {
+	Token        string
+	Kind         ApprovalKind
+	Status       string // pending, processing, used or cancelled
+	UserWallet   string
+	AgentID      string
+	SessionKeyID string
+	SessionID    string
+	PaymentID    string
+	Amount       Amount
+	Recipient    string
+	// Payload is what the owner signs: the base64 transaction message, or the text message.
+	Payload   string
+	Details   json.RawMessage // kind-specific details for the page (limits, description)
+	Result    json.RawMessage // what the submission came to
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// NewApproval describes an approval link to create.
+type NewApproval struct {
+	Kind         ApprovalKind
+	UserWallet   string
+	AgentID      string
+	SessionKeyID string
+	SessionID    string
+	PaymentID    string
+	Amount       Amount
+	Recipient    string
+	Payload      string
+	Details      any
+	ExpiresAt    time.Time
+}
+
+// NewToken returns a random approval token (256 bits, URL-safe).
+func NewToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "ap_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (f fields) approval() *Approval {
+	a := &Approval{Token: f.str("token"), Kind: ApprovalKind(f.str("kind")), Status: f.str("status"),
+		UserWallet: f.str("user_wallet"), AgentID: f.str("agent_id"), SessionKeyID: f.str("session_key_id"),
+		SessionID: f.str("session_id"), PaymentID: f.str("payment_id"), Amount: f.amount("amount"),
+		Recipient: f.str("recipient"), Payload: f.str("payload"),
+		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at")}
+	if d := f.str("details"); d != "" {
+		a.Details = json.RawMessage(d)
+	}
+	if r := f.str("result"); r != "" {
+		a.Result = json.RawMessage(r)
+	}
+	return a
+}
+
+// CreateApproval records a new approval link and returns it with its token.
+func (s *Store) CreateApproval(ctx context.Context, n NewApproval) (*Approval, error) {
+	if err := validWallet(n.UserWallet); err != nil {
+		return nil, err
+	}
+	details, err := json.Marshal(n.Details)
+	if err != nil {
+		return nil, Errorf(CodeInvalidArgument, "details", "details: %v", err)
+	}
+	token := NewToken()
+	if err := s.index(ctx, token, n.UserWallet, n.AgentID, n.ExpiresAt, false); err != nil {
+		return nil, err
+	}
+	if _, err := s.run(ctx, "approval", n.UserWallet, "appr:"+token, token, "create", string(n.Kind), n.AgentID,
+		n.SessionKeyID, n.SessionID, n.PaymentID, units(n.Amount), n.Recipient, n.Payload, ms(n.ExpiresAt), string(details)); err != nil {
+		return nil, err
+	}
+	return s.GetApproval(ctx, token)
+}
+
+// GetApproval returns an approval by its token.
+func (s *Store) GetApproval(ctx context.Context, token string) (*Approval, error) {
+	if err := validID(token, "ap_", "token"); err != nil {
+		return nil, err
+	}
+	w, err := s.walletOf(ctx, token, "token")
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, s.Prefix(w)+"appr:"+token).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, Errorf(CodeNotFound, "token", "no such approval link")
+	}
+	f := fields{}
+	for k, v := range m {
+		f[k] = v
+	}
+	return f.approval(), nil
+}
+
+// ApprovalAction moves an approval through its states: "claim" (pending →
+// processing; refused once used, cancelled or expired), "release"
+// (processing → pending), "finish" (processing → used, with arg the result),
+// "rebind" (a new payload while pending) and "cancel".
+func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (*Approval, error) {
+	if err := validID(token, "ap_", "token"); err != nil {
+		return nil, err
+	}
+	w, err := s.walletOf(ctx, token, "token")
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.runFields(ctx, "approval", w, "appr:"+token, token, action, arg)
+	if err != nil {
+		return nil, err
+	}
+	return f.approval(), nil
+}
