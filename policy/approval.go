@@ -49,6 +49,7 @@ type Approval struct {
 
 // NewApproval describes an approval link to create.
 type NewApproval struct {
+	Token        string // empty: a new token
 	Kind         ApprovalKind
 	UserWallet   string
 	AgentID      string
@@ -95,7 +96,13 @@ func (s *Store) CreateApproval(ctx context.Context, n NewApproval) (*Approval, e
 	if err != nil {
 		return nil, Errorf(CodeInvalidArgument, "details", "details: %v", err)
 	}
-	token := NewToken()
+	token := n.Token
+	if token == "" {
+		token = NewToken()
+	}
+	if err := validID(token, "ap_", "token"); err != nil {
+		return nil, Errorf(CodeInvalidArgument, "token", "invalid approval token")
+	}
 	if err := s.index(ctx, token, n.UserWallet, n.AgentID, n.ExpiresAt, false); err != nil {
 		return nil, err
 	}

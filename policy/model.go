@@ -44,6 +44,9 @@ type SessionKey struct {
 	Refusals           int64
 	LastRefusal        time.Time
 	DistinctRecipients int64
+	PaymentsLastHour   int64 // confirmed payments in the current and the previous clock hour
+	RefusalsLastHour   int64 // refused payments in the current and the previous clock hour
+	RecipientPaid      bool  // the recipient asked about was paid before (GetKeyFor)
 }
 
 // Limits are a session's spending limits in base units; zero means no limit.
@@ -187,6 +190,8 @@ func (f fields) sessionKey() *SessionKey {
 		LastActivity: f.time("last_activity"), LinkedSessionID: f.str("linked_session_id"),
 		Refusals: f.int("refusals"), LastRefusal: f.time("last_refusal"),
 		DistinctRecipients: f.int("distinct_recipients"),
+		PaymentsLastHour:   f.int("payments_last_hour"), RefusalsLastHour: f.int("refusals_last_hour"),
+		RecipientPaid: f["recipient_paid"] == true,
 	}
 }
 

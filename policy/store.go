@@ -338,6 +338,12 @@ func (s *Store) Expire(ctx context.Context, id string) (bool, *SessionKey, error
 // GetKey returns a session key as the agent (or the owner, agent "") may see
 // it, with its linked session if any. Expiry shows even before the sweeper ran.
 func (s *Store) GetKey(ctx context.Context, agent, id string) (*SessionKey, *Session, error) {
+	return s.GetKeyFor(ctx, agent, id, "")
+}
+
+// GetKeyFor is GetKey that also tells whether the key ever paid recipient
+// (SessionKey.RecipientPaid), for the risk score of a payment.
+func (s *Store) GetKeyFor(ctx context.Context, agent, id, recipient string) (*SessionKey, *Session, error) {
 	if err := validID(id, "sk_", "session_key_id"); err != nil {
 		return nil, nil, err
 	}
@@ -345,7 +351,7 @@ func (s *Store) GetKey(ctx context.Context, agent, id string) (*SessionKey, *Ses
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := s.runFields(ctx, "get", w, "sk:"+id, "sk", id, agent)
+	f, err := s.runFields(ctx, "get", w, "sk:"+id, "sk", id, agent, recipient)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -365,7 +371,7 @@ func (s *Store) GetSession(ctx context.Context, agent, id string) (*Session, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "get", w, "as:"+id, "as", id, agent)
+	f, err := s.runFields(ctx, "get", w, "as:"+id, "as", id, agent, "")
 	if err != nil {
 		return nil, err
 	}

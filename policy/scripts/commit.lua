@@ -17,6 +17,7 @@ if (p.session_key_id or '') ~= '' then
   redis.call('HINCRBY', kkey, 'spent', fmt(amount))
   redis.call('HINCRBY', kkey, 'transaction_count', 1)
   redis.call('HINCRBY', kkey .. ':recipients', p.recipient, 1)
+  redis.call('HINCRBY', kkey .. ':hourly', 'p' .. fmt(math.floor(NOW / 3600000)), 1)
   redis.call('HSET', kkey, 'last_activity', fmt(NOW))
   local k = hgetall(kkey)
   if k.low_balance_sent ~= '1' and (num(k.spent) + num(k.reserved)) * 10 >= num(k.max_amount) * 8 then

@@ -165,7 +165,11 @@ if not allowed then
   out.outcome = 'refused'
   local codes = {}
   for i, c in ipairs(checks) do codes[i] = c.code end
-  if k then redis.call('HINCRBY', kkey, 'refusals', 1); redis.call('HSET', kkey, 'last_refusal', fmt(NOW)) end
+  if k then
+    redis.call('HINCRBY', kkey, 'refusals', 1)
+    redis.call('HSET', kkey, 'last_refusal', fmt(NOW))
+    redis.call('HINCRBY', kkey .. ':hourly', 'r' .. fmt(math.floor(NOW / 3600000)), 1)
+  end
   audit('payment.refused', {kind = kind, id = id, agent_id = owner.agent_id, amount = fmt(amount),
     recipient = recipient, codes = table.concat(codes, ',')})
   return reply({ok = out})

@@ -1,7 +1,7 @@
 -- get.lua: read-only view of a session key or session (expiry applied to the
 -- view), with the linked session's window usage.
--- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)
-local kind, id, agent = ARGV[3], ARGV[4], ARGV[5]
+-- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)  [6] recipient (optional)
+local kind, id, agent, recipient = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or ''
 local out = {}
 local s, skey
 if kind == 'sk' then
@@ -10,6 +10,11 @@ if kind == 'sk' then
   expire_key(kkey, k, false)
   out.key = key_view(k)
   out.key.distinct_recipients = fmt(redis.call('HLEN', kkey .. ':recipients'))
+  local hour = math.floor(NOW / 3600000)
+  local h = redis.call('HMGET', kkey .. ':hourly', 'p' .. fmt(hour), 'p' .. fmt(hour - 1), 'r' .. fmt(hour), 'r' .. fmt(hour - 1))
+  out.key.payments_last_hour = fmt(num(h[1]) + num(h[2]))
+  out.key.refusals_last_hour = fmt(num(h[3]) + num(h[4]))
+  if recipient ~= '' then out.key.recipient_paid = redis.call('HEXISTS', kkey .. ':recipients', recipient) == 1 end
   if (k.linked_session_id or '') ~= '' then s, skey = load_session(k.linked_session_id, '') end
 else
   s, skey = load_session(id, agent)

@@ -1,0 +1,54 @@
+package wallet
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	solana "github.com/gagliardetto/solana-go"
+)
+
+// BuildOwnPayment builds the unsigned transaction by which the user pays a
+// recipient from their own wallet (a session without a session key): create
+// the recipient's token account (idempotent), TransferChecked from the
+// user's token account, and an SPL Memo naming the payment id. The user is
+// the fee payer and the only signer.
+func (c *Chain) BuildOwnPayment(ctx context.Context, user, recipient solana.PublicKey, amount uint64, paymentID string) (*Unsigned, error) {
+	if amount == 0 {
+		return nil, fmt.Errorf("%w: payment amount is zero", ErrInvalidAmount)
+	}
+	if paymentID == "" || len(paymentID) > MaxPaymentIDLen {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidMemo, paymentID)
+	}
+	if err := ValidRecipient(recipient, user); err != nil {
+		return nil, err
+	}
+	bh, err := c.latestBlockhash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	create, err := createATAIdempotent(user, recipient, c.cfg.Mint)
+	if err != nil {
+		return nil, err
+	}
+	xfer, err := c.transferChecked(amount, user, recipient)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: own payment transfer: %w", err)
+	}
+	tx, err := solana.NewTransaction([]solana.Instruction{create, xfer, memoInstruction(paymentID, user)},
+		bh.Blockhash, solana.TransactionPayer(user))
+	if err != nil {
+		return nil, fmt.Errorf("wallet: own payment transaction: %w", err)
+	}
+	tx.Signatures = make([]solana.Signature, tx.Message.Header.NumRequiredSignatures)
+	msg, err := tx.Message.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("wallet: encode own payment message: %w", err)
+	}
+	wire, err := tx.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("wallet: encode own payment transaction: %w", err)
+	}
+	return &Unsigned{Tx: tx, Message: msg, Wire: base64.StdEncoding.EncodeToString(wire),
+		Blockhash: bh.Blockhash, LastValidBlockHeight: bh.LastValidBlockHeight}, nil
+}
