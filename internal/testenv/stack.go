@@ -1,0 +1,171 @@
+package testenv
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+	"github.com/stipend/stipend/wallet"
+)
+
+// Stack is the whole service on real parts: the real Redis (keys under a
+// prefix of its own), a local Solana chain, sealing under a fresh master key.
+type Stack struct {
+	Store   *policy.Store
+	Local   *localnet.Chain
+	Chain   *wallet.Chain
+	Sealer  *wallet.Sealer
+	Service *service.Service
+}
+
+// StackOptions tune a Stack.
+type StackOptions struct {
+	PublicURL     string
+	FeePayer      bool // a gasless fee payer pays the keys' fees
+	RiskThreshold int
+	Embedded      bool // run the ledger on the embedded miniredis instead of the real Redis
+}
+
+// NewStack starts a Stack for the test and stops it when the test ends.
+func NewStack(tb testing.TB, o StackOptions) *Stack {
+	tb.Helper()
+	st := &Stack{Local: Chain(tb)}
+	prefix := "stipendtest" + policy.NewID("")[:10]
+	if o.Embedded {
+		e, err := policy.NewEmbedded()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = e.Close() })
+		st.Store = policy.New(e.Client, policy.Options{Prefix: prefix})
+	} else {
+		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
+	}
+	cfg := wallet.Config{RPCURL: st.Local.URL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
+		ConfirmTimeout: 20 * time.Second}
+	if o.FeePayer {
+		fp, err := wallet.NewKeypair()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.Local.Airdrop(context.Background(), fp.PublicKey(), 10_000_000_000); err != nil {
+			tb.Fatal(err)
+		}
+		cfg.FeePayer = fp
+	}
+	var err error
+	if st.Chain, err = wallet.New(cfg); err != nil {
+		tb.Fatal(err)
+	}
+	mk, err := wallet.GenerateMasterKey("test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if st.Sealer, err = wallet.ParseSealer("test", []string{mk}); err != nil {
+		tb.Fatal(err)
+	}
+	if o.PublicURL == "" {
+		o.PublicURL = "http://127.0.0.1:0"
+	}
+	st.Service = service.New(st.Store, st.Chain, st.Sealer, service.Config{PublicURL: o.PublicURL,
+		RiskThreshold: o.RiskThreshold}, nil)
+	return st
+}
+
+// User is a human's wallet on the local chain.
+type User struct {
+	Key solana.PrivateKey
+}
+
+// Address is the user's wallet address.
+func (u *User) Address() solana.PublicKey { return u.Key.PublicKey() }
+
+// NewUser makes a wallet holding 1 SOL and usdc base units of the token.
+func (st *Stack) NewUser(tb testing.TB, usdc uint64) *User {
+	tb.Helper()
+	key, err := solana.NewRandomPrivateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Local.Airdrop(ctx, key.PublicKey(), 1_000_000_000); err != nil {
+		tb.Fatal(err)
+	}
+	if usdc > 0 {
+		if _, err := st.Local.MintTo(ctx, key.PublicKey(), usdc); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return &User{Key: key}
+}
+
+// SignTransaction signs a base64 wire transaction as the user's wallet
+// would (solana:signTransaction): its signature in its slot, the rest untouched.
+func (u *User) SignTransaction(tb testing.TB, wireB64 string) string {
+	tb.Helper()
+	raw, err := base64.StdEncoding.DecodeString(wireB64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tx, err := solana.TransactionFromBytes(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	msg, err := tx.Message.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sig := ed25519.Sign(ed25519.PrivateKey(u.Key), msg)
+	for i, k := range tx.Message.AccountKeys[:tx.Message.Header.NumRequiredSignatures] {
+		if k.Equals(u.Address()) {
+			copy(tx.Signatures[i][:], sig)
+		}
+	}
+	out, err := tx.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(out)
+}
+
+// SignMessage signs a text as the user's wallet would (solana:signMessage), base58.
+func (u *User) SignMessage(text string) string {
+	return solana.SignatureFromBytes(ed25519.Sign(ed25519.PrivateKey(u.Key), []byte(text))).String()
+}
+
+// TokenBalance reads an owner's token balance from the chain.
+func (st *Stack) TokenBalance(tb testing.TB, owner solana.PublicKey) uint64 {
+	tb.Helper()
+	b, err := st.Chain.TokenBalance(context.Background(), owner)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// Fund creates a session key for the user and approves its funding as the
+// user would; it returns the active key.
+func (st *Stack) Fund(tb testing.TB, agent string, u *User, max policy.Amount, sessionID string) *service.KeyView {
+	tb.Helper()
+	ctx := context.Background()
+	c, err := st.Service.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: u.Address().String(),
+		MaxAmount: max, ExpiryHours: 24, SessionID: sessionID})
+	if err != nil {
+		tb.Fatalf("create session key: %v", err)
+	}
+	if _, err := st.Service.SubmitApproval(ctx, c.ApprovalToken, service.Submission{SignedTransaction: u.SignTransaction(tb, c.ApprovalTransaction)}); err != nil {
+		tb.Fatalf("approve funding: %v", err)
+	}
+	k, err := st.Service.Status(ctx, agent, c.SessionKeyID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}

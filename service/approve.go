@@ -1,0 +1,488 @@
+package service
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/wallet"
+)
+
+// Codes of a refused approval submission, beside the policy codes.
+const (
+	CodeWrongSigner      policy.Code = "wrong_signer"
+	CodeTampered         policy.Code = "tampered"
+	CodeInvalidSignature policy.Code = "invalid_signature"
+)
+
+func (s *Service) newApprovalWithToken(ctx context.Context, n policy.NewApproval, token, wire, message string) (*ApprovalLink, error) {
+	n.Token = token
+	return s.newApproval(ctx, n, wire, message)
+}
+
+// ApprovalView is what an approval page shows and signs.
+type ApprovalView struct {
+	Token       string          `json:"token"`
+	Kind        string          `json:"kind"`
+	Status      string          `json:"status"` // pending, processing, used, cancelled or expired
+	UserWallet  string          `json:"user_wallet"`
+	AgentID     string          `json:"agent_id"`
+	Sign        string          `json:"sign"` // transaction or message
+	Transaction string          `json:"transaction,omitempty"`
+	Message     string          `json:"message,omitempty"`
+	Cluster     string          `json:"cluster"`
+	Summary     Summary         `json:"summary"`
+	ExpiresAt   string          `json:"expires_at"`
+	Result      json.RawMessage `json:"result,omitempty"`
+}
+
+// Summary says in plain words what the owner approves.
+type Summary struct {
+	Title             string            `json:"title"`
+	Amount            string            `json:"amount,omitempty"`
+	Token             string            `json:"token"`
+	Recipient         string            `json:"recipient,omitempty"`
+	SessionKeyID      string            `json:"session_key_id,omitempty"`
+	SessionKeyAddress string            `json:"session_key_address,omitempty"`
+	SessionID         string            `json:"session_id,omitempty"`
+	Limits            map[string]string `json:"limits,omitempty"`
+	NewLimits         map[string]string `json:"new_limits,omitempty"`
+	KeyExpiresAt      string            `json:"key_expires_at,omitempty"`
+	RemainingAfter    string            `json:"remaining_after,omitempty"`
+	Description       string            `json:"description,omitempty"`
+	Lines             []Line            `json:"lines"`
+}
+
+// Line is one labelled fact of a summary.
+type Line struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// Approval returns what an approval link asks. A transaction whose blockhash
+// has expired is issued anew (and the link bound to the new one), so a link
+// opened late still works.
+func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, error) {
+	a, err := s.store.GetApproval(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &ApprovalView{Token: a.Token, Kind: string(a.Kind), Status: a.Status, UserWallet: a.UserWallet,
+		AgentID: a.AgentID, Cluster: s.cfg.Cluster, ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
+	if a.Status == "pending" && !now.Before(a.ExpiresAt) {
+		v.Status = "expired"
+	}
+	if a.Kind.SignsTransaction() {
+		v.Sign = "transaction"
+		if v.Status == "pending" {
+			if err := s.refresh(ctx, a); err != nil {
+				return nil, err
+			}
+			v.Transaction = wireOf(a.Payload)
+		}
+	} else {
+		v.Sign = "message"
+		v.Message = a.Payload
+	}
+	v.Summary = s.summary(ctx, a)
+	return v, nil
+}
+
+// wireOf turns issued message bytes (base64) into the wire transaction a
+// wallet signs: one zeroed signature slot per required signer, then the message.
+func wireOf(messageB64 string) string {
+	msg, err := base64.StdEncoding.DecodeString(messageB64)
+	if err != nil || len(msg) == 0 {
+		return ""
+	}
+	n := int(msg[0]) // required signatures (header byte 0), always < 128 here
+	wire := append([]byte{byte(n)}, make([]byte, 64*n)...)
+	return base64.StdEncoding.EncodeToString(append(wire, msg...))
+}
+
+// refresh re-issues a pending transaction whose blockhash expired.
+func (s *Service) refresh(ctx context.Context, a *policy.Approval) error {
+	msg, err := base64.StdEncoding.DecodeString(a.Payload)
+	if err != nil {
+		return fmt.Errorf("service: approval payload: %w", err)
+	}
+	var m solana.Message
+	if err := m.UnmarshalWithDecoder(newDecoder(msg)); err != nil {
+		return fmt.Errorf("service: approval message: %w", err)
+	}
+	if ok, err := s.chain.BlockhashValid(ctx, m.RecentBlockhash); err != nil || ok {
+		return nil // valid, or the chain is unreachable: keep the one issued
+	}
+	tx, err := s.buildFor(ctx, a)
+	if err != nil {
+		return err
+	}
+	payload := base64.StdEncoding.EncodeToString(tx.Message)
+	if _, err := s.store.ApprovalAction(ctx, a.Token, "rebind", payload); err != nil {
+		return err
+	}
+	a.Payload = payload
+	return nil
+}
+
+// buildFor builds the transaction an approval binds to.
+func (s *Service) buildFor(ctx context.Context, a *policy.Approval) (*wallet.Unsigned, error) {
+	user, err := parseWallet(a.UserWallet, "user_wallet")
+	if err != nil {
+		return nil, err
+	}
+	switch a.Kind {
+	case policy.ApprovalFund, policy.ApprovalTopUp:
+		k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+		if err != nil {
+			return nil, err
+		}
+		key, _ := parseWallet(k.Address, "session_key_address")
+		return s.chain.BuildFunding(ctx, user, key, uint64(a.Amount))
+	case policy.ApprovalOwnPayment:
+		r, _ := parseWallet(a.Recipient, "recipient")
+		return s.chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
+	}
+	return nil, fmt.Errorf("service: approval kind %s signs no transaction", a.Kind)
+}
+
+func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
+	sm := Summary{Token: s.cfg.Token, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID, Recipient: a.Recipient}
+	var details map[string]any
+	_ = json.Unmarshal(a.Details, &details)
+	if d, ok := details["description"].(string); ok {
+		sm.Description = d
+	}
+	if a.Amount > 0 {
+		sm.Amount = s.Format(a.Amount)
+	}
+	var k *policy.SessionKey
+	var sess *policy.Session
+	if a.SessionKeyID != "" {
+		k, sess, _ = s.store.GetKey(ctx, "", a.SessionKeyID)
+	}
+	if sess == nil && a.SessionID != "" {
+		sess, _ = s.store.GetSession(ctx, "", a.SessionID)
+	}
+	if k != nil {
+		sm.SessionKeyAddress, sm.KeyExpiresAt = k.Address, rfc(k.ExpiresAt)
+	}
+	if sess != nil {
+		sm.Limits = s.limitsMap(sess.Limits, sess.RequireApprovalAbove)
+	}
+	add := func(label, value string) {
+		if value != "" {
+			sm.Lines = append(sm.Lines, Line{label, value})
+		}
+	}
+	amount := sm.Amount + " " + s.cfg.Token
+	switch a.Kind {
+	case policy.ApprovalFund:
+		sm.Title = "Fund a new session key"
+		sm.RemainingAfter = sm.Amount
+		add("Amount", amount+" from your wallet to the session key")
+		add("Agent", a.AgentID)
+		add("Session key", a.SessionKeyID)
+		add("Session key address", sm.SessionKeyAddress)
+		add("The agent may spend up to", amount+" without asking you again")
+		add("Key expires", sm.KeyExpiresAt)
+	case policy.ApprovalTopUp:
+		sm.Title = "Top up a session key"
+		add("Amount", amount+" from your wallet to the session key")
+		add("Agent", a.AgentID)
+		add("Session key", a.SessionKeyID)
+		if k != nil {
+			sm.RemainingAfter = s.Format(k.Remaining + a.Amount)
+			add("Its limit becomes", s.Format(k.MaxAmount+a.Amount)+" "+s.cfg.Token)
+			add("Left to spend afterwards", sm.RemainingAfter+" "+s.cfg.Token)
+		}
+		add("Key expires", sm.KeyExpiresAt)
+	case policy.ApprovalPayment, policy.ApprovalOwnPayment:
+		sm.Title = "Approve a payment"
+		if a.Kind == policy.ApprovalOwnPayment {
+			add("Amount", amount+" from your own wallet")
+		} else {
+			add("Amount", amount+" from session key "+a.SessionKeyID)
+			if k != nil {
+				sm.RemainingAfter = s.Format(max(k.Remaining-a.Amount, 0))
+				add("Left on the key afterwards", sm.RemainingAfter+" "+s.cfg.Token)
+			}
+		}
+		add("Recipient", a.Recipient)
+		add("Agent", a.AgentID)
+		add("What for", sm.Description)
+	case policy.ApprovalLink:
+		sm.Title = "Link a session key to a session"
+		add("Session key", a.SessionKeyID)
+		add("Session", a.SessionID)
+	case policy.ApprovalUnlink:
+		sm.Title = "Remove a session key's spending limits"
+		add("Session key", a.SessionKeyID)
+		add("Session", a.SessionID)
+		add("Afterwards", "only the key's balance limits the agent")
+	case policy.ApprovalLimits:
+		sm.Title = "Change a session's limits"
+		add("Session", a.SessionID)
+		if nl, ok := details["new_limits"].(map[string]any); ok {
+			sm.NewLimits = map[string]string{}
+			for name, v := range nl {
+				sm.NewLimits[name] = fmt.Sprint(v)
+			}
+		}
+	}
+	if sm.Limits != nil {
+		for _, n := range []string{"max_per_transaction", "max_per_day", "max_per_week", "max_per_month", "require_approval_above"} {
+			if v := sm.Limits[n]; v != "" {
+				add("Session "+n, v+" "+s.cfg.Token)
+			}
+		}
+	}
+	add("This link expires", rfc(a.ExpiresAt))
+	return sm
+}
+
+func (s *Service) limitsMap(l policy.Limits, above policy.Amount) map[string]string {
+	return map[string]string{"max_per_transaction": s.amountOrEmpty(l.PerTransaction),
+		"max_per_day": s.amountOrEmpty(l.PerDay), "max_per_week": s.amountOrEmpty(l.PerWeek),
+		"max_per_month": s.amountOrEmpty(l.PerMonth), "require_approval_above": s.amountOrEmpty(above)}
+}
+
+// Submission is what the owner's wallet produced: a signed transaction, or a
+// signature of the message.
+type Submission struct {
+	SignedTransaction string `json:"signed_transaction,omitempty"`
+	Signature         string `json:"signature,omitempty"`
+}
+
+// ApprovalResult is the outcome of a submitted approval.
+type ApprovalResult struct {
+	Status string         `json:"status"`
+	Kind   string         `json:"kind"`
+	Result map[string]any `json:"result"`
+}
+
+// SubmitApproval checks what the owner signed, then carries the approval out.
+// A wrong signer, a changed transaction or message, an expired or used link
+// change nothing; a chain failure leaves the link usable.
+func (s *Service) SubmitApproval(ctx context.Context, token string, sub Submission) (*ApprovalResult, error) {
+	a, err := s.store.GetApproval(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	user, err := parseWallet(a.UserWallet, "user_wallet")
+	if err != nil {
+		return nil, err
+	}
+	var tx *solana.Transaction
+	if a.Kind.SignsTransaction() {
+		if sub.SignedTransaction == "" {
+			return nil, policy.Errorf(policy.CodeInvalidArgument, "signed_transaction", "signed_transaction is required")
+		}
+		msg, err := base64.StdEncoding.DecodeString(a.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("service: approval payload: %w", err)
+		}
+		tx, err = wallet.VerifySigned(msg, sub.SignedTransaction, user)
+		if err != nil {
+			return nil, verifyErr(err, a.UserWallet)
+		}
+	} else {
+		if err := verifyMessage(user, a.Payload, sub.Signature); err != nil {
+			return nil, err
+		}
+	}
+	// Claim the link: one submission at a time, once.
+	if _, err := s.store.ApprovalAction(ctx, token, "claim", ""); err != nil {
+		return nil, err
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	ctx = context.WithoutCancel(ctx)
+	res, err := s.carryOut(ctx, a, tx)
+	if err != nil {
+		// Nothing happened: the owner may try again with the same link.
+		if _, rerr := s.store.ApprovalAction(ctx, token, "release", ""); rerr != nil {
+			s.log.Error("release approval", "err", rerr)
+		}
+		return nil, err
+	}
+	body, _ := json.Marshal(res)
+	if _, err := s.store.ApprovalAction(ctx, token, "finish", string(body)); err != nil {
+		s.log.Error("finish approval", "err", err)
+	}
+	s.notify(Change{SessionKeyID: a.SessionKeyID, ApprovalToken: token, Status: res.Status})
+	return res, nil
+}
+
+func verifyErr(err error, userWallet string) error {
+	switch {
+	case errors.Is(err, wallet.ErrMessageMismatch), errors.Is(err, wallet.ErrSignerMismatch):
+		return &policy.Error{Code: CodeTampered, Param: "signed_transaction", Message: "the signed transaction is not the one issued for this link; nothing was sent"}
+	case errors.Is(err, wallet.ErrMissingSignature), errors.Is(err, wallet.ErrBadSignature),
+		errors.Is(err, wallet.ErrExtraSignature), errors.Is(err, wallet.ErrSignatureCount):
+		return &policy.Error{Code: CodeWrongSigner, Param: "signed_transaction", Message: "the transaction is not signed by the wallet " + userWallet + "; connect that wallet and sign again"}
+	default:
+		return &policy.Error{Code: policy.CodeInvalidArgument, Param: "signed_transaction", Message: "signed_transaction is not a valid base64 Solana transaction"}
+	}
+}
+
+func verifyMessage(user solana.PublicKey, message, sigText string) error {
+	if sigText == "" {
+		return policy.Errorf(policy.CodeInvalidArgument, "signature", "signature is required")
+	}
+	sig, err := solana.SignatureFromBase58(sigText)
+	if err != nil {
+		raw, berr := base64.StdEncoding.DecodeString(sigText)
+		if berr != nil || len(raw) != ed25519.SignatureSize {
+			return &policy.Error{Code: CodeInvalidSignature, Param: "signature", Message: "signature is not a base58 or base64 ed25519 signature"}
+		}
+		copy(sig[:], raw)
+	}
+	if !ed25519.Verify(ed25519.PublicKey(user[:]), []byte(message), sig[:]) {
+		return &policy.Error{Code: CodeWrongSigner, Param: "signature", Message: "the message is not signed by the wallet " + user.String() + " (or it was changed); connect that wallet and sign again"}
+	}
+	return nil
+}
+
+// carryOut does what an approval approves, after its signature checked out.
+func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.Transaction) (*ApprovalResult, error) {
+	res := &ApprovalResult{Kind: string(a.Kind), Result: map[string]any{}}
+	switch a.Kind {
+	case policy.ApprovalFund, policy.ApprovalTopUp:
+		// Refuse early when the key can no longer take the money.
+		k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+		if err != nil {
+			return nil, err
+		}
+		if a.Kind == policy.ApprovalFund && k.Status != policy.StatusPendingApproval {
+			return nil, policy.Errorf(policy.CodeConflict, "token", "session key %s is %s", k.ID, k.Status)
+		}
+		if a.Kind == policy.ApprovalTopUp && k.Status != policy.StatusActive && k.Status != policy.StatusExhausted {
+			return nil, policy.Errorf(policy.Code(k.Status), "token", "session key %s is %s", k.ID, k.Status)
+		}
+		sig, err := s.chain.SendAndConfirm(ctx, tx)
+		if err != nil {
+			return nil, chainErr("the funding transfer", err)
+		}
+		res.Result["signature"] = sig.String()
+		if a.Kind == policy.ApprovalFund {
+			k, err = s.store.Activate(ctx, a.SessionKeyID, sig.String(), a.Amount)
+		} else {
+			k, err = s.store.TopUp(ctx, a.SessionKeyID, a.Amount, sig.String())
+		}
+		if err != nil {
+			// The money moved but the key cannot take it (it expired meanwhile): send it back.
+			s.log.Error("funding landed on a key that cannot take it; sweeping back", "session_key_id", a.SessionKeyID, "err", err)
+			if k2, _, gerr := s.store.GetKey(ctx, "", a.SessionKeyID); gerr == nil {
+				_, _, _ = s.sweep(ctx, k2)
+			}
+			return nil, err
+		}
+		res.Status = string(k.Status)
+		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.Format(k.MaxAmount)
+		res.Result["remaining_amount"] = s.Format(k.Remaining)
+		return res, nil
+	case policy.ApprovalPayment, policy.ApprovalOwnPayment:
+		return s.approvePayment(ctx, a, tx, res)
+	case policy.ApprovalUnlink:
+		k, err := s.store.Unlink(ctx, "", a.SessionKeyID)
+		if err != nil {
+			return nil, err
+		}
+		res.Status, res.Result["session_key_id"] = "unlinked", k.ID
+		return res, nil
+	case policy.ApprovalLink:
+		k, err := s.store.Link(ctx, "", a.SessionKeyID, a.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		res.Status, res.Result["session_key_id"], res.Result["session_id"] = "linked", k.ID, a.SessionID
+		return res, nil
+	case policy.ApprovalLimits:
+		var d struct {
+			Units map[string]int64 `json:"units"`
+		}
+		if err := json.Unmarshal(a.Details, &d); err != nil {
+			return nil, fmt.Errorf("service: limits approval details: %w", err)
+		}
+		l := policy.Limits{PerTransaction: policy.Amount(d.Units["max_per_transaction"]), PerDay: policy.Amount(d.Units["max_per_day"]),
+			PerWeek: policy.Amount(d.Units["max_per_week"]), PerMonth: policy.Amount(d.Units["max_per_month"])}
+		sess, err := s.store.SetLimits(ctx, "", a.SessionID, l, policy.Amount(d.Units["require_approval_above"]))
+		if err != nil {
+			return nil, err
+		}
+		res.Status, res.Result["session_id"] = "limits_changed", sess.ID
+		res.Result["limits"] = s.limitsMap(sess.Limits, sess.RequireApprovalAbove)
+		return res, nil
+	}
+	return nil, policy.Errorf(policy.CodeInvalidArgument, "token", "unknown approval kind %s", a.Kind)
+}
+
+// approvePayment reserves an approved payment under every limit and pays it.
+func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx *solana.Transaction, res *ApprovalResult) (*ApprovalResult, error) {
+	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: a.SessionKeyID, AgentID: "",
+		Amount: a.Amount, Recipient: a.Recipient, PaymentID: a.PaymentID, Approved: true}
+	tx := ownTx
+	if a.Kind == policy.ApprovalPayment {
+		k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+		if err != nil {
+			return nil, err
+		}
+		kp, err := s.openKey(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		r, _ := parseWallet(a.Recipient, "recipient")
+		if tx, err = s.chain.BuildPayment(ctx, kp, r, uint64(a.Amount), a.PaymentID); err != nil {
+			return nil, chainErr("build the payment", err)
+		}
+	} else {
+		req.SessionKeyID, req.SessionID = "", a.SessionID
+	}
+	req.Signature, req.Blockhash = tx.Signatures[0].String(), tx.Message.RecentBlockhash.String()
+	d, err := s.store.Decide(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if d.Outcome == policy.OutcomeRefused {
+		dv := s.decisionView(d)
+		return nil, &policy.Error{Code: d.Checks[0].Code, Message: "the payment no longer fits the limits: " + dv.Reason}
+	}
+	pr, err := s.afterDecision(ctx, d, req, tx, func(string) {})
+	if err != nil {
+		return nil, err
+	}
+	res.Status = pr.Status
+	res.Result["payment_id"], res.Result["signature"] = pr.PaymentID, pr.TransactionSignature
+	if pr.Status == "failed" {
+		return nil, &policy.Error{Code: policy.CodeUnavailable, Message: pr.Reason}
+	}
+	return res, nil
+}
+
+// RejectApproval cancels a pending approval; a payment it held fails.
+func (s *Service) RejectApproval(ctx context.Context, token, reason string) error {
+	a, err := s.store.ApprovalAction(ctx, token, "cancel", reason)
+	if err != nil {
+		return err
+	}
+	if a.PaymentID != "" {
+		if _, err := s.store.Release(ctx, a.UserWallet, a.PaymentID, "the owner rejected it"); err != nil && !errors.Is(err, policy.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = time.Second

@@ -1,0 +1,327 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/wallet"
+)
+
+// CreateKeyInput asks for a new session key.
+type CreateKeyInput struct {
+	AgentID     string
+	UserWallet  string
+	MaxAmount   policy.Amount
+	ExpiryHours float64 // 24 when zero
+	SessionID   string  // optional: link to this session once created
+}
+
+// ApprovalLink is what a human must open and sign.
+type ApprovalLink struct {
+	ApprovalToken       string `json:"-"`
+	ApprovalURL         string `json:"approval_url"`
+	ApprovalTransaction string `json:"approval_transaction,omitempty"`
+	ApprovalMessage     string `json:"approval_message,omitempty"`
+	ApprovalExpiresAt   string `json:"approval_expires_at"`
+}
+
+// KeyCreated is the answer to CreateSessionKey.
+type KeyCreated struct {
+	*KeyView
+	ApprovalLink
+}
+
+// CreateSessionKey makes a keypair for the agent, records the key
+// (pending_approval) and returns the funding transaction the owner signs.
+func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*KeyCreated, error) {
+	user, err := parseWallet(in.UserWallet, "user_wallet")
+	if err != nil {
+		return nil, err
+	}
+	if in.AgentID == "" {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
+	}
+	if in.MaxAmount <= 0 {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "max_amount", "max_amount must be greater than zero")
+	}
+	if in.ExpiryHours == 0 {
+		in.ExpiryHours = 24
+	}
+	ttl := time.Duration(in.ExpiryHours * float64(time.Hour))
+	if in.ExpiryHours < 0 || ttl < time.Minute || ttl > s.cfg.MaxExpiry {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "expiry_hours", "expiry_hours must be between 0.02 and %.0f", s.cfg.MaxExpiry.Hours())
+	}
+	if in.SessionID != "" {
+		sess, err := s.store.GetSession(ctx, in.AgentID, in.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		if sess.UserWallet != user.String() {
+			return nil, policy.Errorf(policy.CodeConflict, "session_id", "session %s belongs to another user_wallet", in.SessionID)
+		}
+	}
+	kp, err := wallet.NewKeypair()
+	if err != nil {
+		return nil, fmt.Errorf("service: new keypair: %w", err)
+	}
+	sealed, err := s.sealer.Seal(kp)
+	if err != nil {
+		return nil, fmt.Errorf("service: seal key: %w", err)
+	}
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	expiresAt := now.Add(ttl).Truncate(time.Second)
+	att, err := kp.Attest(wallet.Attestation{AgentID: in.AgentID, UserWallet: user, Token: s.chain.Mint().String(),
+		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey()})
+	if err != nil {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "cannot attest the key: %v", err)
+	}
+	tx, err := s.chain.BuildFunding(ctx, user, kp.PublicKey(), uint64(in.MaxAmount))
+	if err != nil {
+		return nil, chainErr("build the funding transaction", err)
+	}
+	k, err := s.store.CreateKey(ctx, policy.NewKey{AgentID: in.AgentID, UserWallet: user.String(), Token: s.cfg.Token,
+		Mint: s.chain.Mint().String(), Decimals: s.cfg.Decimals, Address: kp.PublicKey().String(),
+		PKPPublicKey: kp.PublicKey().String(), Attestation: att, SealedSecret: sealed, MaxAmount: in.MaxAmount,
+		ExpiresAt: expiresAt})
+	if err != nil {
+		return nil, err
+	}
+	if in.SessionID != "" {
+		if k, err = s.store.Link(ctx, in.AgentID, k.ID, in.SessionID); err != nil {
+			return nil, err
+		}
+	}
+	link, err := s.newApproval(ctx, policy.NewApproval{Kind: policy.ApprovalFund, UserWallet: k.UserWallet,
+		AgentID: k.AgentID, SessionKeyID: k.ID, SessionID: k.LinkedSessionID, Amount: in.MaxAmount,
+		Payload: base64.StdEncoding.EncodeToString(tx.Message), ExpiresAt: minTime(expiresAt, now.Add(s.cfg.ApprovalTTL))}, tx.Wire, "")
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("session key created", "session_key_id", k.ID, "agent_id", k.AgentID, "user_wallet", k.UserWallet,
+		"max_amount", s.Format(k.MaxAmount))
+	return &KeyCreated{KeyView: s.keyView(k, nil), ApprovalLink: *link}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (s *Service) newApproval(ctx context.Context, n policy.NewApproval, wire, message string) (*ApprovalLink, error) {
+	if message != "" {
+		n.Payload = message
+	}
+	a, err := s.store.CreateApproval(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return &ApprovalLink{ApprovalToken: a.Token, ApprovalURL: s.ApprovalURL(a.Token), ApprovalTransaction: wire,
+		ApprovalMessage: message, ApprovalExpiresAt: rfc(a.ExpiresAt)}, nil
+}
+
+// ApprovalURL is the link of an approval page.
+func (s *Service) ApprovalURL(token string) string { return s.cfg.PublicURL + "/approve/" + token }
+
+// Status returns a key as its agent (or the operator, agent "") sees it.
+func (s *Service) Status(ctx context.Context, agent, keyID string) (*KeyView, error) {
+	k, sess, err := s.store.GetKey(ctx, agent, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return s.keyView(k, sess), nil
+}
+
+// ListKeys lists an agent's keys (every key for the operator, agent "").
+func (s *Service) ListKeys(ctx context.Context, agent string) ([]*KeyView, error) {
+	ks, err := s.store.ListKeys(ctx, agent)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*KeyView, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, s.keyView(k, nil))
+	}
+	return out, nil
+}
+
+// TopUpCreated is the answer to a top-up request.
+type TopUpCreated struct {
+	SessionKeyID string `json:"session_key_id"`
+	Amount       string `json:"amount"`
+	NewMaxAmount string `json:"new_max_amount"`
+	ApprovalLink
+}
+
+// TopUpRequest builds the owner's top-up transaction and its approval link.
+func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount policy.Amount) (*TopUpCreated, error) {
+	k, _, err := s.store.GetKey(ctx, agent, keyID)
+	if err != nil {
+		return nil, err
+	}
+	switch k.Status {
+	case policy.StatusActive, policy.StatusExhausted:
+	case policy.StatusExpired:
+		return nil, policy.Errorf(policy.CodeExpired, "session_key_id", "session key %s expired; create a new one", keyID)
+	case policy.StatusRevoked:
+		return nil, policy.Errorf(policy.CodeRevoked, "session_key_id", "session key %s was revoked; create a new one", keyID)
+	default:
+		return nil, policy.Errorf(policy.CodeNotActive, "session_key_id", "session key %s is %s; the owner must approve its funding first", keyID, k.Status)
+	}
+	if amount <= 0 || k.MaxAmount+amount > policy.MaxAmount {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "amount", "top-up amount out of range")
+	}
+	user, _ := parseWallet(k.UserWallet, "user_wallet")
+	keyPub, _ := parseWallet(k.Address, "session_key_address")
+	tx, err := s.chain.BuildFunding(ctx, user, keyPub, uint64(amount))
+	if err != nil {
+		return nil, chainErr("build the top-up transaction", err)
+	}
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	link, err := s.newApproval(ctx, policy.NewApproval{Kind: policy.ApprovalTopUp, UserWallet: k.UserWallet,
+		AgentID: k.AgentID, SessionKeyID: k.ID, SessionID: k.LinkedSessionID, Amount: amount,
+		Payload: base64.StdEncoding.EncodeToString(tx.Message), ExpiresAt: minTime(k.ExpiresAt, now.Add(s.cfg.ApprovalTTL))}, tx.Wire, "")
+	if err != nil {
+		return nil, err
+	}
+	return &TopUpCreated{SessionKeyID: k.ID, Amount: s.Format(amount), NewMaxAmount: s.Format(k.MaxAmount + amount),
+		ApprovalLink: *link}, nil
+}
+
+// Revoked is the answer to a revocation.
+type Revoked struct {
+	*KeyView
+	SweepSignature string `json:"sweep_signature,omitempty"`
+	SweptAmount    string `json:"swept_amount"`
+	SweepError     string `json:"sweep_error,omitempty"`
+}
+
+// Revoke stops a key for good, then sweeps what is left on it back to the owner.
+func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Revoked, error) {
+	k, err := s.store.Revoke(ctx, agent, keyID, reason)
+	if err != nil {
+		return nil, err
+	}
+	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
+	out := &Revoked{KeyView: s.keyView(k, nil), SweptAmount: s.Format(0)}
+	sig, swept, err := s.sweep(ctx, k)
+	if err != nil {
+		out.SweepError = err.Error()
+		s.log.Error("sweep after revoke failed", "session_key_id", k.ID, "err", err)
+	} else {
+		out.SweepSignature, out.SweptAmount = sig, s.Format(policy.Amount(swept))
+	}
+	_ = s.store.Forget(ctx, k.ID)
+	return out, nil
+}
+
+// sweep returns what a revoked or expired key holds to its owner and closes its token account.
+func (s *Service) sweep(ctx context.Context, k *policy.SessionKey) (string, uint64, error) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	ctx = context.WithoutCancel(ctx)
+	kp, err := s.openKey(ctx, k)
+	if err != nil {
+		return "", 0, err
+	}
+	user, _ := parseWallet(k.UserWallet, "user_wallet")
+	for attempt := 0; attempt < 3; attempt++ {
+		sw, err := s.chain.BuildSweep(ctx, kp, user)
+		if errors.Is(err, wallet.ErrNothingToSweep) {
+			return "", 0, nil
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("build sweep: %w", err)
+		}
+		sig, err := s.chain.SendAndConfirm(ctx, sw.Tx)
+		if errors.Is(err, wallet.ErrBlockhashExpired) {
+			continue // it never landed: rebuild with a fresh blockhash
+		}
+		if err != nil {
+			return sig.String(), 0, fmt.Errorf("sweep: %w", err)
+		}
+		s.log.Info("session key swept", "session_key_id", k.ID, "tokens", sw.Tokens, "signature", sig.String())
+		return sig.String(), sw.Tokens, nil
+	}
+	return "", 0, fmt.Errorf("sweep: blockhash kept expiring")
+}
+
+func (s *Service) openKey(ctx context.Context, k *policy.SessionKey) (*wallet.Keypair, error) {
+	sealed, err := s.store.SealedSecret(ctx, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := solana.PublicKeyFromBase58(k.Address)
+	if err != nil {
+		return nil, fmt.Errorf("service: key address: %w", err)
+	}
+	kp, err := s.sealer.Open(sealed, addr)
+	if err != nil {
+		return nil, fmt.Errorf("service: open key %s: %w", k.ID, err)
+	}
+	return kp, nil
+}
+
+// SweepExpired turns due keys expired (one Lua script each, so replicas
+// racing produce one event per key) and sweeps their tokens back. It returns
+// how many keys it expired.
+func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
+	ids, err := s.store.DueKeys(ctx, batch)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		changed, k, err := s.store.Expire(ctx, id)
+		if errors.Is(err, policy.ErrNotFound) {
+			_ = s.store.Forget(ctx, id)
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
+			s.notify(Change{SessionKeyID: id, Status: string(k.Status)})
+		}
+		if k.Status == policy.StatusExpired || k.Status == policy.StatusRevoked {
+			if k.Status == policy.StatusExpired && k.ActivatedAt.After(time.Time{}) {
+				if _, _, err := s.sweep(ctx, k); err != nil {
+					s.log.Error("sweep of expired key failed", "session_key_id", id, "err", err)
+					continue // stays due: the next round tries again
+				}
+			}
+			_ = s.store.Forget(ctx, id)
+		}
+	}
+	return n, nil
+}
+
+// RunSweeper expires due keys every interval until ctx ends.
+func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.SweepExpired(ctx, 500); err != nil && ctx.Err() == nil {
+			s.log.Error("expiry sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

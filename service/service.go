@@ -1,0 +1,162 @@
+// Package service is stipend's one orchestrator: it runs a session key's life
+// (create, approve, pay, top up, revoke) and an agent session's (create,
+// link, unlink, change limits) across the ledger (policy) and the chain
+// (wallet). The faces (MCP tools, approval pages, admin API) call it and
+// nothing else; it knows neither MCP nor HTTP.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/wallet"
+)
+
+// Config configures the Service.
+type Config struct {
+	Token         string        // token symbol shown to people; "USDC"
+	Decimals      int32         // the token's decimals; 6
+	PublicURL     string        // base URL of the approval pages, e.g. http://127.0.0.1:8080
+	Domain        string        // the domain named in messages the owner signs; from PublicURL by default
+	Cluster       string        // Wallet Standard chain id, e.g. solana:localnet, solana:mainnet
+	ApprovalTTL   time.Duration // how long an approval link lives (at most the key's life); 30 min
+	MaxExpiry     time.Duration // the longest a key or session may live; 90 days
+	RiskThreshold int           // a payment whose risk score exceeds it needs the owner (0-100); 0 = off
+}
+
+// Service orchestrates session keys and sessions. It is safe for concurrent use.
+type Service struct {
+	store  *policy.Store
+	chain  *wallet.Chain
+	sealer *wallet.Sealer
+	cfg    Config
+	log    *slog.Logger
+
+	inflight sync.WaitGroup // payments and approvals being sent, for graceful shutdown
+	mu       sync.Mutex
+	subs     map[int]func(Change)
+	nextSub  int
+}
+
+// New returns a Service.
+func New(store *policy.Store, chain *wallet.Chain, sealer *wallet.Sealer, cfg Config, log *slog.Logger) *Service {
+	if cfg.Token == "" {
+		cfg.Token = "USDC"
+	}
+	if cfg.Decimals == 0 {
+		cfg.Decimals = policy.USDCDecimals
+	}
+	if cfg.ApprovalTTL <= 0 {
+		cfg.ApprovalTTL = 30 * time.Minute
+	}
+	if cfg.MaxExpiry <= 0 {
+		cfg.MaxExpiry = 90 * 24 * time.Hour
+	}
+	if cfg.Cluster == "" {
+		cfg.Cluster = "solana:localnet"
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.Domain == "" {
+		cfg.Domain = strings.TrimPrefix(strings.TrimPrefix(cfg.PublicURL, "https://"), "http://")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, chain: chain, sealer: sealer, cfg: cfg, log: log, subs: map[int]func(Change){}}
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Store returns the ledger.
+func (s *Service) Store() *policy.Store { return s.store }
+
+// Chain returns the chain layer.
+func (s *Service) Chain() *wallet.Chain { return s.chain }
+
+// ParseAmount parses an amount in token units (a JSON string or number).
+func (s *Service) ParseAmount(raw []byte) (policy.Amount, error) {
+	return policy.ParseAmountJSON(raw, s.cfg.Decimals)
+}
+
+// Format writes an amount in token units.
+func (s *Service) Format(a policy.Amount) string { return a.Format(s.cfg.Decimals) }
+
+// Wait blocks until in-flight payments and approvals have finished, or ctx ends.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Change tells subscribers that a session key or an approval changed.
+type Change struct {
+	SessionKeyID  string
+	ApprovalToken string
+	Status        string
+}
+
+// Subscribe calls fn after every change; the returned func unsubscribes.
+func (s *Service) Subscribe(fn func(Change)) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = fn
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.subs, id)
+	}
+}
+
+func (s *Service) notify(c Change) {
+	s.mu.Lock()
+	fns := make([]func(Change), 0, len(s.subs))
+	for _, fn := range s.subs {
+		fns = append(fns, fn)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(c)
+	}
+}
+
+// parseWallet parses a base58 wallet address given for param.
+func parseWallet(addr, param string) (solana.PublicKey, error) {
+	pk, err := solana.PublicKeyFromBase58(strings.TrimSpace(addr))
+	if err != nil || addr == "" {
+		return solana.PublicKey{}, policy.Errorf(policy.CodeInvalidArgument, param, "%s is not a valid Solana address", param)
+	}
+	return pk, nil
+}
+
+// chainErr turns a chain failure into an unavailable error that says nothing changed.
+func chainErr(what string, err error) error {
+	return &policy.Error{Code: policy.CodeUnavailable, Message: fmt.Sprintf("%s: the Solana network did not accept it (%v); nothing was changed, try again", what, err)}
+}
+
+func isCoded(err error) bool {
+	var e *policy.Error
+	return errors.As(err, &e)
+}
+
+func rfc(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

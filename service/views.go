@@ -1,0 +1,133 @@
+package service
+
+import (
+	"github.com/stipend/stipend/policy"
+)
+
+// KeyView is a session key as agents, people and the CLI see it; field names
+// are the seed's.
+type KeyView struct {
+	SessionKeyID      string       `json:"session_key_id"`
+	Status            string       `json:"status"`
+	AgentID           string       `json:"agent_id"`
+	UserWallet        string       `json:"user_wallet"`
+	Token             string       `json:"token"`
+	SessionKeyAddress string       `json:"session_key_address"`
+	PKPPublicKey      string       `json:"pkp_public_key"`
+	Attestation       string       `json:"attestation,omitempty"`
+	MaxAmount         string       `json:"max_amount"`
+	SpentAmount       string       `json:"spent_amount"`
+	ReservedAmount    string       `json:"reserved_amount"`
+	RemainingAmount   string       `json:"remaining_amount"`
+	TransactionCount  int64        `json:"transaction_count"`
+	CreatedAt         string       `json:"created_at"`
+	ExpiresAt         string       `json:"expires_at"`
+	LinkedSessionID   string       `json:"linked_session_id,omitempty"`
+	Security          Security     `json:"security"`
+	Session           *SessionView `json:"session,omitempty"`
+}
+
+// Security is the seed's security block of a key's status.
+type Security struct {
+	LastActivity string              `json:"last_activity"`
+	RiskScore    int                 `json:"risk_score"`
+	RiskFactors  []policy.RiskFactor `json:"risk_factors"`
+}
+
+// SessionView is an agent session with its limits and their use.
+type SessionView struct {
+	SessionID            string   `json:"session_id"`
+	Status               string   `json:"status"`
+	AgentID              string   `json:"agent_id"`
+	UserWallet           string   `json:"user_wallet"`
+	MaxPerTransaction    string   `json:"max_per_transaction,omitempty"`
+	MaxPerDay            string   `json:"max_per_day,omitempty"`
+	MaxPerWeek           string   `json:"max_per_week,omitempty"`
+	MaxPerMonth          string   `json:"max_per_month,omitempty"`
+	RequireApprovalAbove string   `json:"require_approval_above,omitempty"`
+	AllowedRecipients    []string `json:"allowed_recipients,omitempty"`
+	SpentToday           string   `json:"spent_today"`
+	SpentThisWeek        string   `json:"spent_this_week"`
+	SpentThisMonth       string   `json:"spent_this_month"`
+	ExpiresAt            string   `json:"expires_at"`
+}
+
+// CheckView is one failing check of a decision.
+type CheckView struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Limit     string `json:"limit,omitempty"`
+	Used      string `json:"used,omitempty"`
+	Remaining string `json:"remaining,omitempty"`
+	ResetsAt  string `json:"resets_at,omitempty"`
+}
+
+// DecisionView is a can_afford answer, or the reason of a refused payment.
+type DecisionView struct {
+	Allowed               bool        `json:"allowed"`
+	ApprovalRequired      bool        `json:"approval_required"`
+	Reason                string      `json:"reason"`
+	EffectiveLimit        string      `json:"effective_limit"`
+	MaxAffordableNow      string      `json:"max_affordable_now"`
+	NextAvailableAt       *string     `json:"next_available_at"`
+	SessionKeyRemaining   *string     `json:"session_key_remaining"`
+	SessionRemainingToday *string     `json:"session_remaining_today"`
+	Checks                []CheckView `json:"checks"`
+}
+
+func (s *Service) amountOrEmpty(a policy.Amount) string {
+	if a == 0 {
+		return ""
+	}
+	return s.Format(a)
+}
+
+func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
+	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,
+		Token: k.Token, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
+		MaxAmount: s.Format(k.MaxAmount), SpentAmount: s.Format(k.Spent), ReservedAmount: s.Format(k.Reserved),
+		RemainingAmount: s.Format(k.Remaining), TransactionCount: k.TransactionCount,
+		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID}
+	risk := policy.KeyRisk(k, policy.RiskInput{})
+	v.Security = Security{LastActivity: rfc(k.LastActivity), RiskScore: risk.Score, RiskFactors: risk.Factors}
+	if sess != nil {
+		v.Session = s.sessionView(sess)
+	}
+	return v
+}
+
+func (s *Service) sessionView(x *policy.Session) *SessionView {
+	return &SessionView{SessionID: x.ID, Status: x.Status, AgentID: x.AgentID, UserWallet: x.UserWallet,
+		MaxPerTransaction: s.amountOrEmpty(x.Limits.PerTransaction), MaxPerDay: s.amountOrEmpty(x.Limits.PerDay),
+		MaxPerWeek: s.amountOrEmpty(x.Limits.PerWeek), MaxPerMonth: s.amountOrEmpty(x.Limits.PerMonth),
+		RequireApprovalAbove: s.amountOrEmpty(x.RequireApprovalAbove), AllowedRecipients: x.AllowedRecipients,
+		SpentToday: s.Format(x.UsedDay), SpentThisWeek: s.Format(x.UsedWeek), SpentThisMonth: s.Format(x.UsedMonth),
+		ExpiresAt: rfc(x.ExpiresAt)}
+}
+
+func (s *Service) decisionView(d *policy.Decision) *DecisionView {
+	v := &DecisionView{Allowed: d.Allowed, ApprovalRequired: d.ApprovalRequired,
+		EffectiveLimit: s.Format(d.MaxAffordableNow), MaxAffordableNow: s.Format(d.MaxAffordableNow),
+		Checks: []CheckView{}}
+	if d.NextAvailableAt != nil {
+		t := rfc(*d.NextAvailableAt)
+		v.NextAvailableAt = &t
+	}
+	if d.SessionKeyRemaining != nil {
+		a := s.Format(*d.SessionKeyRemaining)
+		v.SessionKeyRemaining = &a
+	}
+	if d.SessionRemainingToday != nil {
+		a := s.Format(*d.SessionRemainingToday)
+		v.SessionRemainingToday = &a
+	}
+	for _, c := range d.Checks {
+		cv := CheckView{Code: string(c.Code), Message: c.Message, ResetsAt: rfc(c.ResetsAt)}
+		if c.Limit > 0 {
+			cv.Limit, cv.Used, cv.Remaining = s.Format(c.Limit), s.Format(c.Used), s.Format(c.Remaining)
+		}
+		v.Checks = append(v.Checks, cv)
+	}
+	v.Reason = s.reason(d)
+	return v
+}
