@@ -1,0 +1,50 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// CanAffordArgs are the arguments of can_afford.
+type CanAffordArgs struct {
+	SessionKeyID string `json:"session_key_id" jsonschema:"description=The session key (sk_…) you would pay from."`
+	Amount       Amount `json:"amount" jsonschema:"description=USDC amount you intend to pay\\, as a decimal string such as \"12.50\"."`
+	Recipient    string `json:"recipient,omitempty" jsonschema:"description=Optional recipient address (base58)\\, checked against the session's allow-list."`
+}
+
+func (h *handlers) canAfford() Tool {
+	def := mcp.NewToolWithRawSchema("can_afford",
+		"Check, without paying, whether a payment would pass every check of pay right now: the key's balance and status and "+
+			"the linked session's per-transaction, daily, weekly and monthly limits. Returns allowed, a reason, every failing check "+
+			"with what remains and when it resets, max_affordable_now and next_available_at.",
+		schemaOf(&CanAffordArgs{}))
+	def.Annotations = annotations("Can I afford it?", true, false, true)
+	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		out, text, err := h.doCanAfford(ctx, req)
+		return h.result("can_afford", out, text, err)
+	}}
+}
+
+func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
+	var a CanAffordArgs
+	if err := bind(req, &a); err != nil {
+		return nil, "", err
+	}
+	agent, err := h.agent(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := required("session_key_id", a.SessionKeyID); err != nil {
+		return nil, "", err
+	}
+	amount, err := h.svc.ParseAmount(a.Amount)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := h.svc.CanAfford(ctx, agent, a.SessionKeyID, amount, a.Recipient)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, d.Reason, nil
+}

@@ -1,0 +1,86 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+)
+
+// CreateSessionKeyArgs are the arguments of create_session_key.
+type CreateSessionKeyArgs struct {
+	UserWallet  string  `json:"user_wallet" jsonschema:"description=Solana address (base58) of the human who funds the key and owns the money."`
+	MaxAmount   Amount  `json:"max_amount" jsonschema:"description=How much USDC the human is asked to put on the key; the agent can never spend more. A decimal string such as \"100\" or \"12.50\"."`
+	ExpiryHours float64 `json:"expiry_hours,omitempty" jsonschema:"description=Hours until the key expires (default 24). Prefer short lives."`
+	SessionID   string  `json:"session_id,omitempty" jsonschema:"description=Optional agent session (sess_…) whose per-transaction/day/week/month limits also apply to every payment."`
+	AgentID     string  `json:"agent_id,omitempty" jsonschema:"description=Optional; must be your own agent id if given."`
+}
+
+func (h *handlers) createSessionKey() Tool {
+	def := mcp.NewToolWithRawSchema("create_session_key",
+		"Ask a human to fund a new capped USDC wallet (a session key) that you can then pay from without asking again. "+
+			"Returns status pending_approval and an approval_url: give the link to the human, who signs the funding in their own wallet. "+
+			"The key becomes active once the transfer is confirmed on chain; check with status.",
+		schemaOf(&CreateSessionKeyArgs{}))
+	def.Annotations = annotations("Create a session key", false, false, false)
+	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var a CreateSessionKeyArgs
+		out, text, err := h.doCreateSessionKey(ctx, req, &a)
+		return h.result("create_session_key", out, text, err)
+	}}
+}
+
+func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, a *CreateSessionKeyArgs) (any, string, error) {
+	if err := bind(req, a); err != nil {
+		return nil, "", err
+	}
+	agent, err := h.agent(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if a.AgentID != "" && a.AgentID != agent {
+		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id %q is not your agent id", a.AgentID)
+	}
+	if err := required("user_wallet", a.UserWallet); err != nil {
+		return nil, "", err
+	}
+	amount, err := h.svc.ParseAmount(a.MaxAmount)
+	if err != nil {
+		return nil, "", fieldErr(err, "max_amount")
+	}
+	c, err := h.svc.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: a.UserWallet,
+		MaxAmount: amount, ExpiryHours: a.ExpiryHours, SessionID: a.SessionID})
+	if err != nil {
+		return nil, "", err
+	}
+	msg := fmt.Sprintf("Approve funding %s %s for agent %s: session key %s, valid until %s.",
+		c.MaxAmount, c.Token, agent, c.SessionKeyID, c.ExpiresAt)
+	out := map[string]any{"session_key_id": c.SessionKeyID, "status": c.Status, "session_key_address": c.SessionKeyAddress,
+		"pkp_public_key": c.PKPPublicKey, "max_amount": c.MaxAmount, "expires_at": c.ExpiresAt, "token": c.Token,
+		"linked_session_id": c.LinkedSessionID, "approval_transaction": c.ApprovalTransaction}
+	if h.elicit(ctx, &c.ApprovalLink, msg) {
+		out["approval"] = "sent to the human through your host"
+		return out, fmt.Sprintf("Session key %s created (pending_approval). The approval link was shown to the human by your host; once they sign, the key turns active.", c.SessionKeyID), nil
+	}
+	out["approval_url"] = c.ApprovalURL
+	out["approval_expires_at"] = c.ApprovalExpiresAt
+	return out, fmt.Sprintf("Session key %s created (pending_approval). Ask the human to open %s and approve funding %s %s in their wallet.",
+		c.SessionKeyID, c.ApprovalURL, c.MaxAmount, c.Token), nil
+}
+
+// fieldErr renames the param of an amount error.
+func fieldErr(err error, param string) error {
+	if pe, ok := err.(*policy.Error); ok {
+		return &policy.Error{Code: pe.Code, Message: param + ": " + pe.Message, Param: param}
+	}
+	return err
+}
+
+func annotations(title string, readOnly, destructive, idempotent bool) mcp.ToolAnnotation {
+	open := true
+	return mcp.ToolAnnotation{Title: title, ReadOnlyHint: &readOnly, DestructiveHint: &destructive,
+		IdempotentHint: &idempotent, OpenWorldHint: &open}
+}

@@ -1,0 +1,85 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+)
+
+// PayArgs are the arguments of pay.
+type PayArgs struct {
+	SessionKeyID      string `json:"session_key_id,omitempty" jsonschema:"description=The session key (sk_…) to pay from. Give this or session_id."`
+	SessionID         string `json:"session_id,omitempty" jsonschema:"description=An agent session (sess_…) without a key: the human pays from their own wallet and must approve each payment."`
+	Recipient         string `json:"recipient" jsonschema:"description=Recipient's Solana wallet address (base58); its USDC account is created if missing."`
+	Amount            Amount `json:"amount" jsonschema:"description=USDC amount as a decimal string such as \"29.99\" (at most 6 decimals)."`
+	Description       string `json:"description,omitempty" jsonschema:"description=What the payment is for; kept with the payment and shown to the human on approvals."`
+	IdempotencyKey    string `json:"idempotency_key,omitempty" jsonschema:"description=A key of your choice (e.g. an order id). Retrying with the same key never pays twice; reusing it with other arguments is a conflict."`
+	AutoDetectGasless bool   `json:"auto_detect_gasless,omitempty" jsonschema:"description=Accepted for compatibility: network fees are paid by the service's fee payer when one is configured\\, else by the key."`
+}
+
+func (h *handlers) pay() Tool {
+	def := mcp.NewToolWithRawSchema("pay",
+		"Pay a recipient in USDC from a session key, on your own, within the key's balance and its session's limits (checked and "+
+			"held atomically). Returns confirmed with payment_id and transaction_signature; or approval_required with an approval_url "+
+			"to give the human (large payments, or a session without a key); or an error with the failing checks, what remains, "+
+			"when each limit resets and the largest amount that would pass now. Always pass an idempotency_key.",
+		schemaOf(&PayArgs{}))
+	def.Annotations = annotations("Pay", false, true, false)
+	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		out, text, err := h.doPay(ctx, req)
+		return h.result("pay", out, text, err)
+	}}
+}
+
+func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
+	var a PayArgs
+	if err := bind(req, &a); err != nil {
+		return nil, "", err
+	}
+	agent, err := h.agent(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if a.SessionKeyID == "" && a.SessionID == "" {
+		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
+	}
+	if err := required("recipient", a.Recipient); err != nil {
+		return nil, "", err
+	}
+	amount, err := h.svc.ParseAmount(a.Amount)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := h.svc.Pay(ctx, service.PayInput{AgentID: agent, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID,
+		Recipient: a.Recipient, Amount: amount, Description: a.Description, IdempotencyKey: a.IdempotencyKey,
+		Progress: h.progress(ctx, req, 4)})
+	if errors.Is(err, service.ErrRefused) {
+		return r, "", &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	switch r.Status {
+	case "confirmed":
+		return r, fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s). %s %s left on the key.",
+			r.Amount, h.svc.Config().Token, r.Recipient, r.PaymentID, r.TransactionSignature, r.RemainingAmount, h.svc.Config().Token), nil
+	case "approval_required":
+		if r.ApprovalLink != nil && h.elicit(ctx, r.ApprovalLink, fmt.Sprintf("Approve a payment of %s %s to %s.", r.Amount, h.svc.Config().Token, r.Recipient)) {
+			r.ApprovalURL = ""
+			return r, fmt.Sprintf("Payment %s needs the human's approval; your host showed them the link. Check status later.", r.PaymentID), nil
+		}
+		url := ""
+		if r.ApprovalLink != nil {
+			url = r.ApprovalURL
+		}
+		return r, fmt.Sprintf("Payment %s needs the human's approval: ask them to open %s.", r.PaymentID, url), nil
+	case "failed":
+		return r, "", &policy.Error{Code: policy.CodeUnavailable, Message: r.Reason}
+	}
+	return r, r.Reason, nil
+}
