@@ -56,7 +56,7 @@ type handlers struct {
 	log  *slog.Logger
 
 	mu          sync.Mutex
-	elicitation map[string]elicited         // approval token → where to send completion
+	elicitation map[string]elicited        // approval token → where to send completion
 	subscribers map[string]map[string]bool // resource URI → MCP session ids
 }
 
