@@ -70,14 +70,17 @@ func (s *Store) VerifyAudit(ctx context.Context, userWallet string) (int, error)
 			return i, &AuditBreak{Index: i, Seq: e.Seq, Reason: "entry is not readable"}
 		case e.Seq != int64(i+1):
 			return i, &AuditBreak{Index: i, Seq: e.Seq, Reason: fmt.Sprintf("sequence %d where %d was expected (an entry was removed or moved)", e.Seq, i+1)}
+		case e.Prev != prev && i == 0:
+			return i, &AuditBreak{Index: 0, Seq: e.Seq, Reason: "the first entry was edited: it claims a predecessor"}
 		case e.Prev != prev:
-			return i, &AuditBreak{Index: i, Seq: e.Seq, Reason: "does not hold the hash of the entry before it (that entry was edited, removed or moved)"}
+			// The sequence is intact, so the entry before was edited in place.
+			return i, &AuditBreak{Index: i - 1, Seq: entries[i-1].Seq, Reason: "was edited: the entry after it holds another hash of it"}
 		}
 		prev = e.Hash
 	}
 	if head["hash"] != prev || head["seq"] != fmt.Sprint(len(entries)) && !(len(entries) == 0 && head["seq"] == "") {
 		return len(entries), &AuditBreak{Index: len(entries) - 1, Seq: int64(len(entries)),
-			Reason: "the head does not match the last entry (the last entry was edited or removed)"}
+			Reason: "the head does not match: the last entry was edited, or an entry after this one was removed"}
 	}
 	return len(entries), nil
 }
