@@ -28,7 +28,13 @@ func TestKeyRisk(t *testing.T) {
 		{"limit mostly used", func() *policy.SessionKey { k := base(); k.Spent = 90 * usdc; k.TransactionCount = 1; return k },
 			policy.RiskInput{}, []string{"limit_used"}, 12},
 		{"refusals", func() *policy.SessionKey { k := base(); k.RefusalsLastHour = 5; return k }, policy.RiskInput{}, []string{"recent_refusals"}, 20},
-		{"velocity", func() *policy.SessionKey { k := base(); k.TransactionCount = 20; k.PaymentsLastHour = 10; k.Spent = 20 * usdc; return k },
+		{"velocity", func() *policy.SessionKey {
+			k := base()
+			k.TransactionCount = 20
+			k.PaymentsLastHour = 10
+			k.Spent = 20 * usdc
+			return k
+		},
 			policy.RiskInput{}, []string{"velocity"}, 25},
 		{"everything", func() *policy.SessionKey {
 			k := base()
