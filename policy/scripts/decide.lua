@@ -89,7 +89,7 @@ if k then
   cap(rem)
 end
 
-local wins = {}
+local stale = {}
 if s then
   if s.status ~= 'active' then
     local code = s.status == 'revoked' and 'revoked' or 'expired'
@@ -109,10 +109,11 @@ if s then
     end
     cap(per_tx)
   end
+  local state
+  state, stale = windows_state(s.session_id)
   for _, w in ipairs(WINDOWS) do
     local limit = num(s[w.field])
-    local used, buckets, stale = window_state(s.session_id, w)
-    wins[#wins + 1] = {w = w, stale = stale}
+    local used, buckets = state[w.name].used, state[w.name].buckets
     if limit > 0 then
       local rem = limit - used
       if rem < 0 then rem = 0 end
@@ -204,23 +205,25 @@ end
 pay.status = 'reserved'
 pay.signature = sig
 pay.blockhash = blockhash
-for _, x in ipairs(wins) do
+if s then
   -- Every window counts, limited or not, so a limit set later sees past spending.
-  local w = x.w
-  local b = fmt(math.floor(NOW / w.bucket))
-  redis.call('HINCRBY', window_key(s.session_id, w), b, fmt(amount))
-  redis.call('PEXPIRE', window_key(s.session_id, w), fmt(w.len + 2 * w.bucket))
-  if #x.stale > 0 then redis.call('HDEL', window_key(s.session_id, w), unpack(x.stale)) end
-  pay['b_' .. w.name] = b
+  local wk = window_key(s.session_id)
+  for _, w in ipairs(WINDOWS) do
+    local b = fmt(math.floor(NOW / w.bucket))
+    redis.call('HINCRBY', wk, w.name .. ':' .. b, fmt(amount))
+    pay['b_' .. w.name] = b
+  end
+  redis.call('PEXPIRE', wk, fmt(WINDOW_TTL))
+  if #stale > 0 then redis.call('HDEL', wk, unpack(stale)) end
 end
 redis.call('HSET', pkey, unpack(flatten(pay)))
 redis.call('ZADD', P .. 'inflight', fmt(NOW), pid)
 if k then
-  redis.call('HINCRBY', kkey, 'reserved', fmt(amount))
-  redis.call('HSET', kkey, 'last_activity', fmt(NOW))
   if key_remaining - amount <= 0 then
-    redis.call('HSET', kkey, 'status', 'exhausted')
+    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', fmt(NOW), 'status', 'exhausted')
     emit('session_key.exhausted', {session_key_id = k.session_key_id, agent_id = k.agent_id, user_wallet = k.user_wallet})
+  else
+    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', fmt(NOW))
   end
 end
 audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,

@@ -23,8 +23,9 @@ end
 if s then
   expire_session(skey, s, false)
   out.session = session_view(s)
+  local state = windows_state(s.session_id)
   for _, w in ipairs(WINDOWS) do
-    local used, buckets = window_state(s.session_id, w)
+    local used, buckets = state[w.name].used, state[w.name].buckets
     out.session['used_' .. w.name] = fmt(used)
     if #buckets > 0 then out.session['resets_' .. w.name] = fmt(leaves_at(w, buckets[1][1])) end
   end

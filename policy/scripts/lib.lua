@@ -49,25 +49,36 @@ local WINDOWS = {
   {name = 'month', adj = 'monthly', field = 'per_month', code = 'monthly_limit', len = 2592000000, bucket = 28800000}, -- 30 d, 8 h buckets
 }
 
-local function window_key(sid, w) return P .. 'as:' .. sid .. ':w:' .. w.name end
+-- All three windows of a session live in one hash, fields '<window tag>:<bucket>'.
+local function window_key(sid) return P .. 'as:' .. sid .. ':w' end
+local WINDOW_TTL = 2592000000 + 2 * 28800000
 
--- window_state reads one window: the amount used, the oldest counted bucket,
--- and the sorted list of {bucket, amount} (for reset and availability times).
-local function window_state(sid, w)
-  local flat = redis.call('HGETALL', window_key(sid, w))
-  local bmin = math.floor((NOW - w.len) / w.bucket)
-  local used, buckets, stale = 0, {}, {}
+-- windows_state reads every window of a session in one call: for each, the
+-- amount used, the sorted list of {bucket, amount} still counted (for reset
+-- and availability times) and the stale fields to prune.
+local function windows_state(sid)
+  local flat = redis.call('HGETALL', window_key(sid))
+  local out = {}
+  for _, w in ipairs(WINDOWS) do
+    out[w.name] = {used = 0, buckets = {}, bmin = math.floor((NOW - w.len) / w.bucket)}
+  end
+  local stale = {}
   for i = 1, #flat, 2 do
-    local b, a = tonumber(flat[i]), tonumber(flat[i + 1])
-    if b >= bmin then
-      used = used + a
-      buckets[#buckets + 1] = {b, a}
+    local tag, b = string.match(flat[i], '^(%a+):(%d+)$')
+    local st = tag and out[tag]
+    b = tonumber(b)
+    if st and b >= st.bmin then
+      local a = tonumber(flat[i + 1])
+      st.used = st.used + a
+      st.buckets[#st.buckets + 1] = {b, a}
     else
       stale[#stale + 1] = flat[i]
     end
   end
-  table.sort(buckets, function(x, y) return x[1] < y[1] end)
-  return used, buckets, stale
+  for _, w in ipairs(WINDOWS) do
+    table.sort(out[w.name].buckets, function(x, y) return x[1] < y[1] end)
+  end
+  return out, stale
 end
 
 -- leaves_at is when bucket b stops counting in window w.

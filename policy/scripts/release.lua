@@ -16,22 +16,23 @@ redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason
 redis.call('ZREM', P .. 'inflight', pid)
 if held then
   if (p.session_id or '') ~= '' then
+    local wk = window_key(p.session_id)
     for _, w in ipairs(WINDOWS) do
       local b = p['b_' .. w.name]
       if b then
-        local wk = window_key(p.session_id, w)
-        if redis.call('HEXISTS', wk, b) == 1 and redis.call('HINCRBY', wk, b, fmt(-amount)) <= 0 then
-          redis.call('HDEL', wk, b)
-        end
+        -- A bucket already pruned comes back negative here and is deleted at once.
+        local f = w.name .. ':' .. b
+        if redis.call('HINCRBY', wk, f, fmt(-amount)) <= 0 then redis.call('HDEL', wk, f) end
       end
     end
   end
   if (p.session_key_id or '') ~= '' then
     local kkey = P .. 'sk:' .. p.session_key_id
-    redis.call('HINCRBY', kkey, 'reserved', fmt(-amount))
-    local k = hgetall(kkey)
+    local reserved = redis.call('HINCRBY', kkey, 'reserved', fmt(-amount))
+    local f = redis.call('HMGET', kkey, 'status', 'expires_at', 'max_amount', 'spent', 'session_key_id', 'agent_id', 'user_wallet')
+    local k = {status = f[1], expires_at = f[2], max_amount = f[3], spent = f[4], session_key_id = f[5], agent_id = f[6], user_wallet = f[7]}
     if not expire_key(kkey, k, true) and k.status == 'exhausted' and
-      num(k.max_amount) - num(k.spent) - num(k.reserved) > 0 then
+      num(k.max_amount) - num(k.spent) - reserved > 0 then
       redis.call('HSET', kkey, 'status', 'active')
     end
   end
