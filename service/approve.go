@@ -194,9 +194,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 		add("Amount", amount+" from your wallet to the session key")
 		add("Agent", a.AgentID)
 		add("Session key", a.SessionKeyID)
-		add("Session key address", sm.SessionKeyAddress)
 		add("The agent may spend up to", amount+" without asking you again")
-		add("Key expires", sm.KeyExpiresAt)
 	case policy.ApprovalTopUp:
 		sm.Title = "Top up a session key"
 		add("Amount", amount+" from your wallet to the session key")
@@ -205,9 +203,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 		if k != nil {
 			sm.RemainingAfter = s.Format(k.Remaining + a.Amount)
 			add("Its limit becomes", s.Format(k.MaxAmount+a.Amount)+" "+s.cfg.Token)
-			add("Left to spend afterwards", sm.RemainingAfter+" "+s.cfg.Token)
 		}
-		add("Key expires", sm.KeyExpiresAt)
 	case policy.ApprovalPayment, policy.ApprovalOwnPayment:
 		sm.Title = "Approve a payment"
 		if a.Kind == policy.ApprovalOwnPayment {
@@ -216,7 +212,6 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 			add("Amount", amount+" from session key "+a.SessionKeyID)
 			if k != nil {
 				sm.RemainingAfter = s.Format(max(k.Remaining-a.Amount, 0))
-				add("Left on the key afterwards", sm.RemainingAfter+" "+s.cfg.Token)
 			}
 		}
 		add("Recipient", a.Recipient)
@@ -241,14 +236,6 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 			}
 		}
 	}
-	if sm.Limits != nil {
-		for _, n := range []string{"max_per_transaction", "max_per_day", "max_per_week", "max_per_month", "require_approval_above"} {
-			if v := sm.Limits[n]; v != "" {
-				add("Session "+n, v+" "+s.cfg.Token)
-			}
-		}
-	}
-	add("This link expires", rfc(a.ExpiresAt))
 	return sm
 }
 
