@@ -59,7 +59,13 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest) (any, str
 		Recipient: a.Recipient, Amount: amount, Description: a.Description, IdempotencyKey: a.IdempotencyKey,
 		Progress: h.progress(ctx, req, 4)})
 	if errors.Is(err, service.ErrRefused) {
-		return r, "", &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
+		// The code and the sentence travel in the error; the details keep the checks.
+		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
+		r.Code, r.Reason = "", ""
+		if r.Decision != nil {
+			r.Decision.Reason = ""
+		}
+		return r, "", e
 	}
 	if err != nil {
 		return nil, "", err
