@@ -1,0 +1,512 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+)
+
+// The admin API (Authorization: Bearer <admin token>), JSON in and out:
+//
+//	POST /admin/session-keys                      create (agent_id, user_wallet, max_amount, expiry_hours, session_id)
+//	GET  /admin/session-keys[?agent_id=]          list
+//	GET  /admin/session-keys/{id}                 status
+//	POST /admin/session-keys/{id}/top-up          top-up request (amount) → approval link
+//	POST /admin/session-keys/{id}/revoke          revoke and sweep (reason)
+//	POST /admin/session-keys/{id}/can-afford      check (amount, recipient)
+//	POST /admin/session-keys/{id}/link            link to a session (session_id)
+//	POST /admin/session-keys/{id}/unlink          unlink at once (the operator's path)
+//	POST /admin/sessions                          create a session with limits
+//	GET  /admin/sessions/{id}                     show a session
+//	POST /admin/sessions/{id}/limits              new limits → approval link for the owner
+//	POST /admin/payments                          pay (as agent_id, from a key or session)
+//	GET  /admin/audit?wallet=|session_key_id=     the audit log
+//	GET  /admin/audit/verify[?wallet=|session_key_id=]  verify one chain, or every wallet's
+//	POST /admin/webhooks/{endpoint}/test          send a test event
+//	GET  /admin/webhooks/dead[?limit=]            dead letters
+//	POST /admin/webhooks/dead/{id}/retry          retry a dead letter
+func (h *Handler) adminRoutes() {
+	route := func(pattern, op string, fn func(r *http.Request) (int, any, error)) {
+		h.mux.Handle(pattern, h.adminAuth(h.bounded(h.adminOp(op, fn))))
+	}
+	route("POST /admin/session-keys", "session_keys.create", h.adminCreateKey)
+	route("GET /admin/session-keys", "session_keys.list", h.adminListKeys)
+	route("GET /admin/session-keys/{id}", "session_keys.status", h.adminKeyStatus)
+	route("POST /admin/session-keys/{id}/top-up", "session_keys.top_up", h.adminTopUp)
+	route("POST /admin/session-keys/{id}/revoke", "session_keys.revoke", h.adminRevoke)
+	route("POST /admin/session-keys/{id}/can-afford", "session_keys.can_afford", h.adminCanAfford)
+	route("POST /admin/session-keys/{id}/link", "session_keys.link", h.adminLink)
+	route("POST /admin/session-keys/{id}/unlink", "session_keys.unlink", h.adminUnlink)
+	route("POST /admin/sessions", "sessions.create", h.adminCreateSession)
+	route("GET /admin/sessions/{id}", "sessions.show", h.adminShowSession)
+	route("POST /admin/sessions/{id}/limits", "sessions.limits", h.adminLimits)
+	route("POST /admin/payments", "payments.pay", h.adminPay)
+	route("GET /admin/audit", "audit.show", h.adminAudit)
+	route("GET /admin/audit/verify", "audit.verify", h.adminVerifyAudit)
+	route("POST /admin/webhooks/{endpoint}/test", "webhooks.test", h.adminWebhookTest)
+	route("GET /admin/webhooks/dead", "webhooks.dead", h.adminWebhookDead)
+	route("POST /admin/webhooks/dead/{id}/retry", "webhooks.retry", h.adminWebhookRetry)
+	h.mux.Handle("/admin/", h.adminAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
+	})))
+}
+
+// adminOp runs an admin operation, counts it and writes its answer.
+func (h *Handler) adminOp(op string, fn func(r *http.Request) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, out, err := fn(r)
+		if err != nil {
+			h.metrics.admin.WithLabelValues(op, string(codeOrInternal(err))).Inc()
+			var refused *refusal
+			if errors.As(err, &refused) {
+				writeJSON(w, StatusOf(refused.err.Code), map[string]any{"error": refused.err, "payment": refused.result})
+				return
+			}
+			h.fail(w, r, err)
+			return
+		}
+		h.metrics.admin.WithLabelValues(op, "ok").Inc()
+		h.log.Info("admin", "op", op)
+		writeJSON(w, status, out)
+	})
+}
+
+// refusal is a refused payment: its code and the whole result.
+type refusal struct {
+	err    *policy.Error
+	result *service.PayResult
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// amount parses a required amount field.
+func (h *Handler) amount(raw json.RawMessage, param string) (policy.Amount, error) {
+	if isNull(raw) {
+		return 0, policy.Errorf(policy.CodeInvalidArgument, param, "%s is required", param)
+	}
+	a, err := h.svc.ParseAmount(raw)
+	return a, withParam(err, param)
+}
+
+// optAmount parses an optional amount field (absent or null: zero, meaning no limit).
+func (h *Handler) optAmount(raw json.RawMessage, param string) (policy.Amount, error) {
+	if isNull(raw) {
+		return 0, nil
+	}
+	a, err := h.svc.ParseAmount(raw)
+	return a, withParam(err, param)
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || bytes.Equal(t, []byte("null"))
+}
+
+// withParam names the field of an amount error.
+func withParam(err error, param string) error {
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if rest, ok := strings.CutPrefix(msg, "amount "); ok {
+			msg = param + " " + rest
+		}
+		return &policy.Error{Code: pe.Code, Message: msg, Param: param}
+	}
+	return err
+}
+
+// CreateKeyRequest is the body of POST /admin/session-keys.
+type CreateKeyRequest struct {
+	AgentID     string          `json:"agent_id"`
+	UserWallet  string          `json:"user_wallet"`
+	MaxAmount   json.RawMessage `json:"max_amount"`
+	ExpiryHours float64         `json:"expiry_hours,omitempty"`
+	SessionID   string          `json:"session_id,omitempty"`
+}
+
+func (h *Handler) adminCreateKey(r *http.Request) (int, any, error) {
+	var in CreateKeyRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	amt, err := h.amount(in.MaxAmount, "max_amount")
+	if err != nil {
+		return 0, nil, err
+	}
+	c, err := h.svc.CreateSessionKey(r.Context(), service.CreateKeyInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
+		MaxAmount: amt, ExpiryHours: in.ExpiryHours, SessionID: in.SessionID})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, c, nil
+}
+
+// KeyList is the answer of GET /admin/session-keys, as the seed's list.
+type KeyList struct {
+	Total       int                `json:"total"`
+	SessionKeys []*service.KeyView `json:"session_keys"`
+}
+
+func (h *Handler) adminListKeys(r *http.Request) (int, any, error) {
+	ks, err := h.svc.ListKeys(r.Context(), r.URL.Query().Get("agent_id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, KeyList{Total: len(ks), SessionKeys: ks}, nil
+}
+
+func (h *Handler) adminKeyStatus(r *http.Request) (int, any, error) {
+	k, err := h.svc.Status(r.Context(), "", r.PathValue("id"))
+	return http.StatusOK, k, err
+}
+
+// AmountRequest is the body of a top-up: {"amount"}.
+type AmountRequest struct {
+	Amount json.RawMessage `json:"amount"`
+}
+
+func (h *Handler) adminTopUp(r *http.Request) (int, any, error) {
+	var in AmountRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	amt, err := h.amount(in.Amount, "amount")
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := h.svc.TopUpRequest(r.Context(), "", r.PathValue("id"), amt)
+	return http.StatusOK, t, err
+}
+
+// RevokeRequest is the optional body of a revocation.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (h *Handler) adminRevoke(r *http.Request) (int, any, error) {
+	var in RevokeRequest
+	if err := decodeJSON(r, &in); err != nil && !isEmptyBody(err) {
+		return 0, nil, err
+	}
+	if in.Reason == "" {
+		in.Reason = "revoked by the operator"
+	}
+	res, err := h.svc.Revoke(r.Context(), "", r.PathValue("id"), in.Reason)
+	return http.StatusOK, res, err
+}
+
+// CanAffordRequest is the body of a check: {"amount", "recipient"}.
+type CanAffordRequest struct {
+	Amount    json.RawMessage `json:"amount"`
+	Recipient string          `json:"recipient,omitempty"`
+}
+
+func (h *Handler) adminCanAfford(r *http.Request) (int, any, error) {
+	var in CanAffordRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	amt, err := h.amount(in.Amount, "amount")
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := h.svc.CanAfford(r.Context(), "", r.PathValue("id"), amt, in.Recipient)
+	return http.StatusOK, d, err
+}
+
+// LinkRequest is the body of a link: {"session_id"}.
+type LinkRequest struct {
+	SessionID string `json:"session_id"`
+}
+
+func (h *Handler) adminLink(r *http.Request) (int, any, error) {
+	var in LinkRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.SessionID == "" {
+		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "session_id", "session_id is required")
+	}
+	k, err := h.svc.Link(r.Context(), "", r.PathValue("id"), in.SessionID)
+	return http.StatusOK, k, err
+}
+
+func (h *Handler) adminUnlink(r *http.Request) (int, any, error) {
+	k, err := h.svc.Unlink(r.Context(), r.PathValue("id"))
+	return http.StatusOK, k, err
+}
+
+// LimitsRequest holds a session's limits; absent or null means no limit.
+type LimitsRequest struct {
+	MaxPerTransaction    json.RawMessage `json:"max_per_transaction,omitempty"`
+	MaxPerDay            json.RawMessage `json:"max_per_day,omitempty"`
+	MaxPerWeek           json.RawMessage `json:"max_per_week,omitempty"`
+	MaxPerMonth          json.RawMessage `json:"max_per_month,omitempty"`
+	RequireApprovalAbove json.RawMessage `json:"require_approval_above,omitempty"`
+}
+
+func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error) {
+	var l policy.Limits
+	var above policy.Amount
+	for _, f := range []struct {
+		raw  json.RawMessage
+		name string
+		dst  *policy.Amount
+	}{
+		{in.MaxPerTransaction, "max_per_transaction", &l.PerTransaction},
+		{in.MaxPerDay, "max_per_day", &l.PerDay},
+		{in.MaxPerWeek, "max_per_week", &l.PerWeek},
+		{in.MaxPerMonth, "max_per_month", &l.PerMonth},
+		{in.RequireApprovalAbove, "require_approval_above", &above},
+	} {
+		a, err := h.optAmount(f.raw, f.name)
+		if err != nil {
+			return l, 0, err
+		}
+		*f.dst = a
+	}
+	return l, above, nil
+}
+
+// CreateSessionRequest is the body of POST /admin/sessions.
+type CreateSessionRequest struct {
+	AgentID           string   `json:"agent_id"`
+	UserWallet        string   `json:"user_wallet"`
+	DurationHours     float64  `json:"duration_hours,omitempty"`
+	AllowedRecipients []string `json:"allowed_recipients,omitempty"`
+	LimitsRequest
+}
+
+func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
+	var in CreateSessionRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.AgentID == "" {
+		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
+	}
+	l, above, err := h.limits(in.LimitsRequest)
+	if err != nil {
+		return 0, nil, err
+	}
+	s, err := h.svc.CreateSession(r.Context(), service.CreateSessionInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
+		Limits: l, RequireApprovalAbove: above, AllowedRecipients: in.AllowedRecipients, DurationHours: in.DurationHours})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, s, nil
+}
+
+func (h *Handler) adminShowSession(r *http.Request) (int, any, error) {
+	s, err := h.svc.Session(r.Context(), "", r.PathValue("id"))
+	return http.StatusOK, s, err
+}
+
+func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
+	var in LimitsRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	l, above, err := h.limits(in)
+	if err != nil {
+		return 0, nil, err
+	}
+	link, err := h.svc.RequestLimits(r.Context(), "", r.PathValue("id"), l, above)
+	return http.StatusOK, link, err
+}
+
+// PayRequest is the body of POST /admin/payments.
+type PayRequest struct {
+	AgentID        string          `json:"agent_id,omitempty"`
+	SessionKeyID   string          `json:"session_key_id,omitempty"`
+	SessionID      string          `json:"session_id,omitempty"`
+	Recipient      string          `json:"recipient"`
+	Amount         json.RawMessage `json:"amount"`
+	Description    string          `json:"description,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+func (h *Handler) adminPay(r *http.Request) (int, any, error) {
+	var in PayRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	amt, err := h.amount(in.Amount, "amount")
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := h.svc.Pay(r.Context(), service.PayInput{AgentID: in.AgentID, SessionKeyID: in.SessionKeyID,
+		SessionID: in.SessionID, Recipient: in.Recipient, Amount: amt, Description: in.Description,
+		IdempotencyKey: in.IdempotencyKey})
+	if errors.Is(err, service.ErrRefused) && res != nil {
+		h.metrics.payments.WithLabelValues("refused").Inc()
+		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if res.Status == "approval_required" || res.Status == "pending" {
+		h.metrics.payments.WithLabelValues(res.Status).Inc()
+	}
+	return http.StatusOK, res, nil
+}
+
+// AuditLog is the answer of GET /admin/audit.
+type AuditLog struct {
+	Wallet  string       `json:"wallet"`
+	Entries []AuditEntry `json:"entries"`
+}
+
+// AuditEntry is one entry of an audit log, with its hash.
+type AuditEntry struct {
+	Seq   int64          `json:"seq"`
+	TS    string         `json:"ts"`
+	Event string         `json:"event"`
+	Prev  string         `json:"prev"`
+	Hash  string         `json:"hash"`
+	Data  map[string]any `json:"data"`
+}
+
+// walletParam resolves ?wallet= or ?session_key_id= (a key's user_wallet).
+func (h *Handler) walletParam(ctx context.Context, r *http.Request) (string, error) {
+	q := r.URL.Query()
+	w, id := q.Get("wallet"), q.Get("session_key_id")
+	if w != "" && id != "" {
+		return "", policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id, not both")
+	}
+	if id != "" {
+		k, err := h.svc.Status(ctx, "", id)
+		if err != nil {
+			return "", err
+		}
+		return k.UserWallet, nil
+	}
+	return w, nil
+}
+
+func (h *Handler) adminAudit(r *http.Request) (int, any, error) {
+	w, err := h.walletParam(r.Context(), r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if w == "" {
+		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
+	}
+	es, err := h.svc.Store().Audit(r.Context(), w)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := AuditLog{Wallet: w, Entries: make([]AuditEntry, 0, len(es))}
+	for _, e := range es {
+		out.Entries = append(out.Entries, AuditEntry{Seq: e.Seq, TS: e.TS, Event: e.Event, Prev: e.Prev, Hash: e.Hash, Data: e.Data})
+	}
+	return http.StatusOK, out, nil
+}
+
+// AuditVerification is the answer of GET /admin/audit/verify.
+type AuditVerification struct {
+	OK      bool          `json:"ok"`
+	Wallets []AuditResult `json:"wallets"`
+}
+
+// AuditResult is the verification of one wallet's audit chain.
+type AuditResult struct {
+	Wallet  string `json:"wallet"`
+	Entries int    `json:"entries"`
+	OK      bool   `json:"ok"`
+	Break   *struct {
+		Index  int    `json:"index"`
+		Seq    int64  `json:"seq"`
+		Reason string `json:"reason"`
+	} `json:"break,omitempty"`
+}
+
+func (h *Handler) adminVerifyAudit(r *http.Request) (int, any, error) {
+	ctx := r.Context()
+	w, err := h.walletParam(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	wallets := []string{w}
+	if w == "" {
+		if h.opts.Wallets == nil {
+			return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
+		}
+		if wallets, err = h.opts.Wallets(ctx); err != nil {
+			return 0, nil, err
+		}
+	}
+	out := AuditVerification{OK: true, Wallets: []AuditResult{}}
+	for _, w := range wallets {
+		n, err := h.svc.Store().VerifyAudit(ctx, w)
+		res := AuditResult{Wallet: w, Entries: n, OK: err == nil}
+		var br *policy.AuditBreak
+		switch {
+		case errors.As(err, &br):
+			res.Break = &struct {
+				Index  int    `json:"index"`
+				Seq    int64  `json:"seq"`
+				Reason string `json:"reason"`
+			}{br.Index, br.Seq, br.Reason}
+			out.OK = false
+		case err != nil:
+			return 0, nil, err
+		}
+		out.Wallets = append(out.Wallets, res)
+	}
+	return http.StatusOK, out, nil
+}
+
+var errNoWebhooks = &policy.Error{Code: policy.CodeNotFound, Message: "no webhook endpoints are configured"}
+
+func (h *Handler) adminWebhookTest(r *http.Request) (int, any, error) {
+	if h.opts.Webhooks == nil {
+		return 0, nil, errNoWebhooks
+	}
+	name := r.PathValue("endpoint")
+	if err := h.opts.Webhooks.SendTest(r.Context(), name); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]string{"status": "delivered", "endpoint": name}, nil
+}
+
+func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
+	if h.opts.Webhooks == nil {
+		return 0, nil, errNoWebhooks
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "limit", "limit must be a number from 1 to 10000")
+		}
+		limit = n
+	}
+	ds, err := h.opts.Webhooks.DeadLetters(r.Context(), limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ds == nil {
+		ds = []DeadLetter{}
+	}
+	return http.StatusOK, map[string]any{"total": len(ds), "dead_letters": ds}, nil
+}
+
+func (h *Handler) adminWebhookRetry(r *http.Request) (int, any, error) {
+	if h.opts.Webhooks == nil {
+		return 0, nil, errNoWebhooks
+	}
+	id := r.PathValue("id")
+	if err := h.opts.Webhooks.Retry(r.Context(), id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]string{"status": "delivered", "id": id}, nil
+}

@@ -1,0 +1,170 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+)
+
+// wantsJSON reports whether a GET asks for the JSON view rather than the page.
+func wantsJSON(r *http.Request) bool {
+	if r.URL.Query().Get("format") == "json" {
+		return true
+	}
+	accept := strings.ToLower(r.Header.Get("Accept"))
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
+}
+
+// getApproval answers GET /approve/{token}: the approval's JSON view
+// (Accept: application/json), else the HTML page.
+func (h *Handler) getApproval(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	v, err := h.svc.Approval(r.Context(), token)
+	if err == nil && len(v.Result) > 0 && !json.Valid(v.Result) {
+		// A cancelled link's result is its reason, in plain text.
+		v.Result, _ = json.Marshal(map[string]string{"reason": string(v.Result)})
+	}
+	if wantsJSON(r) {
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	if err != nil {
+		h.errorPage(w, r, err)
+		return
+	}
+	if err := RenderPage(w, PageDataOf(v)); err != nil {
+		h.log.Error("render approval page", "err", err)
+	}
+}
+
+// postApproval answers POST /approve/{token} with the owner's signed
+// transaction ({"signed_transaction"}) or message signature ({"signature"}).
+func (h *Handler) postApproval(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	var sub service.Submission
+	if err := decodeJSON(r, &sub); err != nil {
+		h.metrics.approvals.WithLabelValues("unknown", string(codeOrInternal(err))).Inc()
+		h.fail(w, r, err)
+		return
+	}
+	if sub.SignedTransaction == "" && sub.Signature == "" {
+		err := policy.Errorf(policy.CodeInvalidArgument, "signed_transaction", "send signed_transaction (a signed base64 transaction) or signature (a base58 message signature)")
+		h.metrics.approvals.WithLabelValues("unknown", string(policy.CodeInvalidArgument)).Inc()
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.svc.SubmitApproval(r.Context(), token, sub)
+	if err != nil {
+		h.metrics.approvals.WithLabelValues("unknown", string(codeOrInternal(err))).Inc()
+		h.fail(w, r, err)
+		return
+	}
+	h.metrics.approvals.WithLabelValues(res.Kind, res.Status).Inc()
+	h.log.Info("approval carried out", "kind", res.Kind, "status", res.Status)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// rejectBody is the optional body of POST /approve/{token}/reject.
+type rejectBody struct {
+	Reason string `json:"reason"`
+}
+
+// rejectApproval answers POST /approve/{token}/reject: the owner declines;
+// a payment the link held is released.
+func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	var b rejectBody
+	if err := decodeJSON(r, &b); err != nil && !isEmptyBody(err) {
+		h.fail(w, r, err)
+		return
+	}
+	if len(b.Reason) > 500 {
+		h.fail(w, r, policy.Errorf(policy.CodeInvalidArgument, "reason", "reason is longer than 500 characters"))
+		return
+	}
+	if b.Reason == "" {
+		b.Reason = "rejected by the owner"
+	}
+	if err := h.svc.RejectApproval(r.Context(), token, b.Reason); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.metrics.approvals.WithLabelValues("unknown", "rejected").Inc()
+	writeJSON(w, http.StatusOK, map[string]string{"status": "cancelled"})
+}
+
+func isEmptyBody(err error) bool {
+	var pe *policy.Error
+	return errors.As(err, &pe) && pe.Param == "body" && strings.Contains(pe.Message, "empty")
+}
+
+func codeOrInternal(err error) policy.Code {
+	if c := policy.CodeOf(err); c != "" {
+		return c
+	}
+	return "internal"
+}
+
+// PageDataOf turns the service's view of an approval into what the page shows.
+func PageDataOf(v *service.ApprovalView) PageData {
+	d := PageData{Token: v.Token, Kind: v.Kind, Status: v.Status, UserWallet: v.UserWallet, AgentID: v.AgentID,
+		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Result: v.Result}
+	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
+		d.ExpiresAt = t
+	}
+	s := v.Summary
+	d.Summary = Summary{Title: s.Title, Amount: s.Amount, Token: s.Token, Recipient: s.Recipient,
+		SessionKeyID: s.SessionKeyID, SessionKeyAddress: s.SessionKeyAddress, SessionID: s.SessionID,
+		Limits: s.Limits, NewLimits: s.NewLimits, KeyExpiresAt: s.KeyExpiresAt, RemainingAfter: s.RemainingAfter,
+		Description: s.Description}
+	for _, l := range s.Lines {
+		d.Summary.Lines = append(d.Summary.Lines, Line{Label: l.Label, Value: l.Value})
+	}
+	return d
+}
+
+var errorPageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · stipend</title><link rel="stylesheet" href="/approve/static/approve.css"></head>
+<body><main class="card"><h1>{{.Title}}</h1><p>{{.Text}}</p><p class="muted">Code: {{.Code}}</p></main></body></html>
+`))
+
+// errorPage answers a browser whose approval link does not work.
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *policy.Error
+	if !errors.As(err, &pe) {
+		h.log.Error("approval page", "path", redactPath(r.URL.Path), "err", err)
+		pe = &policy.Error{Code: "internal", Message: "internal error"}
+	}
+	status := StatusOf(pe.Code)
+	title, text := "This link does not work", pe.Message
+	switch pe.Code {
+	case policy.CodeNotFound:
+		title, text = "Approval link not found", "This link is unknown or was mistyped. Nothing was signed and nothing changed. Ask the agent for a new link."
+	case policy.CodeExpired:
+		title, text = "This link has expired", "Nothing was signed and nothing changed. Ask the agent for a new link."
+	case policy.CodeUnavailable:
+		title, text = "The Solana network is not reachable", "Nothing was signed and nothing changed. Try again in a moment."
+	case "internal":
+		text = "Something went wrong on the server. Nothing was signed and nothing changed. Try again in a moment."
+	}
+	hd := w.Header()
+	setPageSecurityHeaders(hd)
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = errorPageTemplate.Execute(w, map[string]string{"Title": title, "Text": text, "Code": string(pe.Code)})
+}
