@@ -1,0 +1,140 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"time"
+)
+
+// Endpoint is a receiver of webhooks.
+type Endpoint struct {
+	// Name identifies the endpoint in the delivery state, the dead letters
+	// and the operator's commands; it must be unique. Renaming an endpoint
+	// makes pending events look new to it.
+	Name string
+	// URL receives a POST per event (http or https).
+	URL string
+	// Secret signs the requests (HMAC-SHA256).
+	Secret string
+	// Events the endpoint subscribes to, by exact name; empty or "*" means all.
+	Events []string
+}
+
+// Wants reports whether the endpoint subscribes to event.
+func (e Endpoint) Wants(event string) bool {
+	return len(e.Events) == 0 || slices.Contains(e.Events, event) || slices.Contains(e.Events, "*")
+}
+
+// Config configures a Dispatcher. Zero fields take their defaults.
+type Config struct {
+	// Endpoints to deliver to.
+	Endpoints []Endpoint
+	// MaxAttempts per event and endpoint before it is dead-lettered; 8 by default.
+	MaxAttempts int
+	// Timeout of one attempt (the whole HTTP exchange); 10s by default.
+	Timeout time.Duration
+	// BaseBackoff is the delay after the first failure; each further failure
+	// doubles it, up to MaxBackoff, with jitter (a delay d is drawn from
+	// [d/2, d)). 1s and 10m by default.
+	BaseBackoff time.Duration
+	// MaxBackoff caps the delay between attempts; 10m by default.
+	MaxBackoff time.Duration
+	// Group is the consumer group on the event streams; "webhooks" by default.
+	Group string
+	// Consumer names this replica in the group; "<hostname>-<pid>" by default.
+	Consumer string
+	// ClaimIdle is how long an entry read by another replica may sit
+	// unprocessed before this replica takes it over (XAUTOCLAIM); 1m by default.
+	ClaimIdle time.Duration
+	// PollInterval is how long Run waits after a round that found no work; 1s by default.
+	PollInterval time.Duration
+	// Batch is how many entries per wallet and source (new, reclaimed,
+	// due) one round reads; 100 by default.
+	Batch int
+	// Concurrency bounds the events being delivered at once; 64 by default.
+	Concurrency int
+	// PerEndpoint bounds the requests in flight to one endpoint, so a slow
+	// endpoint holds at most this many delivery slots; when it is saturated
+	// its deliveries are put off (without counting an attempt). 8 by default.
+	PerEndpoint int
+	// DeadMaxLen caps the dead-letter stream (approximately); 100000 by default.
+	DeadMaxLen int64
+	// Client sends the requests; by default an http.Client that does not
+	// follow redirects (a 3xx is a failure).
+	Client *http.Client
+}
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("webhook: invalid config")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.BaseBackoff <= 0 {
+		c.BaseBackoff = time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Minute
+	}
+	if c.MaxBackoff < c.BaseBackoff {
+		c.MaxBackoff = c.BaseBackoff
+	}
+	if c.Group == "" {
+		c.Group = "webhooks"
+	}
+	if c.Consumer == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "stipend"
+		}
+		c.Consumer = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.ClaimIdle <= 0 {
+		c.ClaimIdle = time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.PerEndpoint <= 0 {
+		c.PerEndpoint = 8
+	}
+	if c.DeadMaxLen <= 0 {
+		c.DeadMaxLen = 100_000
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Endpoints {
+		if e.Name == "" {
+			return c, fmt.Errorf("%w: endpoint %d has no name", ErrConfig, i)
+		}
+		if seen[e.Name] {
+			return c, fmt.Errorf("%w: endpoint name %q used twice", ErrConfig, e.Name)
+		}
+		seen[e.Name] = true
+		u, err := url.Parse(e.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("%w: endpoint %q: URL %q is not an http(s) URL", ErrConfig, e.Name, e.URL)
+		}
+		if e.Secret == "" {
+			return c, fmt.Errorf("%w: endpoint %q has no secret", ErrConfig, e.Name)
+		}
+	}
+	c.Endpoints = slices.Clone(c.Endpoints)
+	return c, nil
+}
