@@ -88,6 +88,9 @@ func (s *Store) Prefix(userWallet string) string { return s.prefix + ":{" + user
 // EventsKey is the Redis Stream of a user_wallet's events.
 func (s *Store) EventsKey(userWallet string) string { return s.Prefix(userWallet) + "events" }
 
+// KeyPrefix is the prefix of every Redis key of the store ("stipend" by default).
+func (s *Store) KeyPrefix() string { return s.prefix }
+
 // WalletsKey is the set of every user_wallet with records (to find their event streams).
 func (s *Store) WalletsKey() string { return s.prefix + ":wallets" }
 

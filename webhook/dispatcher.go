@@ -108,7 +108,7 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 		store:   store,
 		cfg:     cfg,
 		log:     log.With("component", "webhook", "consumer", cfg.Consumer),
-		deadKey: strings.TrimSuffix(store.WalletsKey(), ":wallets") + ":webhooks:dead",
+		deadKey: store.KeyPrefix() + ":webhooks:dead",
 		lease:   2*cfg.Timeout + 5*time.Second,
 		sem:     make(chan struct{}, cfg.Concurrency),
 		epSem:   map[string]chan struct{}{},
