@@ -1,0 +1,471 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+	"github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend/web"
+	"github.com/stipend/stipend/webhook"
+)
+
+// Config is the server's configuration: defaults, then the YAML file, then
+// STIPEND_* environment variables, then flags (flags win).
+type Config struct {
+	Listen            string          `yaml:"listen"`
+	PublicURL         string          `yaml:"public_url"`
+	RedisURL          string          `yaml:"redis_url"`
+	RedisPrefix       string          `yaml:"redis_prefix"`
+	RPCURL            string          `yaml:"rpc_url"`
+	Commitment        string          `yaml:"commitment"`
+	Mint              string          `yaml:"mint"`
+	Decimals          int             `yaml:"decimals"`
+	Token             string          `yaml:"token"`
+	Cluster           string          `yaml:"cluster"`
+	FeePayer          string          `yaml:"fee_payer"`
+	MasterKeys        []string        `yaml:"master_keys"`
+	MasterKeyCurrent  string          `yaml:"master_key_current"`
+	APIKeys           []APIKeyConfig  `yaml:"api_keys"`
+	AdminTokenSHA256  string          `yaml:"admin_token_sha256"`
+	StdioAgentID      string          `yaml:"stdio_agent_id"`
+	ApprovalTTL       time.Duration   `yaml:"approval_ttl"`
+	MaxExpiry         time.Duration   `yaml:"max_expiry"`
+	RiskThreshold     int             `yaml:"risk_threshold"`
+	SweepInterval     time.Duration   `yaml:"sweep_interval"`
+	ShutdownTimeout   time.Duration   `yaml:"shutdown_timeout"`
+	AllowNonLocalHost bool            `yaml:"allow_non_local_host"`
+	Webhooks          []WebhookConfig `yaml:"webhooks"`
+	LogLevel          string          `yaml:"log_level"`
+	LogFormat         string          `yaml:"log_format"`
+}
+
+// APIKeyConfig is an agent's API key, stored as its SHA-256 (hex).
+type APIKeyConfig struct {
+	AgentID   string `yaml:"agent_id"`
+	KeySHA256 string `yaml:"key_sha256"`
+}
+
+// WebhookConfig is a webhook receiver.
+type WebhookConfig struct {
+	Name   string   `yaml:"name"`
+	URL    string   `yaml:"url"`
+	Secret string   `yaml:"secret"`
+	Events []string `yaml:"events"`
+}
+
+// defaultConfig is the configuration before any file, env or flag.
+func defaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		RedisPrefix:     "stipend",
+		Commitment:      "confirmed",
+		Decimals:        6,
+		Token:           "USDC",
+		Cluster:         "solana:mainnet",
+		StdioAgentID:    "stdio",
+		ApprovalTTL:     30 * time.Minute,
+		MaxExpiry:       90 * 24 * time.Hour,
+		SweepInterval:   30 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// setting is one configuration key settable from env and flags (the file
+// sets every key through the YAML struct).
+type setting struct {
+	key   string // YAML key, also the name in errors
+	flag  string // flag name; "" = not a flag
+	usage string
+	set   func(c *Config, v string) error
+}
+
+// Env is the environment variable of a setting.
+func (s setting) env() string { return "STIPEND_" + strings.ToUpper(s.key) }
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func list(dst func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		*dst(c) = splitList(v)
+		return nil
+	}
+}
+
+func integer(dst func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+func duration(dst func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s, 15m or 24h", v)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// settings are the keys env and flags can set.
+var settings = []setting{
+	{"listen", "listen", "HTTP address of the approval pages, admin API and metrics (\"off\" in stdio mode: none)", str(func(c *Config) *string { return &c.Listen })},
+	{"public_url", "public-url", "base URL of the approval links people open (default http://<listen>)", str(func(c *Config) *string { return &c.PublicURL })},
+	{"redis_url", "redis-url", "Redis URL (redis://, rediss://, unix://); empty: embedded in-memory store, lost on restart", str(func(c *Config) *string { return &c.RedisURL })},
+	{"redis_prefix", "redis-prefix", "prefix of every Redis key", str(func(c *Config) *string { return &c.RedisPrefix })},
+	{"rpc_url", "rpc-url", "Solana JSON-RPC URL", str(func(c *Config) *string { return &c.RPCURL })},
+	{"commitment", "commitment", "processed, confirmed or finalized", str(func(c *Config) *string { return &c.Commitment })},
+	{"mint", "mint", "token mint address (USDC)", str(func(c *Config) *string { return &c.Mint })},
+	{"decimals", "decimals", "the token's decimals", integer(func(c *Config) *int { return &c.Decimals })},
+	{"token", "token", "token symbol shown to people", str(func(c *Config) *string { return &c.Token })},
+	{"cluster", "cluster", "Wallet Standard chain: solana:mainnet, solana:devnet, solana:testnet or solana:localnet", str(func(c *Config) *string { return &c.Cluster })},
+	{"fee_payer", "", "base58 secret key of the gasless fee payer (optional; env or file only)", str(func(c *Config) *string { return &c.FeePayer })},
+	{"master_keys", "master-keys", "comma-separated kid:base64 master keys sealing the session keys", list(func(c *Config) *[]string { return &c.MasterKeys })},
+	{"master_key_current", "master-key-current", "key id that seals new keys (default: the only one)", str(func(c *Config) *string { return &c.MasterKeyCurrent })},
+	{"api_keys", "api-keys", "comma-separated agent_id:sha256hex of the agents' API keys", func(c *Config, v string) error {
+		c.APIKeys = nil
+		for _, p := range splitList(v) {
+			agent, sum, ok := strings.Cut(p, ":")
+			if !ok {
+				return fmt.Errorf("%q is not agent_id:sha256hex", p)
+			}
+			c.APIKeys = append(c.APIKeys, APIKeyConfig{AgentID: agent, KeySHA256: sum})
+		}
+		return nil
+	}},
+	{"admin_token_sha256", "admin-token-sha256", "SHA-256 (hex) of the admin token; empty: admin API off", str(func(c *Config) *string { return &c.AdminTokenSHA256 })},
+	{"stdio_agent_id", "stdio-agent-id", "agent id of the stdio MCP client", str(func(c *Config) *string { return &c.StdioAgentID })},
+	{"approval_ttl", "approval-ttl", "how long an approval link lives", duration(func(c *Config) *time.Duration { return &c.ApprovalTTL })},
+	{"max_expiry", "max-expiry", "the longest a key or session may live", duration(func(c *Config) *time.Duration { return &c.MaxExpiry })},
+	{"risk_threshold", "risk-threshold", "payments with a risk score above it need the owner (0-100; 0 = off)", integer(func(c *Config) *int { return &c.RiskThreshold })},
+	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},
+	{"shutdown_timeout", "shutdown-timeout", "how long shutdown waits for in-flight payments", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"allow_non_local_host", "allow-non-local-host", "accept MCP requests on a loopback connection with a non-loopback Host (reverse proxy)", boolean(func(c *Config) *bool { return &c.AllowNonLocalHost })},
+	{"log_level", "log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"log_format", "log-format", "text or json (logs go to stderr)", str(func(c *Config) *string { return &c.LogFormat })},
+}
+
+// configFlags registers the settings' flags (and --config) on fs; load reads them after Parse.
+type configFlags struct {
+	fs     *flag.FlagSet
+	path   *string
+	values map[string]*string
+}
+
+func newConfigFlags(fs *flag.FlagSet) *configFlags {
+	cf := &configFlags{fs: fs, values: map[string]*string{}}
+	cf.path = fs.String("config", "", "YAML config file (env STIPEND_CONFIG)")
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		cf.values[s.flag] = fs.String(s.flag, "", s.usage+" (env "+s.env()+")")
+	}
+	return cf
+}
+
+// load builds the configuration: defaults, file, env, flags.
+func (cf *configFlags) load(getenv func(string) string) (Config, error) {
+	c := defaultConfig()
+	path := getenv("STIPEND_CONFIG")
+	if cf.path != nil && *cf.path != "" {
+		path = *cf.path
+	}
+	if path != "" {
+		if err := loadFile(path, &c); err != nil {
+			return c, err
+		}
+	}
+	for _, s := range settings {
+		if v, ok := lookup(getenv, s.env()); ok {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("config: %s (env %s): %w", s.key, s.env(), err)
+			}
+		}
+	}
+	if cf.fs != nil {
+		var err error
+		cf.fs.Visit(func(f *flag.Flag) {
+			for _, s := range settings {
+				if s.flag == f.Name && err == nil {
+					if e := s.set(&c, *cf.values[s.flag]); e != nil {
+						err = fmt.Errorf("config: %s (flag --%s): %w", s.key, s.flag, e)
+					}
+				}
+			}
+		})
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// loadFile reads a YAML file over c; unknown keys are errors.
+func loadFile(path string, c *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: file: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Runtime is a checked configuration, parsed into what the server runs on.
+type Runtime struct {
+	Config
+	Redis      *redis.Options // nil: embedded
+	Mint       solana.PublicKey
+	FeePayer   *wallet.Keypair
+	Sealer     *wallet.Sealer
+	APIKeys    []web.APIKey
+	AdminToken *[32]byte
+	Webhooks   webhook.Config
+	PublicURL  string
+	Commitment string
+	ListenOff  bool
+}
+
+var (
+	clusterRE = regexp.MustCompile(`^solana:(mainnet|devnet|testnet|localnet)$`)
+	agentRE   = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+)
+
+// check validates every setting, naming the first bad one: "config: <key>: …".
+// demo skips what the demo makes itself (chain, master keys).
+func (c Config) check(demo bool) (*Runtime, error) {
+	rt := &Runtime{Config: c}
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if c.Listen == "off" {
+		rt.ListenOff = true
+	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		return nil, bad("listen", "%q is not host:port (such as 127.0.0.1:8080 or :8080)", c.Listen)
+	}
+	rt.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if rt.PublicURL == "" && !rt.ListenOff {
+		host, port, _ := net.SplitHostPort(c.Listen)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		rt.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	if rt.PublicURL != "" {
+		u, err := url.Parse(rt.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, bad("public_url", "%q is not an http(s) base URL such as https://pay.example.com", c.PublicURL)
+		}
+	}
+	if c.RedisURL != "" {
+		o, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return nil, bad("redis_url", "%v", redactErr(err, c.RedisURL))
+		}
+		rt.Redis = o
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} \t\n") {
+		return nil, bad("redis_prefix", "must be non-empty, without braces or spaces")
+	}
+	switch c.Commitment {
+	case "processed", "confirmed", "finalized":
+	default:
+		return nil, bad("commitment", "%q: want processed, confirmed or finalized", c.Commitment)
+	}
+	rt.Commitment = c.Commitment
+	if c.Decimals < 0 || c.Decimals > 18 {
+		return nil, bad("decimals", "%d: want 0 to 18", c.Decimals)
+	}
+	if c.Token == "" || len(c.Token) > 16 {
+		return nil, bad("token", "want a symbol of 1 to 16 characters")
+	}
+	if !clusterRE.MatchString(c.Cluster) {
+		return nil, bad("cluster", "%q: want solana:mainnet, solana:devnet, solana:testnet or solana:localnet", c.Cluster)
+	}
+	if !demo {
+		if c.RPCURL == "" {
+			return nil, bad("rpc_url", "required (e.g. https://api.mainnet-beta.solana.com)")
+		}
+		if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, bad("rpc_url", "%q is not an http(s) URL", c.RPCURL)
+		}
+		if c.Mint == "" {
+			return nil, bad("mint", "required (USDC on mainnet: EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v)")
+		}
+		m, err := solana.PublicKeyFromBase58(c.Mint)
+		if err != nil {
+			return nil, bad("mint", "%q is not a base58 Solana address", c.Mint)
+		}
+		rt.Mint = m
+		if len(c.MasterKeys) == 0 {
+			return nil, bad("master_keys", "required: at least one kid:base64 key (make one with: stipend keygen)")
+		}
+		current := c.MasterKeyCurrent
+		if current == "" {
+			if len(c.MasterKeys) > 1 {
+				return nil, bad("master_key_current", "required when there are several master keys")
+			}
+			current, _, _ = strings.Cut(strings.TrimSpace(c.MasterKeys[0]), ":")
+		}
+		s, err := wallet.ParseSealer(current, c.MasterKeys)
+		if err != nil {
+			key := "master_keys"
+			if strings.Contains(err.Error(), "current key id") {
+				key = "master_key_current"
+			}
+			return nil, bad(key, "%v", err)
+		}
+		rt.Sealer = s
+	}
+	if c.FeePayer != "" {
+		kp, err := wallet.KeypairFromBase58(strings.TrimSpace(c.FeePayer))
+		if err != nil {
+			return nil, bad("fee_payer", "not a base58 secret key") // never echo the secret
+		}
+		rt.FeePayer = kp
+	}
+	seenAgent := map[string]bool{}
+	seenKey := map[string]bool{}
+	for i, k := range c.APIKeys {
+		if !agentRE.MatchString(k.AgentID) {
+			return nil, bad("api_keys", "entry %d: agent_id %q must be 1-128 characters of letters, digits and ._:@-", i+1, k.AgentID)
+		}
+		sum, err := hex32(k.KeySHA256)
+		if err != nil {
+			return nil, bad("api_keys", "entry %d (%s): key_sha256 %v", i+1, k.AgentID, err)
+		}
+		if seenKey[k.KeySHA256] {
+			return nil, bad("api_keys", "entry %d (%s): the same key is given twice", i+1, k.AgentID)
+		}
+		seenKey[k.KeySHA256] = true
+		seenAgent[k.AgentID] = true
+		rt.APIKeys = append(rt.APIKeys, web.APIKey{AgentID: k.AgentID, SHA256: sum})
+	}
+	if c.AdminTokenSHA256 != "" {
+		sum, err := hex32(c.AdminTokenSHA256)
+		if err != nil {
+			return nil, bad("admin_token_sha256", "%v", err)
+		}
+		rt.AdminToken = &sum
+	}
+	if !agentRE.MatchString(c.StdioAgentID) {
+		return nil, bad("stdio_agent_id", "%q must be 1-128 characters of letters, digits and ._:@-", c.StdioAgentID)
+	}
+	if c.ApprovalTTL < time.Minute || c.ApprovalTTL > 7*24*time.Hour {
+		return nil, bad("approval_ttl", "%s: want 1m to 168h", c.ApprovalTTL)
+	}
+	if c.MaxExpiry < time.Hour || c.MaxExpiry > 366*24*time.Hour {
+		return nil, bad("max_expiry", "%s: want 1h to 8784h", c.MaxExpiry)
+	}
+	if c.RiskThreshold < 0 || c.RiskThreshold > 100 {
+		return nil, bad("risk_threshold", "%d: want 0 (off) to 100", c.RiskThreshold)
+	}
+	if c.SweepInterval < time.Second || c.SweepInterval > time.Hour {
+		return nil, bad("sweep_interval", "%s: want 1s to 1h", c.SweepInterval)
+	}
+	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
+		return nil, bad("shutdown_timeout", "%s: want 1s to 10m", c.ShutdownTimeout)
+	}
+	names := map[string]bool{}
+	for i, w := range c.Webhooks {
+		if w.Name == "" {
+			return nil, bad("webhooks", "entry %d has no name", i+1)
+		}
+		if names[w.Name] {
+			return nil, bad("webhooks", "the name %q is used twice", w.Name)
+		}
+		names[w.Name] = true
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, bad("webhooks", "%s: url %q is not an http(s) URL", w.Name, w.URL)
+		}
+		if w.Secret == "" {
+			return nil, bad("webhooks", "%s: secret is required (it signs the requests)", w.Name)
+		}
+		rt.Webhooks.Endpoints = append(rt.Webhooks.Endpoints, webhook.Endpoint{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events})
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		return nil, bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, bad("log_format", "%q: want text or json", c.LogFormat)
+	}
+	return rt, nil
+}
+
+// hex32 parses a 64-digit hex SHA-256.
+func hex32(s string) ([32]byte, error) {
+	var out [32]byte
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != 32 {
+		return out, errors.New("must be a SHA-256 in 64 hex digits (see stipend keygen)")
+	}
+	copy(out[:], b)
+	return out, nil
+}
+
+// redactErr keeps a password in a URL out of an error message.
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend/web"
+)
+
+// secrets are what keygen makes.
+type secrets struct {
+	MasterKey        string `json:"master_key"`
+	AgentID          string `json:"agent_id"`
+	APIKey           string `json:"api_key"`
+	APIKeySHA256     string `json:"api_key_sha256"`
+	AdminToken       string `json:"admin_token"`
+	AdminTokenSHA256 string `json:"admin_token_sha256"`
+}
+
+// newToken returns a random bearer token with a prefix.
+func newToken(prefix string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashHex(token string) string {
+	s := web.HashToken(token)
+	return hex.EncodeToString(s[:])
+}
+
+func makeSecrets(kid, agent string) (*secrets, error) {
+	mk, err := wallet.GenerateMasterKey(kid)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newToken("stp_")
+	if err != nil {
+		return nil, err
+	}
+	admin, err := newToken("stpadm_")
+	if err != nil {
+		return nil, err
+	}
+	return &secrets{MasterKey: mk, AgentID: agent, APIKey: api, APIKeySHA256: hashHex(api),
+		AdminToken: admin, AdminTokenSHA256: hashHex(admin)}, nil
+}
+
+func keygenCmd(args []string, e env) int {
+	fs := newFlagSet("keygen", e)
+	kid := fs.String("kid", "k1", "id of the new master key")
+	agent := fs.String("agent-id", "my-agent", "agent id the API key is for")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseArgs(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	s, err := makeSecrets(*kid, *agent)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "stipend keygen:", err)
+		return exitFail
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, `# Secrets for stipend. Keep them out of version control.
+
+# Master key: seals the session keys' secrets. Losing it loses the funds on live keys.
+master_keys: ["%s"]            # env STIPEND_MASTER_KEYS
+master_key_current: %s
+
+# API key of agent %q: give the key to the agent (Authorization: Bearer <key>); the server keeps the hash.
+#   api key: %s
+api_keys:                      # env STIPEND_API_KEYS=%s:%s
+  - agent_id: %s
+    key_sha256: %s
+
+# Admin token: for the CLI (--admin-token or STIPEND_ADMIN_TOKEN); the server keeps the hash.
+#   admin token: %s
+admin_token_sha256: %s         # env STIPEND_ADMIN_TOKEN_SHA256
+`, s.MasterKey, *kid, s.AgentID, s.APIKey, s.AgentID, s.APIKeySHA256, s.AgentID, s.APIKeySHA256, s.AdminToken, s.AdminTokenSHA256)
+	return exitOK
+}

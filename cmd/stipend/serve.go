@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gagliardetto/solana-go/rpc"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+	"github.com/stipend/stipend/tools"
+	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend/web"
+	"github.com/stipend/stipend/webhook"
+)
+
+func serveCmd(ctx context.Context, args []string, e env) int {
+	fs := newFlagSet("serve", e)
+	httpAddr := fs.String("http", "", "serve MCP over HTTP (streamable HTTP on /mcp, SSE on /sse) on this address instead of stdio, e.g. :8080")
+	cf := newConfigFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: stipend serve [--http ADDR] [--config FILE] [flags]\n\n"+
+			"Without --http, MCP runs over stdin/stdout (for Claude Desktop and other MCP hosts) and the approval\n"+
+			"pages, admin API and metrics are served on --listen. Flags win over STIPEND_* env, env over the file.\n\n")
+		fs.PrintDefaults()
+	}
+	if pos, err := parseArgs(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	} else if len(pos) > 0 {
+		fmt.Fprintf(e.stderr, "stipend serve: unexpected argument %q\n", pos[0])
+		return exitUsage
+	}
+	cfg, err := cf.load(e.getenv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFail
+	}
+	stdio := *httpAddr == ""
+	if !stdio {
+		cfg.Listen = *httpAddr
+	}
+	rt, err := cfg.check(false)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFail
+	}
+	logger := newLogger(e.stderr, rt.LogLevel, rt.LogFormat)
+	redis.SetLogger(redisLogger{logger})
+	a, err := newApp(ctx, rt, logger, stdio)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFail
+	}
+	defer a.close()
+	if err := a.run(ctx, stdio, e); err != nil {
+		logger.Error("stipend stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// newLogger logs to w (stderr: stdout is the MCP channel in stdio mode).
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	o := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// app is a wired server: store, chain, service, MCP, HTTP.
+type app struct {
+	rt       *Runtime
+	log      *slog.Logger
+	rdb      redis.UniversalClient
+	embedded *policy.Embedded
+	store    *policy.Store
+	chain    *wallet.Chain
+	svc      *service.Service
+	mcp      *server.MCPServer
+	handler  *web.Handler
+	hooks    *webhook.Dispatcher
+}
+
+// newApp connects to Redis (or starts the embedded store) and wires the service.
+func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (*app, error) {
+	a := &app{rt: rt, log: logger}
+	if rt.Redis == nil {
+		e, err := policy.NewEmbedded()
+		if err != nil {
+			return nil, fmt.Errorf("config: redis_url: start the embedded store: %w", err)
+		}
+		a.embedded, a.rdb = e, e.Client
+		logger.Warn("!!! NO REDIS CONFIGURED: using an embedded IN-MEMORY store. NOTHING SURVIVES A RESTART: " +
+			"session keys, their sealed secrets (and so any USDC still on them), limits and audit logs are LOST when " +
+			"this process exits. For trying stipend out only; set redis_url (STIPEND_REDIS_URL) for real money. !!!")
+	} else {
+		c := redis.NewClient(rt.Redis)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("config: redis_url: cannot reach Redis at %s: %w", rt.Redis.Addr, err)
+		}
+		a.rdb = c
+	}
+	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
+	chain, err := wallet.New(wallet.Config{RPCURL: rt.RPCURL, Commitment: rpc.CommitmentType(rt.Commitment), Mint: rt.Mint,
+		Decimals: uint8(rt.Decimals), FeePayer: rt.FeePayer, Logger: logger})
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("config: rpc_url: %w", err)
+	}
+	a.chain = chain
+	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals),
+		PublicURL: rt.PublicURL, Cluster: rt.Cluster, ApprovalTTL: rt.ApprovalTTL, MaxExpiry: rt.MaxExpiry,
+		RiskThreshold: rt.RiskThreshold}, logger)
+	defaultAgent := ""
+	if stdio {
+		defaultAgent = rt.StdioAgentID
+	}
+	a.mcp = tools.NewServer(a.svc, tools.Options{DefaultAgent: defaultAgent, Version: version, Logger: logger})
+	if len(rt.Webhooks.Endpoints) > 0 {
+		d, err := webhook.New(a.rdb, a.store, rt.Webhooks, logger)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("config: webhooks: %w", err)
+		}
+		a.hooks = d
+	}
+	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
+		AllowNonLocalHost: rt.AllowNonLocalHost,
+		Wallets: func(ctx context.Context) ([]string, error) {
+			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()
+		},
+		Ready: []web.ReadyCheck{
+			{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+			{Name: "rpc", Check: func(ctx context.Context) error { _, err := chain.RPC().GetHealth(ctx); return err }},
+		}}
+	if a.hooks != nil {
+		o.Webhooks = webhookOps{a.hooks}
+	}
+	if a.handler, err = web.NewHandler(o); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.embedded != nil {
+		_ = a.embedded.Close()
+	} else if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}
+
+// run serves until ctx ends (or stdin closes, in stdio mode), then shuts
+// down gracefully: stop accepting, wait for in-flight payments, stop.
+func (a *app) run(ctx context.Context, stdio bool, e env) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() { stopBG(); wg.Wait() }()
+
+	wg.Go(func() { a.recoverLoop(bg) })
+	wg.Go(func() { a.svc.RunSweeper(bg, a.rt.SweepInterval) })
+	if a.hooks != nil {
+		wg.Go(func() {
+			if err := a.hooks.Run(bg); err != nil && bg.Err() == nil {
+				a.log.Error("webhook dispatcher stopped", "err", err)
+			}
+		})
+	}
+
+	var srv *http.Server
+	serveErr := make(chan error, 1)
+	if !a.rt.ListenOff {
+		ln, err := net.Listen("tcp", a.rt.Listen)
+		switch {
+		case err != nil && stdio:
+			// Another stipend may serve the pages on a shared Redis; MCP still works.
+			a.log.Warn("approval pages not served: cannot listen", "listen", a.rt.Listen, "err", err)
+		case err != nil:
+			return fmt.Errorf("config: listen: %w", err)
+		default:
+			srv = web.NewServer(a.rt.Listen, a.handler, a.log)
+			a.log.Info("stipend listening", "addr", ln.Addr().String(), "public_url", a.rt.PublicURL,
+				"mcp", !stdio, "admin_api", a.rt.AdminToken != nil, "agents", len(a.rt.APIKeys))
+			go func() { serveErr <- srv.Serve(ln) }()
+		}
+	}
+
+	stdioDone := make(chan error, 1)
+	if stdio {
+		s := server.NewStdioServer(a.mcp)
+		s.SetErrorLogger(log.New(e.stderr, "mcp stdio: ", log.LstdFlags))
+		a.log.Info("stipend serving MCP on stdio", "agent_id", a.rt.StdioAgentID)
+		go func() { stdioDone <- s.Listen(ctx, e.stdin, e.stdout) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "reason", context.Cause(ctx))
+	case err := <-stdioDone:
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+			runErr = fmt.Errorf("stdio: %w", err)
+		}
+		a.log.Info("stdin closed; shutting down")
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http: %w", err)
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.rt.ShutdownTimeout)
+	defer cancel()
+	if err := a.handler.Shutdown(sctx); err != nil {
+		a.log.Warn("closing MCP sessions", "err", err)
+	}
+	if srv != nil {
+		if err := srv.Shutdown(sctx); err != nil {
+			a.log.Warn("HTTP server shutdown", "err", err)
+		}
+	}
+	if err := a.svc.Wait(sctx); err != nil {
+		a.log.Warn("in-flight payments did not finish before the shutdown timeout; they are stored with their "+
+			"signatures and the next start resolves them", "timeout", a.rt.ShutdownTimeout)
+	}
+	a.log.Info("stipend stopped")
+	return runErr
+}
+
+// recoverLoop resolves payments left in flight by a crash; while the chain
+// is unreachable it tries again each sweep interval.
+func (a *app) recoverLoop(ctx context.Context) {
+	for {
+		committed, released, err := a.svc.Recover(ctx)
+		if err == nil {
+			if committed+released > 0 {
+				a.log.Info("recovered in-flight payments", "committed", committed, "released", released)
+			}
+			return
+		}
+		a.log.Warn("recovery of in-flight payments failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.rt.SweepInterval):
+		}
+	}
+}
+
+// webhookOps adapts the dispatcher to the admin API, with coded errors.
+type webhookOps struct{ d *webhook.Dispatcher }
+
+func (w webhookOps) SendTest(ctx context.Context, endpoint string) error {
+	return webhookErr(w.d.SendTest(ctx, endpoint))
+}
+
+func (w webhookOps) DeadLetters(ctx context.Context, limit int) ([]web.DeadLetter, error) {
+	ds, err := w.d.Dead(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.DeadLetter, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, web.DeadLetter{ID: d.ID, At: d.At.UTC().Format(time.RFC3339), Wallet: d.Wallet, Endpoint: d.Endpoint,
+			EventID: d.EventID, Event: d.Event, Error: d.Error, Attempts: d.Attempts})
+	}
+	return out, nil
+}
+
+func (w webhookOps) Retry(ctx context.Context, id string) error {
+	return webhookErr(w.d.Retry(ctx, id))
+}
+
+func webhookErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, webhook.ErrUnknownEndpoint):
+		return policy.Errorf(policy.CodeNotFound, "endpoint", "%v", err)
+	case errors.Is(err, webhook.ErrDeadLetterNotFound):
+		return policy.Errorf(policy.CodeNotFound, "id", "%v", err)
+	case errors.Is(err, webhook.ErrDelivery):
+		return policy.Errorf(policy.CodeUnavailable, "endpoint", "%v", err)
+	}
+	return err
+}
+
+// redisLogger sends go-redis's own messages (connection retries) to slog at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
