@@ -60,6 +60,10 @@ func serveCmd(ctx context.Context, args []string, e env) int {
 	}
 	logger := newLogger(e.stderr, rt.LogLevel, rt.LogFormat)
 	redis.SetLogger(redisLogger{logger})
+	if host, _, _ := net.SplitHostPort(rt.Listen); rt.Config.PublicURL == "" && !rt.ListenOff && !isLoopback(host) {
+		logger.Warn("public_url is not set: approval links point at "+rt.PublicURL+
+			", which only this machine can open; set public_url (STIPEND_PUBLIC_URL) to the address people reach", "listen", rt.Listen)
+	}
 	a, err := newApp(ctx, rt, logger, stdio)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
@@ -311,4 +315,13 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// isLoopback reports whether a listen host only accepts local connections.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
