@@ -30,6 +30,7 @@ type Config struct {
 	Listen            string          `yaml:"listen"`
 	PublicURL         string          `yaml:"public_url"`
 	RedisURL          string          `yaml:"redis_url"`
+	RedisCluster      bool            `yaml:"redis_cluster"`
 	RedisPrefix       string          `yaml:"redis_prefix"`
 	RPCURL            string          `yaml:"rpc_url"`
 	Commitment        string          `yaml:"commitment"`
@@ -158,6 +159,7 @@ var settings = []setting{
 	{"listen", "listen", "HTTP address of the approval pages, admin API and metrics (\"off\" in stdio mode: none)", str(func(c *Config) *string { return &c.Listen })},
 	{"public_url", "public-url", "base URL of the approval links people open (default http://<listen>)", str(func(c *Config) *string { return &c.PublicURL })},
 	{"redis_url", "redis-url", "Redis URL (redis://, rediss://, unix://); empty: embedded in-memory store, lost on restart", str(func(c *Config) *string { return &c.RedisURL })},
+	{"redis_cluster", "redis-cluster", "redis_url names a Redis Cluster (more seed nodes as ?addr=host:port&addr=...)", boolean(func(c *Config) *bool { return &c.RedisCluster })},
 	{"redis_prefix", "redis-prefix", "prefix of every Redis key", str(func(c *Config) *string { return &c.RedisPrefix })},
 	{"rpc_url", "rpc-url", "Solana JSON-RPC URL", str(func(c *Config) *string { return &c.RPCURL })},
 	{"commitment", "commitment", "processed, confirmed or finalized", str(func(c *Config) *string { return &c.Commitment })},
@@ -270,16 +272,17 @@ func loadFile(path string, c *Config) error {
 // Runtime is a checked configuration, parsed into what the server runs on.
 type Runtime struct {
 	Config
-	Redis      *redis.Options // nil: embedded
-	Mint       solana.PublicKey
-	FeePayer   *wallet.Keypair
-	Sealer     *wallet.Sealer
-	APIKeys    []web.APIKey
-	AdminToken *[32]byte
-	Webhooks   webhook.Config
-	PublicURL  string
-	Commitment string
-	ListenOff  bool
+	Redis        *redis.Options        // standalone Redis; nil with RedisCluster nil: embedded
+	RedisCluster *redis.ClusterOptions // Redis Cluster
+	Mint         solana.PublicKey
+	FeePayer     *wallet.Keypair
+	Sealer       *wallet.Sealer
+	APIKeys      []web.APIKey
+	AdminToken   *[32]byte
+	Webhooks     webhook.Config
+	PublicURL    string
+	Commitment   string
+	ListenOff    bool
 }
 
 var (
@@ -313,12 +316,21 @@ func (c Config) check(demo bool) (*Runtime, error) {
 			return nil, bad("public_url", "%q is not an http(s) base URL such as https://pay.example.com", c.PublicURL)
 		}
 	}
-	if c.RedisURL != "" {
+	switch {
+	case c.RedisURL != "" && c.RedisCluster:
+		o, err := redis.ParseClusterURL(c.RedisURL)
+		if err != nil {
+			return nil, bad("redis_url", "%v", redactErr(err, c.RedisURL))
+		}
+		rt.RedisCluster = o
+	case c.RedisURL != "":
 		o, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
 			return nil, bad("redis_url", "%v", redactErr(err, c.RedisURL))
 		}
 		rt.Redis = o
+	case c.RedisCluster:
+		return nil, bad("redis_cluster", "needs redis_url (a seed node of the cluster)")
 	}
 	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} \t\n") {
 		return nil, bad("redis_prefix", "must be non-empty, without braces or spaces")

@@ -140,6 +140,13 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("good config: %+v", rt)
 	}
 
+	rt, err = loadAndCheck(t, with("STIPEND_REDIS_URL", "redis://127.0.0.1:7000?addr=127.0.0.1:7001", "STIPEND_REDIS_CLUSTER", "true",
+		"STIPEND_PUBLIC_URL", "https://pay.example.com/", "STIPEND_ADMIN_TOKEN_SHA256", strings.Repeat("0a", 32)))
+	if err != nil || rt.RedisCluster == nil || len(rt.RedisCluster.Addrs) != 2 || rt.Redis != nil ||
+		rt.PublicURL != "https://pay.example.com" || rt.AdminToken == nil {
+		t.Fatalf("cluster config: %+v %v", rt, err)
+	}
+
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -158,6 +165,7 @@ func TestConfigCheck(t *testing.T) {
 		{"listen", with("STIPEND_LISTEN", "8080"), "listen"},
 		{"public url", with("STIPEND_PUBLIC_URL", "pay.example.com"), "public_url"},
 		{"redis url", with("STIPEND_REDIS_URL", "http://127.0.0.1:6379"), "redis_url"},
+		{"cluster without url", with("STIPEND_REDIS_CLUSTER", "true"), "redis_cluster"},
 		{"redis prefix", with("STIPEND_REDIS_PREFIX", "a{b}"), "redis_prefix"},
 		{"commitment", with("STIPEND_COMMITMENT", "final"), "commitment"},
 		{"decimals", with("STIPEND_DECIMALS", "40"), "decimals"},
@@ -226,4 +234,17 @@ func loadAndCheck(t *testing.T, env map[string]string) (*Runtime, error) {
 		return nil, err
 	}
 	return c.check(false)
+}
+
+// TestExampleConfig: the example file holds only known keys and, with a real
+// master key, is a valid configuration.
+func TestExampleConfig(t *testing.T) {
+	rt, err := loadAndCheck(t, map[string]string{"STIPEND_CONFIG": "../../configs/stipend.example.yaml",
+		"STIPEND_MASTER_KEYS": masterKey(t, "k1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.PublicURL != "https://pay.example.com" || rt.Redis == nil || rt.StdioAgentID != "claude-desktop" || len(rt.APIKeys) != 1 {
+		t.Fatalf("%+v", rt)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,7 +106,7 @@ type app struct {
 // newApp connects to Redis (or starts the embedded store) and wires the service.
 func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (*app, error) {
 	a := &app{rt: rt, log: logger}
-	if rt.Redis == nil {
+	if rt.Redis == nil && rt.RedisCluster == nil {
 		e, err := policy.NewEmbedded()
 		if err != nil {
 			return nil, fmt.Errorf("config: redis_url: start the embedded store: %w", err)
@@ -115,13 +116,19 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 			"session keys, their sealed secrets (and so any USDC still on them), limits and audit logs are LOST when " +
 			"this process exits. For trying stipend out only; set redis_url (STIPEND_REDIS_URL) for real money. !!!")
 	} else {
-		c := redis.NewClient(rt.Redis)
+		var c redis.UniversalClient
+		var addr string
+		if rt.RedisCluster != nil {
+			c, addr = redis.NewClusterClient(rt.RedisCluster), strings.Join(rt.RedisCluster.Addrs, ",")
+		} else {
+			c, addr = redis.NewClient(rt.Redis), rt.Redis.Addr
+		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := c.Ping(pctx).Err()
 		cancel()
 		if err != nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("config: redis_url: cannot reach Redis at %s: %w", rt.Redis.Addr, err)
+			return nil, fmt.Errorf("config: redis_url: cannot reach Redis at %s: %w", addr, err)
 		}
 		a.rdb = c
 	}
