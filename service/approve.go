@@ -460,7 +460,8 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 
 // RejectApproval cancels a pending approval; a payment it held fails.
 func (s *Service) RejectApproval(ctx context.Context, token, reason string) error {
-	a, err := s.store.ApprovalAction(ctx, token, "cancel", reason)
+	body, _ := json.Marshal(map[string]string{"status": "cancelled", "reason": reason})
+	a, err := s.store.ApprovalAction(ctx, token, "cancel", string(body))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package wallet
+package wallet_test
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/wallet"
 )
 
 const usdc = 1_000_000 // one token in base units (6 decimals)
 
-// chainFor returns a Chain talking to the local chain ln.
-func chainFor(t testing.TB, ln *localnet.Chain, feePayer *Keypair) *Chain {
+// chainFor returns a wallet.Chain talking to the local chain ln.
+func chainFor(t testing.TB, ln *localnet.Chain, feePayer *wallet.Keypair) *wallet.Chain {
 	t.Helper()
-	c, err := New(Config{
+	c, err := wallet.New(wallet.Config{
 		RPCURL:         ln.URL,
 		Commitment:     rpc.CommitmentConfirmed,
 		Mint:           ln.Mint,
@@ -34,9 +35,9 @@ func chainFor(t testing.TB, ln *localnet.Chain, feePayer *Keypair) *Chain {
 }
 
 // fundedWallet returns a new wallet holding 1 SOL and tokens base units.
-func fundedWallet(t testing.TB, ln *localnet.Chain, tokens uint64) *Keypair {
+func fundedWallet(t testing.TB, ln *localnet.Chain, tokens uint64) *wallet.Keypair {
 	t.Helper()
-	kp, err := NewKeypair()
+	kp, err := wallet.NewKeypair()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +54,13 @@ func fundedWallet(t testing.TB, ln *localnet.Chain, tokens uint64) *Keypair {
 
 // walletSign plays the user's browser wallet: it decodes the issued wire
 // transaction, signs it and returns the signed wire transaction.
-func walletSign(t testing.TB, u *Unsigned, user *Keypair) string {
+func walletSign(t testing.TB, u *wallet.Unsigned, user *wallet.Keypair) string {
 	t.Helper()
 	tx, err := solana.TransactionFromBase64(u.Wire)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Sign(user.getter()); err != nil {
+	if _, err := tx.Sign(user.Getter()); err != nil {
 		t.Fatal(err)
 	}
 	s, err := tx.ToBase64()
@@ -70,14 +71,14 @@ func walletSign(t testing.TB, u *Unsigned, user *Keypair) string {
 }
 
 // fund runs the whole approval flow: build, user signs, verify, send, confirm.
-func fund(t testing.TB, c *Chain, user *Keypair, key solana.PublicKey, amount uint64) *solana.Transaction {
+func fund(t testing.TB, c *wallet.Chain, user *wallet.Keypair, key solana.PublicKey, amount uint64) *solana.Transaction {
 	t.Helper()
 	ctx := context.Background()
 	u, err := c.BuildFunding(ctx, user.PublicKey(), key, amount)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := VerifySigned(u.Message, walletSign(t, u, user), user.PublicKey())
+	tx, err := wallet.VerifySigned(u.Message, walletSign(t, u, user), user.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func fund(t testing.TB, c *Chain, user *Keypair, key solana.PublicKey, amount ui
 	return tx
 }
 
-func tokenBal(t testing.TB, c *Chain, owner solana.PublicKey) uint64 {
+func tokenBal(t testing.TB, c *wallet.Chain, owner solana.PublicKey) uint64 {
 	t.Helper()
 	b, err := c.TokenBalance(context.Background(), owner)
 	if err != nil {
@@ -96,7 +97,7 @@ func tokenBal(t testing.TB, c *Chain, owner solana.PublicKey) uint64 {
 	return b
 }
 
-func solBal(t testing.TB, c *Chain, owner solana.PublicKey) uint64 {
+func solBal(t testing.TB, c *wallet.Chain, owner solana.PublicKey) uint64 {
 	t.Helper()
 	b, err := c.SOLBalance(context.Background(), owner)
 	if err != nil {
@@ -106,7 +107,7 @@ func solBal(t testing.TB, c *Chain, owner solana.PublicKey) uint64 {
 }
 
 // memoOf fetches a landed transaction and returns its memo instruction's data.
-func memoOf(t testing.TB, c *Chain, sig solana.Signature) string {
+func memoOf(t testing.TB, c *wallet.Chain, sig solana.Signature) string {
 	t.Helper()
 	res, err := c.RPC().GetTransaction(context.Background(), sig, &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64, Commitment: rpc.CommitmentConfirmed})
 	if err != nil {
@@ -130,7 +131,7 @@ func TestChainLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c := chainFor(t, ln, nil)
 	user := fundedWallet(t, ln, 10*usdc)
-	key, _ := NewKeypair()
+	key, _ := wallet.NewKeypair()
 	userSOL := solBal(t, c, user.PublicKey())
 
 	// Fund: the key gets exactly the amount, and SOL for its fees.
@@ -141,12 +142,12 @@ func TestChainLifecycle(t *testing.T) {
 	if got := tokenBal(t, c, user.PublicKey()); got != 5*usdc {
 		t.Fatalf("user balance after funding = %d, want %d", got, 5*usdc)
 	}
-	if got := solBal(t, c, key.PublicKey()); got != DefaultKeyFeeLamports {
-		t.Fatalf("key SOL = %d, want %d", got, DefaultKeyFeeLamports)
+	if got := solBal(t, c, key.PublicKey()); got != wallet.DefaultKeyFeeLamports {
+		t.Fatalf("key SOL = %d, want %d", got, wallet.DefaultKeyFeeLamports)
 	}
 
 	// Pay a recipient that has no token account yet.
-	recipient, _ := NewKeypair()
+	recipient, _ := wallet.NewKeypair()
 	if got := tokenBal(t, c, recipient.PublicKey()); got != 0 {
 		t.Fatalf("new recipient balance = %d", got)
 	}
@@ -188,8 +189,8 @@ func TestChainLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sw.Tokens != 6*usdc-1_250_000 || sw.Lamports != keySOL-LamportsPerSignature {
-		t.Fatalf("sweep of %d tokens, %d lamports; want %d, %d", sw.Tokens, sw.Lamports, 6*usdc-1_250_000, keySOL-LamportsPerSignature)
+	if sw.Tokens != 6*usdc-1_250_000 || sw.Lamports != keySOL-wallet.LamportsPerSignature {
+		t.Fatalf("sweep of %d tokens, %d lamports; want %d, %d", sw.Tokens, sw.Lamports, 6*usdc-1_250_000, keySOL-wallet.LamportsPerSignature)
 	}
 	if _, err := c.SendAndConfirm(ctx, sw.Tx); err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func TestChainLifecycle(t *testing.T) {
 	if got := tokenBal(t, c, user.PublicKey()); got != 10*usdc-1_250_000 {
 		t.Fatalf("user balance after sweep = %d, want %d", got, 10*usdc-1_250_000)
 	}
-	if _, exists, err := c.tokenBalance(ctx, key.PublicKey()); err != nil || exists {
+	if _, exists, err := c.TokenBalanceExists(ctx, key.PublicKey()); err != nil || exists {
 		t.Fatalf("key token account still exists (%v, %v)", exists, err)
 	}
 	if got := solBal(t, c, key.PublicKey()); got != 0 {
@@ -205,11 +206,11 @@ func TestChainLifecycle(t *testing.T) {
 	}
 	// The user paid two funding fees and two KeyFeeLamports and got back the
 	// key's leftover SOL and the token account's rent.
-	if got := solBal(t, c, user.PublicKey()); got <= userSOL-2*DefaultKeyFeeLamports-4*LamportsPerSignature-3_000_000 {
+	if got := solBal(t, c, user.PublicKey()); got <= userSOL-2*wallet.DefaultKeyFeeLamports-4*wallet.LamportsPerSignature-3_000_000 {
 		t.Fatalf("user SOL = %d, started with %d: leftover not returned", got, userSOL)
 	}
-	if _, err := c.BuildSweep(ctx, key, user.PublicKey()); !errors.Is(err, ErrNothingToSweep) {
-		t.Fatalf("second sweep err = %v, want ErrNothingToSweep", err)
+	if _, err := c.BuildSweep(ctx, key, user.PublicKey()); !errors.Is(err, wallet.ErrNothingToSweep) {
+		t.Fatalf("second sweep err = %v, want wallet.ErrNothingToSweep", err)
 	}
 }
 
@@ -219,7 +220,7 @@ func TestChainGaslessKeySOLNeverChanges(t *testing.T) {
 	feePayer := fundedWallet(t, ln, 0)
 	c := chainFor(t, ln, feePayer)
 	user := fundedWallet(t, ln, 3*usdc)
-	key, _ := NewKeypair()
+	key, _ := wallet.NewKeypair()
 
 	check := func(when string) {
 		t.Helper()
@@ -231,7 +232,7 @@ func TestChainGaslessKeySOLNeverChanges(t *testing.T) {
 	fund(t, c, user, key.PublicKey(), 2*usdc)
 	check("after funding")
 
-	recipient, _ := NewKeypair()
+	recipient, _ := wallet.NewKeypair()
 	fpBefore := solBal(t, c, feePayer.PublicKey())
 	tx, err := c.BuildPayment(ctx, key, recipient.PublicKey(), 700_000, "pay_gasless")
 	if err != nil {
@@ -266,7 +267,7 @@ func TestChainReplayedFundingRunsOnce(t *testing.T) {
 	ctx := context.Background()
 	c := chainFor(t, ln, nil)
 	user := fundedWallet(t, ln, 5*usdc)
-	key, _ := NewKeypair()
+	key, _ := wallet.NewKeypair()
 
 	tx := fund(t, c, user, key.PublicKey(), 2*usdc)
 	// Replay the very same signed transaction: through SendAndConfirm it is
@@ -294,9 +295,9 @@ func TestChainExpiredBlockhash(t *testing.T) {
 	ctx := context.Background()
 	c := chainFor(t, ln, nil)
 	user := fundedWallet(t, ln, 5*usdc)
-	key, _ := NewKeypair()
+	key, _ := wallet.NewKeypair()
 	fund(t, c, user, key.PublicKey(), 2*usdc)
-	recipient, _ := NewKeypair()
+	recipient, _ := wallet.NewKeypair()
 
 	tx, err := c.BuildPayment(ctx, key, recipient.PublicKey(), usdc, "pay_expired")
 	if err != nil {
@@ -311,8 +312,8 @@ func TestChainExpiredBlockhash(t *testing.T) {
 	if ok, err := c.BlockhashValid(ctx, tx.Message.RecentBlockhash); err != nil || ok {
 		t.Fatalf("old blockhash valid = %v, %v", ok, err)
 	}
-	if _, err := c.SendAndConfirm(ctx, tx); !errors.Is(err, ErrBlockhashExpired) {
-		t.Fatalf("SendAndConfirm of an expired transaction: err = %v, want ErrBlockhashExpired", err)
+	if _, err := c.SendAndConfirm(ctx, tx); !errors.Is(err, wallet.ErrBlockhashExpired) {
+		t.Fatalf("SendAndConfirm of an expired transaction: err = %v, want wallet.ErrBlockhashExpired", err)
 	}
 	if st, err := c.LookupSignature(ctx, tx.Signatures[0]); err != nil || st.Found {
 		t.Fatalf("expired transaction found: %+v, %v", st, err)
@@ -339,9 +340,9 @@ func TestChainFailures(t *testing.T) {
 	ctx := context.Background()
 	c := chainFor(t, ln, nil)
 	user := fundedWallet(t, ln, 5*usdc)
-	key, _ := NewKeypair()
+	key, _ := wallet.NewKeypair()
 	fund(t, c, user, key.PublicKey(), usdc)
-	recipient, _ := NewKeypair()
+	recipient, _ := wallet.NewKeypair()
 
 	// More than the key holds: the node's simulation refuses it, it never lands.
 	tx, err := c.BuildPayment(ctx, key, recipient.PublicKey(), 2*usdc, "pay_too_much")
@@ -349,8 +350,8 @@ func TestChainFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.SendAndConfirm(ctx, tx)
-	if !errors.Is(err, ErrSend) {
-		t.Fatalf("overdraft: err = %v, want ErrSend", err)
+	if !errors.Is(err, wallet.ErrSend) {
+		t.Fatalf("overdraft: err = %v, want wallet.ErrSend", err)
 	}
 	var re *jsonrpc.RPCError
 	if !errors.As(err, &re) || len(err.Error()) > 400 {
@@ -370,24 +371,23 @@ func TestChainFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Confirm(ctx, tx.Signatures[0])
-	var txErr *TxError
-	if !errors.Is(err, ErrTxFailed) || !errors.As(err, &txErr) || txErr.Err == "" {
-		t.Fatalf("failed transaction: err = %v, want a TxError", err)
+	var txErr *wallet.TxError
+	if !errors.Is(err, wallet.ErrTxFailed) || !errors.As(err, &txErr) || txErr.Err == "" {
+		t.Fatalf("failed transaction: err = %v, want a wallet.TxError", err)
 	}
 	if got := tokenBal(t, c, key.PublicKey()); got != usdc {
 		t.Fatalf("key balance after failed payment = %d, want %d", got, usdc)
 	}
 
 	// A signature that never lands: Confirm gives up after ConfirmTimeout.
-	short := *c
-	short.cfg.ConfirmTimeout = 600 * time.Millisecond
-	never, _ := NewKeypair()
-	if err := short.Confirm(ctx, never.sign([]byte("nothing"))); !errors.Is(err, ErrConfirmTimeout) {
-		t.Fatalf("unknown signature: err = %v, want ErrConfirmTimeout", err)
+	short := wallet.ChainWithTimeout(c, 600*time.Millisecond)
+	never, _ := wallet.NewKeypair()
+	if err := short.Confirm(ctx, never.SignBytes([]byte("nothing"))); !errors.Is(err, wallet.ErrConfirmTimeout) {
+		t.Fatalf("unknown signature: err = %v, want wallet.ErrConfirmTimeout", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := c.Confirm(cctx, never.sign([]byte("nothing"))); !errors.Is(err, context.Canceled) {
+	if err := c.Confirm(cctx, never.SignBytes([]byte("nothing"))); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: err = %v, want context.Canceled", err)
 	}
 }
@@ -401,15 +401,15 @@ func BenchmarkPayment(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ln := testenv.Chain(b)
 			ctx := context.Background()
-			var fp *Keypair
+			var fp *wallet.Keypair
 			if gasless {
 				fp = fundedWallet(b, ln, 0)
 			}
 			c := chainFor(b, ln, fp)
 			user := fundedWallet(b, ln, 1_000_000*usdc)
-			key, _ := NewKeypair()
+			key, _ := wallet.NewKeypair()
 			fund(b, c, user, key.PublicKey(), 1_000_000*usdc)
-			recipient, _ := NewKeypair()
+			recipient, _ := wallet.NewKeypair()
 			i := 0
 			for b.Loop() {
 				i++
