@@ -38,7 +38,7 @@ var (
 )
 
 // binary builds the stipend binary once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "stipend-bin")
@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *syncBuffer) String() string {
 
 // serverEnv is the environment of a server on the real Redis (a prefix of
 // its own) and a local chain.
-func serverEnv(t *testing.T, chainURL, mint string) []string {
+func serverEnv(t testing.TB, chainURL, mint string) []string {
 	t.Helper()
 	testenv.Redis(t) // skips (or fails in CI) without Redis
 	return []string{
@@ -345,7 +345,7 @@ func fieldIs(out, label, value string) bool {
 	return false
 }
 
-func waitHealthy(t *testing.T, base string, exited chan error, stderr *syncBuffer) {
+func waitHealthy(t testing.TB, base string, exited chan error, stderr *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -367,7 +367,7 @@ func waitHealthy(t *testing.T, base string, exited chan error, stderr *syncBuffe
 }
 
 // approveHTTP signs an approval link's transaction as the owner's wallet would.
-func approveHTTP(t *testing.T, link string, user solana.PrivateKey) {
+func approveHTTP(t testing.TB, link string, user solana.PrivateKey) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", link, nil)
 	req.Header.Set("Accept", "application/json")

@@ -14,7 +14,7 @@ import (
 
 const testMint = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
-func masterKey(t *testing.T, kid string) string {
+func masterKey(t testing.TB, kid string) string {
 	t.Helper()
 	k, err := wallet.GenerateMasterKey(kid)
 	if err != nil {
