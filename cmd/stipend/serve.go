@@ -259,18 +259,18 @@ func (a *app) run(ctx context.Context, stdio bool, e env) error {
 	return runErr
 }
 
-// recoverLoop resolves payments left in flight by a crash; while the chain
-// is unreachable it tries again each sweep interval.
+// recoverLoop resolves payments left in flight: at start those of a crash,
+// then every sweep interval those whose confirmation timed out (so no
+// reservation holds money for good). Each is settled from its signature.
 func (a *app) recoverLoop(ctx context.Context) {
 	for {
 		committed, released, err := a.svc.Recover(ctx)
-		if err == nil {
-			if committed+released > 0 {
-				a.log.Info("recovered in-flight payments", "committed", committed, "released", released)
-			}
-			return
+		switch {
+		case err != nil:
+			a.log.Warn("recovery of in-flight payments failed; retrying", "err", err)
+		case committed+released > 0:
+			a.log.Info("recovered in-flight payments", "committed", committed, "released", released)
 		}
-		a.log.Warn("recovery of in-flight payments failed; retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return
