@@ -89,7 +89,11 @@ type Dispatcher struct {
 	groups   sync.Map                 // stream key → struct{}: group known to exist
 	offset   atomic.Int64             // Redis clock minus local clock, ns
 	inflight sync.WaitGroup
+	acks     atomic.Int64 // acknowledged entries, to trim the streams now and then
 }
+
+// trimEvery is how many acknowledged entries pass between two trims of a stream.
+const trimEvery = 32
 
 // New returns a Dispatcher reading the streams of store's wallets on rdb
 // (the client the store runs on). It fails with ErrConfig on an invalid
@@ -521,7 +525,60 @@ func (d *Dispatcher) settle(ctx context.Context, log *slog.Logger, c *candidate,
 	if err != nil {
 		// The lease runs out and the entry is tried again (at least once).
 		log.ErrorContext(ctx, "webhook: record delivery state", "err", err)
+		return
 	}
+	if done && d.acks.Add(1)%trimEvery == 0 {
+		if err := d.trim(ctx, c.wallet); err != nil {
+			log.WarnContext(ctx, "webhook: trim stream", "err", err)
+		}
+	}
+}
+
+// trim removes from a wallet's event stream the entries every consumer
+// group has had: those before the oldest entry still pending in any group
+// (or, with none pending, before the last one each group read). Entries not
+// yet read, pending, or waiting for a retry are never removed; the audit log
+// keeps the history.
+func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
+	stream := d.store.EventsKey(wallet)
+	groups, err := d.rdb.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		return err
+	}
+	var min [2]uint64
+	have := false
+	for _, g := range groups {
+		id := g.LastDeliveredID
+		if g.Pending > 0 {
+			p, err := d.rdb.XPending(ctx, stream, g.Name).Result()
+			if err != nil {
+				return err
+			}
+			id = p.Lower
+		}
+		v, ok := parseStreamID(id)
+		if !ok || v == [2]uint64{} {
+			return nil // a group that read nothing yet: keep everything
+		}
+		if !have || v[0] < min[0] || (v[0] == min[0] && v[1] < min[1]) {
+			min, have = v, true
+		}
+	}
+	if !have {
+		return nil
+	}
+	return d.rdb.XTrimMinID(ctx, stream, fmt.Sprintf("%d-%d", min[0], min[1])).Err()
+}
+
+// parseStreamID parses a stream entry id "ms-seq".
+func parseStreamID(id string) ([2]uint64, bool) {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return [2]uint64{}, false
+	}
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	return [2]uint64{a, b}, err1 == nil && err2 == nil
 }
 
 // backoff is the delay after the n-th failure: BaseBackoff·2^(n-1), capped

@@ -1,0 +1,42 @@
+package webhook_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestStreamTrimmed: delivered events are trimmed from the stream; one still
+// being retried (and everything after it) stays.
+func TestStreamTrimmed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := wallet()
+	failFirst := e.emit(w, "session_key.created", map[string]string{"session_key_id": "sk_first"})
+	r := newReceiver(t, nil)
+	stuck := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
+	for i := 0; i < 100; i++ {
+		e.emit(w, "payment.confirmed", map[string]string{"n": string(rune('a' + i%26))})
+	}
+	// "stuck" wants only the first event and never takes it: it stays pending.
+	cfg := fast(r.endpoint("ok"), stuck.endpoint("stuck", "session_key.created"))
+	cfg.MaxAttempts = 1_000_000 // never dead-lettered during the test
+	d := e.dispatcher(cfg)
+	pollUntil(t, d, func() bool { return len(r.delivered()) == 101 })
+	n := e.rdb.XLen(ctx, e.store.EventsKey(w)).Val()
+	if n != 101 {
+		t.Fatalf("stream has %d entries; the oldest is still being retried, so all 101 must stay", n)
+	}
+
+	// A wallet whose events all went through is trimmed.
+	w2 := wallet()
+	for i := 0; i < 100; i++ {
+		e.emit(w2, "payment.confirmed", nil)
+	}
+	pollUntil(t, d, func() bool { return len(r.delivered()) == 201 })
+	if n := e.rdb.XLen(ctx, e.store.EventsKey(w2)).Val(); n >= 100 {
+		t.Fatalf("stream of delivered events still has %d entries", n)
+	}
+	if e.rdb.XRange(ctx, e.store.EventsKey(w), failFirst, failFirst).Val() == nil {
+		t.Fatal("the pending entry was trimmed")
+	}
+}
