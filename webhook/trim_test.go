@@ -3,7 +3,26 @@ package webhook_test
 import (
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/stipend/stipend/webhook"
 )
+
+// pollFor polls d until cond holds, for at most a minute.
+func pollFor(t *testing.T, d *webhook.Dispatcher, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := d.Poll(ctx); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		if cond() {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("condition not reached within a minute")
+}
 
 // TestStreamTrimmed: delivered events are trimmed from the stream; one still
 // being retried (and everything after it) stays.
@@ -21,7 +40,7 @@ func TestStreamTrimmed(t *testing.T) {
 	cfg := fast(r.endpoint("ok"), stuck.endpoint("stuck", "session_key.created"))
 	cfg.MaxAttempts = 1_000_000 // never dead-lettered during the test
 	d := e.dispatcher(cfg)
-	pollUntil(t, d, func() bool { return len(r.delivered()) == 101 })
+	pollFor(t, d, func() bool { return len(r.delivered()) == 101 })
 	n := e.rdb.XLen(ctx, e.store.EventsKey(w)).Val()
 	if n != 101 {
 		t.Fatalf("stream has %d entries; the oldest is still being retried, so all 101 must stay", n)
@@ -32,7 +51,7 @@ func TestStreamTrimmed(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		e.emit(w2, "payment.confirmed", nil)
 	}
-	pollUntil(t, d, func() bool { return len(r.delivered()) == 201 })
+	pollFor(t, d, func() bool { return len(r.delivered()) == 201 })
 	if n := e.rdb.XLen(ctx, e.store.EventsKey(w2)).Val(); n >= 100 {
 		t.Fatalf("stream of delivered events still has %d entries", n)
 	}
