@@ -66,7 +66,7 @@ type CheckView struct {
 type DecisionView struct {
 	Allowed               bool        `json:"allowed"`
 	ApprovalRequired      bool        `json:"approval_required"`
-	Reason                string      `json:"reason"`
+	Reason                string      `json:"reason,omitempty"`
 	EffectiveLimit        string      `json:"effective_limit"`
 	MaxAffordableNow      string      `json:"max_affordable_now"`
 	NextAvailableAt       *string     `json:"next_available_at"`
