@@ -14,27 +14,14 @@ type CanAffordArgs struct {
 }
 
 func (h *handlers) canAfford() Tool {
-	def := mcp.NewToolWithRawSchema("can_afford",
+	return tool(h, "can_afford",
 		"Check, without paying, whether a payment would pass every check of pay right now: the key's balance and status and "+
 			"the linked session's per-transaction, daily, weekly and monthly limits. Returns allowed, a reason, every failing check "+
 			"with what remains and when it resets, max_affordable_now and next_available_at.",
-		schemaOf(&CanAffordArgs{}))
-	def.Annotations = annotations("Can I afford it?", true, false, true)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doCanAfford(ctx, req)
-		return h.result("can_afford", out, text, err)
-	}}
+		annotations("Can I afford it?", true, false, true), h.doCanAfford)
 }
 
-func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a CanAffordArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest, agent string, a *CanAffordArgs) (any, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

@@ -20,27 +20,14 @@ type CreateSessionKeyArgs struct {
 }
 
 func (h *handlers) createSessionKey() Tool {
-	def := mcp.NewToolWithRawSchema("create_session_key",
+	return tool(h, "create_session_key",
 		"Ask a human to fund a new capped USDC wallet (a session key) that you can then pay from without asking again. "+
 			"Returns status pending_approval and an approval_url: give the link to the human, who signs the funding in their own wallet. "+
 			"The key becomes active once the transfer is confirmed on chain; check with status.",
-		schemaOf(&CreateSessionKeyArgs{}))
-	def.Annotations = annotations("Create a session key", false, false, false)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		var a CreateSessionKeyArgs
-		out, text, err := h.doCreateSessionKey(ctx, req, &a)
-		return h.result("create_session_key", out, text, err)
-	}}
+		annotations("Create a session key", false, false, false), h.doCreateSessionKey)
 }
 
-func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, a *CreateSessionKeyArgs) (any, string, error) {
-	if err := bind(req, a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, agent string, a *CreateSessionKeyArgs) (any, string, error) {
 	if a.AgentID != "" && a.AgentID != agent {
 		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id %q is not your agent id", a.AgentID)
 	}

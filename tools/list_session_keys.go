@@ -11,25 +11,12 @@ import (
 type ListSessionKeysArgs struct{}
 
 func (h *handlers) listSessionKeys() Tool {
-	def := mcp.NewToolWithRawSchema("list_session_keys",
+	return tool(h, "list_session_keys",
 		"List your session keys, newest first, with status, remaining_amount and expires_at.",
-		schemaOf(&ListSessionKeysArgs{}))
-	def.Annotations = annotations("List session keys", true, false, true)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doList(ctx, req)
-		return h.result("list_session_keys", out, text, err)
-	}}
+		annotations("List session keys", true, false, true), h.doList)
 }
 
-func (h *handlers) doList(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a ListSessionKeysArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doList(ctx context.Context, req mcp.CallToolRequest, agent string, a *ListSessionKeysArgs) (any, string, error) {
 	keys, err := h.svc.ListKeys(ctx, agent)
 	if err != nil {
 		return nil, "", err

@@ -23,28 +23,15 @@ type PayArgs struct {
 }
 
 func (h *handlers) pay() Tool {
-	def := mcp.NewToolWithRawSchema("pay",
+	return tool(h, "pay",
 		"Pay a recipient in USDC from a session key, on your own, within the key's balance and its session's limits (checked and "+
 			"held atomically). Returns confirmed with payment_id and transaction_signature; or approval_required with an approval_url "+
 			"to give the human (large payments, or a session without a key); or an error with the failing checks, what remains, "+
 			"when each limit resets and the largest amount that would pass now. Always pass an idempotency_key.",
-		schemaOf(&PayArgs{}))
-	def.Annotations = annotations("Pay", false, true, false)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doPay(ctx, req)
-		return h.result("pay", out, text, err)
-	}}
+		annotations("Pay", false, true, false), h.doPay)
 }
 
-func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a PayArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (any, string, error) {
 	if a.SessionKeyID == "" && a.SessionID == "" {
 		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
 	}

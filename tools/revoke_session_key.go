@@ -14,26 +14,13 @@ type RevokeSessionKeyArgs struct {
 }
 
 func (h *handlers) revokeSessionKey() Tool {
-	def := mcp.NewToolWithRawSchema("revoke_session_key",
+	return tool(h, "revoke_session_key",
 		"Revoke one of your session keys at once and for good; what is left on it is swept back to the human's wallet. "+
 			"Use it when the task is done or the key is no longer needed.",
-		schemaOf(&RevokeSessionKeyArgs{}))
-	def.Annotations = annotations("Revoke a session key", false, true, true)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doRevoke(ctx, req)
-		return h.result("revoke_session_key", out, text, err)
-	}}
+		annotations("Revoke a session key", false, true, true), h.doRevoke)
 }
 
-func (h *handlers) doRevoke(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a RevokeSessionKeyArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doRevoke(ctx context.Context, req mcp.CallToolRequest, agent string, a *RevokeSessionKeyArgs) (any, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

@@ -243,3 +243,28 @@ func (h *handlers) progress(ctx context.Context, req mcp.CallToolRequest, total 
 			"progressToken": token, "progress": n, "total": total, "message": stage})
 	}
 }
+
+// work is what one tool does, given its decoded arguments and the calling agent.
+type work[A any] func(ctx context.Context, req mcp.CallToolRequest, agent string, a *A) (any, string, error)
+
+// tool defines a tool from its name, description, annotations and work; its
+// input schema is reflected from the argument struct the work takes. What
+// every tool does alike lives here once: decode the arguments (a wrong type
+// is invalid_argument), find the calling agent, and shape the result or the
+// coded error.
+func tool[A any](h *handlers, name, description string, ann mcp.ToolAnnotation, fn work[A]) Tool {
+	def := mcp.NewToolWithRawSchema(name, description, schemaOf(new(A)))
+	def.Annotations = ann
+	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var a A
+		if err := bind(req, &a); err != nil {
+			return h.result(def.Name, nil, "", err)
+		}
+		agent, err := h.agent(ctx)
+		if err != nil {
+			return h.result(def.Name, nil, "", err)
+		}
+		out, text, err := fn(ctx, req, agent, &a)
+		return h.result(def.Name, out, text, err)
+	}}
+}

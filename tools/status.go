@@ -13,26 +13,13 @@ type StatusArgs struct {
 }
 
 func (h *handlers) status() Tool {
-	def := mcp.NewToolWithRawSchema("status",
+	return tool(h, "status",
 		"Read a session key: status (pending_approval, active, exhausted, expired, revoked), max_amount, spent_amount, "+
 			"remaining_amount, transaction_count, expires_at, the linked session's limits and use, and security (last_activity, risk_score).",
-		schemaOf(&StatusArgs{}))
-	def.Annotations = annotations("Session key status", true, false, true)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doStatus(ctx, req)
-		return h.result("status", out, text, err)
-	}}
+		annotations("Session key status", true, false, true), h.doStatus)
 }
 
-func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a StatusArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest, agent string, a *StatusArgs) (any, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

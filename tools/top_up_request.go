@@ -14,26 +14,13 @@ type TopUpRequestArgs struct {
 }
 
 func (h *handlers) topUpRequest() Tool {
-	def := mcp.NewToolWithRawSchema("top_up_request",
+	return tool(h, "top_up_request",
 		"Ask the human to add USDC to a session key (for example when it is exhausted or low). Returns new_max_amount and an "+
 			"approval_url for the human, who signs the transfer in their own wallet; an exhausted key turns active again once it lands.",
-		schemaOf(&TopUpRequestArgs{}))
-	def.Annotations = annotations("Request a top-up", false, false, false)
-	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		out, text, err := h.doTopUp(ctx, req)
-		return h.result("top_up_request", out, text, err)
-	}}
+		annotations("Request a top-up", false, false, false), h.doTopUp)
 }
 
-func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest) (any, string, error) {
-	var a TopUpRequestArgs
-	if err := bind(req, &a); err != nil {
-		return nil, "", err
-	}
-	agent, err := h.agent(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest, agent string, a *TopUpRequestArgs) (any, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}
