@@ -1,22 +1,16 @@
-package web_test
+package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	solana "github.com/gagliardetto/solana-go"
 
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
-	"github.com/stipend/stipend/web"
 )
 
 // realCase is one approval the browser carries out against the real server.
@@ -33,53 +27,8 @@ type realCase struct {
 // holding the owner's local-chain keypair.
 func browse(t *testing.T, base string, cases ...realCase) {
 	t.Helper()
-	missing := func(what string) {
-		msg := "BROWSER TEST NOT RUN: " + what + " (apt-get install -y chromium chromium-driver nodejs npm; cd web/e2e && npm ci)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing("no Chromium at " + chromium)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("no node in PATH")
-	}
-	e2e, _ := filepath.Abs("e2e")
-	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core")); err != nil {
-		missing("web/e2e/node_modules is not installed")
-	}
-	spec, _ := json.Marshal(map[string]any{"base_url": base, "cases": cases})
-	path := filepath.Join(t.TempDir(), "cases.json")
-	if err := os.WriteFile(path, spec, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	artifacts := os.Getenv("STIPEND_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(e2e, "artifacts")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "approve.test.js")
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "STIPEND_E2E_CASES="+path, "STIPEND_ARTIFACTS="+artifacts, "CHROMIUM_PATH="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("browser:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser cases failed: %v", err)
-	}
-	if !strings.Contains(string(out), "pass "+itoa(len(cases))) {
-		t.Fatalf("expected %d passing browser cases", len(cases))
-	}
+	browserEnv(t).run(t, base, cases)
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func pathOf(url string) string { return url[strings.Index(url, "/approve/"):] }
 
@@ -93,7 +42,7 @@ func TestBrowserRealServer(t *testing.T) {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	st := testenv.NewStack(t, testenv.StackOptions{PublicURL: base})
-	h, err := web.NewHandler(web.Options{Service: st.Service})
+	h, err := NewHandler(Options{Service: st.Service})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -533,28 +533,7 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	missing := func(what string) {
-		msg := "BROWSER TEST NOT RUN: " + what + " (apt-get install -y chromium chromium-driver nodejs npm; cd web/e2e && npm ci)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromiumPath := os.Getenv("CHROMIUM_PATH")
-	if chromiumPath == "" {
-		chromiumPath = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		missing("no Chromium at " + chromiumPath)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("no node in PATH")
-	}
-	e2e, _ := filepath.Abs("e2e")
-	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core")); err != nil {
-		missing("web/e2e/node_modules is not installed")
-	}
+	env := browserEnv(t)
 
 	fake := &fakeApprovalServer{byID: map[string]*fakeApproval{}}
 	srv := httptest.NewServer(fake)
@@ -636,33 +615,7 @@ func TestBrowser(t *testing.T) {
 	add("payment-cancelled", "payment", browserCase{Viewport: "phone", Expect: map[string]any{"state": "closed", "title_includes": "Cancelled"}, final: "cancelled"},
 		func(a *fakeApproval) { a.data.Status = "cancelled" })
 
-	artifacts := os.Getenv("STIPEND_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(e2e, "artifacts")
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	spec, _ := json.MarshalIndent(map[string]any{"base_url": srv.URL, "cases": cases}, "", "  ")
-	specPath := filepath.Join(t.TempDir(), "cases.json")
-	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-concurrency=1", "--test-reporter=spec", "approve.test.js")
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "STIPEND_E2E_CASES="+specPath, "STIPEND_ARTIFACTS="+artifacts, "CHROMIUM_PATH="+chromiumPath)
-	out, err := cmd.CombinedOutput()
-	t.Logf("node --test approve.test.js:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser tests failed: %v", err)
-	}
-	if !bytes.Contains(out, []byte("pass ")) || bytes.Contains(out, []byte("skipped 1")) {
-		t.Fatalf("browser tests did not run")
-	}
-	t.Logf("screenshots in %s", artifacts)
+	env.run(t, srv.URL, cases)
 
 	// The server side: what each case may and may not have changed.
 	fake.mu.Lock()
@@ -677,3 +630,70 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 }
+
+// browser is where the browser tests run: Debian's Chromium, node and the
+// web/e2e package (playwright-core and the Wallet Standard test wallet).
+type browser struct {
+	node, e2e, chromium, artifacts string
+}
+
+// browserEnv finds the browser test's tools; without them the test is
+// skipped loudly, or fails in CI.
+func browserEnv(t *testing.T) *browser {
+	t.Helper()
+	missing := func(what string) {
+		msg := "BROWSER TEST NOT RUN: " + what + " (apt-get install -y chromium chromium-driver nodejs npm; cd web/e2e && npm ci)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	b := &browser{chromium: os.Getenv("CHROMIUM_PATH"), artifacts: os.Getenv("STIPEND_ARTIFACTS")}
+	if b.chromium == "" {
+		b.chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(b.chromium); err != nil {
+		missing("no Chromium at " + b.chromium)
+	}
+	var err error
+	if b.node, err = exec.LookPath("node"); err != nil {
+		missing("no node in PATH")
+	}
+	b.e2e, _ = filepath.Abs("e2e")
+	if _, err := os.Stat(filepath.Join(b.e2e, "node_modules", "playwright-core")); err != nil {
+		missing("web/e2e/node_modules is not installed")
+	}
+	if b.artifacts == "" {
+		b.artifacts = filepath.Join(b.e2e, "artifacts")
+	}
+	if err := os.MkdirAll(b.artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// run carries out the cases against baseURL in headless Chromium
+// (web/e2e/approve.test.js) and fails the test unless every case passed.
+func (b *browser) run(t *testing.T, baseURL string, cases any) {
+	t.Helper()
+	spec, _ := json.MarshalIndent(map[string]any{"base_url": baseURL, "cases": cases}, "", "  ")
+	specPath := filepath.Join(t.TempDir(), "cases.json")
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.node, "--test", "--test-concurrency=1", "--test-reporter=spec", "approve.test.js")
+	cmd.Dir = b.e2e
+	cmd.Env = append(os.Environ(), "STIPEND_E2E_CASES="+specPath, "STIPEND_ARTIFACTS="+b.artifacts, "CHROMIUM_PATH="+b.chromium)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node --test approve.test.js:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser tests failed: %v", err)
+	}
+	if !bytes.Contains(out, []byte("pass ")) || !bytes.Contains(out, []byte("fail 0")) || bytes.Contains(out, []byte("skipped 1")) {
+		t.Fatalf("browser tests did not all run and pass")
+	}
+	t.Logf("screenshots in %s", b.artifacts)
+}
+
