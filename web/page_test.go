@@ -696,4 +696,3 @@ func (b *browser) run(t *testing.T, baseURL string, cases any) {
 	}
 	t.Logf("screenshots in %s", b.artifacts)
 }
-
