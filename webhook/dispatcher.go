@@ -89,11 +89,8 @@ type Dispatcher struct {
 	groups   sync.Map                 // stream key → struct{}: group known to exist
 	offset   atomic.Int64             // Redis clock minus local clock, ns
 	inflight sync.WaitGroup
-	acks     atomic.Int64 // acknowledged entries, to trim the streams now and then
+	acked    sync.Map // wallet → struct{}: entries acknowledged since its stream was last trimmed
 }
-
-// trimEvery is how many acknowledged entries pass between two trims of a stream.
-const trimEvery = 32
 
 // New returns a Dispatcher reading the streams of store's wallets on rdb
 // (the client the store runs on). It fails with ErrConfig on an invalid
@@ -205,6 +202,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (int, *atomi
 	if err := d.syncClock(ctx); err != nil {
 		return 0, attempts, err
 	}
+	d.trimAcked(ctx)
 	n := 0
 	var cursor uint64
 	for {
@@ -527,11 +525,21 @@ func (d *Dispatcher) settle(ctx context.Context, log *slog.Logger, c *candidate,
 		log.ErrorContext(ctx, "webhook: record delivery state", "err", err)
 		return
 	}
-	if done && d.acks.Add(1)%trimEvery == 0 {
-		if err := d.trim(ctx, c.wallet); err != nil {
-			log.WarnContext(ctx, "webhook: trim stream", "err", err)
-		}
+	if done {
+		d.acked.Store(c.wallet, struct{}{})
 	}
+}
+
+// trimAcked trims the streams of the wallets that had entries acknowledged
+// since the last round.
+func (d *Dispatcher) trimAcked(ctx context.Context) {
+	d.acked.Range(func(k, _ any) bool {
+		d.acked.Delete(k)
+		if err := d.trim(ctx, k.(string)); err != nil {
+			d.log.WarnContext(ctx, "webhook: trim stream", "wallet", k, "err", err)
+		}
+		return true
+	})
 }
 
 // trim removes from a wallet's event stream the entries every consumer
