@@ -130,6 +130,7 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 	}
 	switch {
 	case d.Outcome == policy.OutcomeRefused:
+		s.notify(Change{SessionKeyID: req.SessionKeyID, Status: "payment_refused"})
 		dv := s.decisionView(d)
 		res.Status, res.Reason, res.Decision = "refused", dv.Reason, dv
 		if len(d.Checks) > 0 {
@@ -141,6 +142,7 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 		if err != nil {
 			return nil, err
 		}
+		s.notify(Change{SessionKeyID: req.SessionKeyID, Status: "payment_approval_required"})
 		res.Status, res.ApprovalLink = "approval_required", link
 		res.Reason = fmt.Sprintf("The owner must approve this payment of %s %s: give them the approval link.", res.Amount, s.cfg.Token)
 		return res, nil

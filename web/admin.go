@@ -347,7 +347,6 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 		SessionID: in.SessionID, Recipient: in.Recipient, Amount: amt, Description: in.Description,
 		IdempotencyKey: in.IdempotencyKey})
 	if errors.Is(err, service.ErrRefused) && res != nil {
-		h.metrics.payments.WithLabelValues("refused").Inc()
 		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
 	}
 	if err != nil {

@@ -144,6 +144,10 @@ func NewHandler(o Options) (*Handler, error) {
 			m.payments.WithLabelValues("confirmed").Inc()
 		case "payment_failed":
 			m.payments.WithLabelValues("failed").Inc()
+		case "payment_refused":
+			m.payments.WithLabelValues("refused").Inc()
+		case "payment_approval_required":
+			m.payments.WithLabelValues("approval_required").Inc()
 		}
 	})
 
