@@ -232,43 +232,74 @@ func (f fields) sub(name string) fields {
 	return nil
 }
 
-func (f fields) decision() *Decision {
-	d := &Decision{
-		Allowed: f["allowed"] == true, ApprovalRequired: f["approval_required"] == true,
-		Duplicate: f["duplicate"] == true, Outcome: Outcome(f.str("outcome")),
-		MaxAffordableNow: f.amount("max_affordable_now"), Now: f.time("now"),
+
+// decisionReply is decide.lua's reply, decoded without going through a map:
+// the payment decision is the hot path.
+type decisionReply struct {
+	Allowed               bool              `json:"allowed"`
+	ApprovalRequired      bool              `json:"approval_required"`
+	Duplicate             bool              `json:"duplicate"`
+	Outcome               string            `json:"outcome"`
+	MaxAffordableNow      string            `json:"max_affordable_now"`
+	NextAvailableAt       *string           `json:"next_available_at"`
+	SessionKeyRemaining   *string           `json:"session_key_remaining"`
+	SessionRemainingToday *string           `json:"session_remaining_today"`
+	Now                   string            `json:"now"`
+	Checks                []checkReply      `json:"checks"`
+	Payment               map[string]string `json:"payment"`
+}
+
+type checkReply struct {
+	Code      string `json:"code"`
+	Param     string `json:"param"`
+	Message   string `json:"message"`
+	Window    string `json:"window"`
+	Limit     string `json:"limit"`
+	Used      string `json:"used"`
+	Remaining string `json:"remaining"`
+	ResetsAt  string `json:"resets_at"`
+}
+
+func parseUnits(s string) Amount {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return Amount(n)
+}
+
+func parseMillis(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	if n == 0 {
+		return time.Time{}
 	}
-	if _, ok := f["next_available_at"]; ok {
-		t := f.time("next_available_at")
+	return time.UnixMilli(n).UTC()
+}
+
+func (r *decisionReply) decision() *Decision {
+	d := &Decision{Allowed: r.Allowed, ApprovalRequired: r.ApprovalRequired, Duplicate: r.Duplicate,
+		Outcome: Outcome(r.Outcome), MaxAffordableNow: parseUnits(r.MaxAffordableNow), Now: parseMillis(r.Now)}
+	if r.NextAvailableAt != nil {
+		t := parseMillis(*r.NextAvailableAt)
 		d.NextAvailableAt = &t
 	}
-	if _, ok := f["session_key_remaining"]; ok {
-		a := f.amount("session_key_remaining")
+	if r.SessionKeyRemaining != nil {
+		a := parseUnits(*r.SessionKeyRemaining)
 		d.SessionKeyRemaining = &a
 	}
-	if _, ok := f["session_remaining_today"]; ok {
-		a := f.amount("session_remaining_today")
+	if r.SessionRemainingToday != nil {
+		a := parseUnits(*r.SessionRemainingToday)
 		d.SessionRemainingToday = &a
 	}
-	if cs, ok := f["checks"].([]any); ok {
-		for _, c := range cs {
-			m, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			cf := fields(m)
-			d.Checks = append(d.Checks, Check{Code: Code(cf.str("code")), Param: cf.str("param"),
-				Message: cf.str("message"), Window: cf.str("window"), Limit: cf.amount("limit"),
-				Used: cf.amount("used"), Remaining: cf.amount("remaining"), ResetsAt: cf.time("resets_at")})
-		}
+	for _, c := range r.Checks {
+		d.Checks = append(d.Checks, Check{Code: Code(c.Code), Param: c.Param, Message: c.Message, Window: c.Window,
+			Limit: parseUnits(c.Limit), Used: parseUnits(c.Used), Remaining: parseUnits(c.Remaining), ResetsAt: parseMillis(c.ResetsAt)})
 	}
-	if p := f.sub("payment"); p != nil {
-		d.Payment = p.payment()
-		if d.Duplicate {
-			d.Outcome = Outcome(d.Payment.Status)
-			if d.Payment.Status == PaymentReserved {
-				d.Outcome = OutcomeReserved
-			}
+	if r.Payment != nil {
+		f := fields{}
+		for k, v := range r.Payment {
+			f[k] = v
+		}
+		d.Payment = f.payment()
+		if d.Duplicate && d.Payment.Status == PaymentReserved {
+			d.Outcome = OutcomeReserved
 		}
 	}
 	return d

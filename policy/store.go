@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,17 +102,21 @@ func (s *Store) allKeysKey() string               { return s.prefix + ":keys" }
 
 // NewID returns a random identifier with a prefix such as "sk_" or "pay_".
 func NewID(prefix string) string {
+	// 22 characters of a 57-letter alphabet: about 128 bits, drawn without
+	// bias by rejecting bytes at or above 228 (4 × 57).
 	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	b := make([]byte, 22)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic(err) // crypto/rand never fails on supported platforms
+	out := make([]byte, 0, len(prefix)+22)
+	out = append(out, prefix...)
+	var buf [32]byte
+	for len(out) < len(prefix)+22 {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand)
+		for _, c := range buf {
+			if c < 228 && len(out) < len(prefix)+22 {
+				out = append(out, alphabet[c%57])
+			}
 		}
-		b[i] = alphabet[n.Int64()]
 	}
-	return prefix + string(b)
+	return string(out)
 }
 
 // validWallet refuses what cannot be a hash tag or an address.
@@ -567,20 +570,24 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	if r.Mode != ModeCheck && r.Mode != ModeReserve {
 		return nil, Errorf(CodeInvalidArgument, "mode", "unknown mode %q", r.Mode)
 	}
-	if r.PaymentID == "" {
+	if r.PaymentID == "" && r.Mode == ModeReserve {
 		r.PaymentID = NewID("pay_")
 	}
 	w, err := s.walletOf(ctx, id, param)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "decide", w, kind+":"+id, string(r.Mode), kind, id, r.AgentID, units(r.Amount),
+	raw, err := s.run(ctx, "decide", w, kind+":"+id, string(r.Mode), kind, id, r.AgentID, units(r.Amount),
 		r.Recipient, r.PaymentID, r.IdempotencyKey, r.Fingerprint(), r.Signature, r.Description,
 		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky), r.Blockhash)
 	if err != nil {
 		return nil, err
 	}
-	return f.decision(), nil
+	var rep decisionReply
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("policy: decide: bad reply: %w", err)
+	}
+	return rep.decision(), nil
 }
 
 func boolArg(b bool) string {
