@@ -232,7 +232,6 @@ func (f fields) sub(name string) fields {
 	return nil
 }
 
-
 // decisionReply is decide.lua's reply, decoded without going through a map:
 // the payment decision is the hot path.
 type decisionReply struct {
