@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -51,5 +50,5 @@ func TestOneRoundTripPerDecision(t *testing.T) {
 			t.Fatalf("%s took %d round trips; want 1", mode, n)
 		}
 	}
-	_ = time.Second
+
 }

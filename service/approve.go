@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	solana "github.com/gagliardetto/solana-go"
 
@@ -473,4 +472,3 @@ func (s *Service) RejectApproval(ctx context.Context, token, reason string) erro
 	return nil
 }
 
-var _ = time.Second

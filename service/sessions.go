@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -141,4 +140,3 @@ func (s *Service) messageApproval(ctx context.Context, n policy.NewApproval, sta
 	return s.newApprovalWithToken(ctx, n, token, "", s.message(n.UserWallet, statement, token, now, n.ExpiresAt))
 }
 
-var _ = base64.StdEncoding
