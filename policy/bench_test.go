@@ -17,7 +17,7 @@ import (
 func BenchmarkReserveRelease(b *testing.B) {
 	rdb := testenv.Redis(b)
 	s := policy.New(rdb, policy.Options{})
-	f := newFixture(&testing.T{}, s)
+	f := newFixture(b, s)
 	now, _ := s.Now(ctx)
 	k, err := s.CreateKey(ctx, policy.NewKey{AgentID: f.agent, UserWallet: f.wallet, Token: "USDC", Decimals: 6,
 		Address: "addr", MaxAmount: policy.MaxAmount, ExpiresAt: now.Add(time.Hour)})
@@ -54,7 +54,7 @@ func BenchmarkReserveRelease(b *testing.B) {
 func BenchmarkCanAfford(b *testing.B) {
 	rdb := testenv.Redis(b)
 	s := policy.New(rdb, policy.Options{})
-	f := newFixture(&testing.T{}, s)
+	f := newFixture(b, s)
 	now, _ := s.Now(ctx)
 	k, _ := s.CreateKey(ctx, policy.NewKey{AgentID: f.agent, UserWallet: f.wallet, Token: "USDC", Decimals: 6,
 		Address: "addr", MaxAmount: 1000 * usdc, ExpiresAt: now.Add(time.Hour)})

@@ -45,13 +45,13 @@ func wallet() string {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	s      *policy.Store
 	wallet string
 	agent  string
 }
 
-func newFixture(t *testing.T, s *policy.Store) *fixture {
+func newFixture(t testing.TB, s *policy.Store) *fixture {
 	return &fixture{t: t, s: s, wallet: wallet(), agent: "agent-" + wallet()[:8]}
 }
 
