@@ -599,19 +599,32 @@ func boolArg(b bool) string {
 
 // Commit records that a reserved payment landed on chain. Committing twice changes nothing.
 func (s *Store) Commit(ctx context.Context, userWallet, paymentID string) (*Payment, error) {
-	f, err := s.runFields(ctx, "commit", userWallet, "pay:"+paymentID, paymentID)
-	if err != nil {
-		return nil, err
-	}
-	return f.payment(), nil
+	return s.runPayment(ctx, "commit", userWallet, paymentID)
 }
 
 // Release gives back what a payment held, once it is known never to land (or
 // its approval was refused or lapsed).
 func (s *Store) Release(ctx context.Context, userWallet, paymentID, reason string) (*Payment, error) {
-	f, err := s.runFields(ctx, "release", userWallet, "pay:"+paymentID, paymentID, reason)
+	return s.runPayment(ctx, "release", userWallet, paymentID, reason)
+}
+
+// runPayment runs a script that answers a payment record (text fields),
+// decoded straight into a map of strings: commit and release are hot.
+func (s *Store) runPayment(ctx context.Context, name, userWallet, paymentID string, args ...any) (*Payment, error) {
+	if validWallet(userWallet) != nil {
+		return nil, Errorf(CodeNotFound, "payment_id", "no payment %q", paymentID)
+	}
+	raw, err := s.run(ctx, name, userWallet, "pay:"+paymentID, append([]any{paymentID}, args...)...)
 	if err != nil {
 		return nil, err
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("policy: %s: bad reply: %w", name, err)
+	}
+	f := fields{}
+	for k, v := range m {
+		f[k] = v
 	}
 	return f.payment(), nil
 }
