@@ -4,16 +4,16 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test deps redis node-localnet node-e2e serve
+.PHONY: demo test deps redis redis-cluster node-localnet node-e2e
 
 demo: node-localnet
 	go run ./cmd/stipend demo
 
 test: deps
 	go vet ./...
-	go test -race -count=1 ./...
+	STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
 
-deps: redis node-localnet node-e2e
+deps: redis redis-cluster node-localnet node-e2e
 
 # A Redis server answering on 127.0.0.1:6379 (started if installed, installed if missing).
 redis:
@@ -24,6 +24,24 @@ redis:
 	  for i in $$(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	fi
 	@redis-cli -h 127.0.0.1 -p 6379 ping
+
+# A three-node Redis Cluster on 127.0.0.1:7001-7003: the same scripts run on it.
+CLUSTER_DIR := /tmp/stipend-redis-cluster
+redis-cluster: redis
+	@if ! redis-cli -p 7001 cluster info 2>/dev/null | grep -q cluster_state:ok; then \
+	  for p in 7001 7002 7003; do redis-cli -p $$p shutdown nosave >/dev/null 2>&1 || true; done; \
+	  rm -rf $(CLUSTER_DIR); \
+	  for p in 7001 7002 7003; do \
+	    mkdir -p $(CLUSTER_DIR)/$$p; \
+	    redis-server --port $$p --bind 127.0.0.1 --cluster-enabled yes \
+	      --cluster-config-file $(CLUSTER_DIR)/$$p/nodes.conf --dir $(CLUSTER_DIR)/$$p --save "" --appendonly no \
+	      --daemonize yes --logfile $(CLUSTER_DIR)/$$p/redis.log; \
+	  done; \
+	  for p in 7001 7002 7003; do for i in $$(seq 50); do redis-cli -p $$p ping >/dev/null 2>&1 && break; sleep 0.1; done; done; \
+	  redis-cli --cluster create 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003 --cluster-replicas 0 --cluster-yes >/dev/null; \
+	  for i in $$(seq 100); do redis-cli -p 7001 cluster info | grep -q cluster_state:ok && break; sleep 0.1; done; \
+	fi
+	@redis-cli -p 7001 cluster info | grep cluster_state
 
 node-localnet:
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }

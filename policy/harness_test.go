@@ -12,12 +12,16 @@ import (
 	"github.com/stipend/stipend/policy"
 )
 
-// backends runs a test on the real Redis server (the one that counts) and on
-// the embedded miniredis (the zero-setup default), with the same scripts.
+// backends runs a test on the real Redis server (the one that counts), on a
+// real Redis Cluster (the same scripts, one slot per user_wallet) and on the
+// embedded miniredis (the zero-setup default).
 func backends(t *testing.T, fn func(t *testing.T, s *policy.Store)) {
 	t.Helper()
 	t.Run("redis", func(t *testing.T) {
 		fn(t, policy.New(testenv.Redis(t), policy.Options{}))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		fn(t, policy.New(testenv.RedisCluster(t), policy.Options{}))
 	})
 	t.Run("miniredis", func(t *testing.T) {
 		e, err := policy.NewEmbedded()

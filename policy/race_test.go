@@ -88,7 +88,11 @@ func TestConcurrentReservations(t *testing.T) {
 // TestConcurrentNeverOverspend: with no releases, exactly floor(limit/amount)
 // reservations pass out of 1,000.
 func TestConcurrentNeverOverspend(t *testing.T) {
-	s := policy.New(testenv.Redis(t), policy.Options{})
+	t.Run("redis", func(t *testing.T) { neverOverspend(t, policy.New(testenv.Redis(t), policy.Options{})) })
+	t.Run("cluster", func(t *testing.T) { neverOverspend(t, policy.New(testenv.RedisCluster(t), policy.Options{})) })
+}
+
+func neverOverspend(t *testing.T, s *policy.Store) {
 	f := newFixture(t, s)
 	k, _ := f.linked(500*usdc, policy.Limits{PerTransaction: 10 * usdc, PerDay: 100 * usdc, PerWeek: 400 * usdc, PerMonth: 450 * usdc})
 	const amount = 3*usdc + 1
