@@ -27,7 +27,12 @@ func recipient(t *testing.T) solana.PublicKey {
 // TestLifecycle is the seed's whole flow on the local chain: create →
 // approve → pay → can_afford refused → top-up → revoke and sweep.
 func TestLifecycle(t *testing.T) {
-	st := testenv.NewStack(t, testenv.StackOptions{})
+	t.Run("redis", func(t *testing.T) { lifecycle(t, testenv.NewStack(t, testenv.StackOptions{})) })
+	t.Run("cluster", func(t *testing.T) { lifecycle(t, testenv.NewStack(t, testenv.StackOptions{Cluster: true})) })
+	t.Run("embedded", func(t *testing.T) { lifecycle(t, testenv.NewStack(t, testenv.StackOptions{Embedded: true})) })
+}
+
+func lifecycle(t *testing.T, st *testenv.Stack) {
 	svc := st.Service
 	user := st.NewUser(t, 500*usdc)
 

@@ -31,6 +31,7 @@ type StackOptions struct {
 	FeePayer      bool // a gasless fee payer pays the keys' fees
 	RiskThreshold int
 	Embedded      bool // run the ledger on the embedded miniredis instead of the real Redis
+	Cluster       bool // run the ledger on the test Redis Cluster
 }
 
 // NewStack starts a Stack for the test and stops it when the test ends.
@@ -45,6 +46,8 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 		}
 		tb.Cleanup(func() { _ = e.Close() })
 		st.Store = policy.New(e.Client, policy.Options{Prefix: prefix})
+	} else if o.Cluster {
+		st.Store = policy.New(RedisCluster(tb), policy.Options{Prefix: prefix})
 	} else {
 		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
 	}
