@@ -224,7 +224,6 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 		sm.Title = "Remove a session key's spending limits"
 		add("Session key", a.SessionKeyID)
 		add("Session", a.SessionID)
-		add("Afterwards", "only the key's balance limits the agent")
 	case policy.ApprovalLimits:
 		sm.Title = "Change a session's limits"
 		add("Session", a.SessionID)
