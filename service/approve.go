@@ -46,7 +46,7 @@ type ApprovalView struct {
 type Summary struct {
 	Title             string            `json:"title"`
 	Amount            string            `json:"amount,omitempty"`
-	Token             string            `json:"token"`
+	Token             string            `json:"token,omitempty"`
 	Recipient         string            `json:"recipient,omitempty"`
 	SessionKeyID      string            `json:"session_key_id,omitempty"`
 	SessionKeyAddress string            `json:"session_key_address,omitempty"`
@@ -56,7 +56,7 @@ type Summary struct {
 	KeyExpiresAt      string            `json:"key_expires_at,omitempty"`
 	RemainingAfter    string            `json:"remaining_after,omitempty"`
 	Description       string            `json:"description,omitempty"`
-	Lines             []Line            `json:"lines"`
+	Lines             []Line            `json:"lines,omitempty"`
 }
 
 // Line is one labelled fact of a summary.
@@ -470,4 +470,3 @@ func (s *Service) RejectApproval(ctx context.Context, token, reason string) erro
 	}
 	return nil
 }
-

@@ -139,4 +139,3 @@ func (s *Service) messageApproval(ctx context.Context, n policy.NewApproval, sta
 	token := policy.NewToken()
 	return s.newApprovalWithToken(ctx, n, token, "", s.message(n.UserWallet, statement, token, now, n.ExpiresAt))
 }
-

@@ -125,14 +125,7 @@ func PageDataOf(v *service.ApprovalView) PageData {
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
 		d.ExpiresAt = t
 	}
-	s := v.Summary
-	d.Summary = Summary{Title: s.Title, Amount: s.Amount, Token: s.Token, Recipient: s.Recipient,
-		SessionKeyID: s.SessionKeyID, SessionKeyAddress: s.SessionKeyAddress, SessionID: s.SessionID,
-		Limits: s.Limits, NewLimits: s.NewLimits, KeyExpiresAt: s.KeyExpiresAt, RemainingAfter: s.RemainingAfter,
-		Description: s.Description}
-	for _, l := range s.Lines {
-		d.Summary.Lines = append(d.Summary.Lines, Line{Label: l.Label, Value: l.Value})
-	}
+	d.Summary = v.Summary
 	return d
 }
 

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/stipend/stipend/service"
 )
 
 // PageData is what the approval page shows; the JSON of GET /approve/{token}
@@ -34,28 +36,11 @@ type PageData struct {
 	Nonce string `json:"-"`
 }
 
-// Summary says in words what will be signed.
-type Summary struct {
-	Title             string            `json:"title"`
-	Amount            string            `json:"amount,omitempty"`
-	Token             string            `json:"token,omitempty"`
-	Recipient         string            `json:"recipient,omitempty"`
-	SessionKeyID      string            `json:"session_key_id,omitempty"`
-	SessionKeyAddress string            `json:"session_key_address,omitempty"`
-	SessionID         string            `json:"session_id,omitempty"`
-	Limits            map[string]string `json:"limits,omitempty"`
-	NewLimits         map[string]string `json:"new_limits,omitempty"`
-	KeyExpiresAt      string            `json:"key_expires_at,omitempty"`
-	RemainingAfter    string            `json:"remaining_after,omitempty"`
-	Description       string            `json:"description,omitempty"`
-	Lines             []Line            `json:"lines,omitempty"`
-}
+// Summary says in words what will be signed: the service's summary, as is.
+type Summary = service.Summary
 
 // Line is one extra labelled fact of a summary.
-type Line struct {
-	Label string `json:"label"`
-	Value string `json:"value"`
-}
+type Line = service.Line
 
 // PageCSP is the Content-Security-Policy of the approval page and its assets.
 const PageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -278,7 +263,7 @@ func newPageView(d PageData, now time.Time) pageView {
 	// Key facts, in a fixed order.
 	add := func(label, value string) {
 		if value != "" {
-			v.Facts = append(v.Facts, Line{label, value})
+			v.Facts = append(v.Facts, Line{Label: label, Value: value})
 		}
 	}
 	add("Amount", amt)
@@ -434,7 +419,7 @@ func pageResultLines(raw json.RawMessage) []Line {
 	var out []Line
 	for _, l := range labels {
 		if s, ok := m[l.key].(string); ok && s != "" {
-			out = append(out, Line{l.label, s})
+			out = append(out, Line{Label: l.label, Value: s})
 		}
 	}
 	return out

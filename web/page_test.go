@@ -43,17 +43,17 @@ func pageTestData(kind string) PageData {
 		d.Summary = key
 		d.Summary.Title = "Fund a new session key"
 		d.Summary.Amount, d.Summary.RemainingAfter = "100.00", "100.00"
-		d.Summary.Lines = []Line{{"Amount", "100.00 USDC"}, {"Network fee", "about 0.000005 SOL"}}
+		d.Summary.Lines = []Line{{Label: "Amount", Value: "100.00 USDC"}, {Label: "Network fee", Value: "about 0.000005 SOL"}}
 	case "top_up":
 		d.Summary = key
 		d.Summary.Amount, d.Summary.RemainingAfter = "50.00", "75.00"
-		d.Summary.Lines = []Line{{"Spent so far", "25.00 USDC"}}
+		d.Summary.Lines = []Line{{Label: "Spent so far", Value: "25.00 USDC"}}
 	case "payment":
 		message()
 		d.Summary = key
 		d.Summary.Amount, d.Summary.Recipient, d.Summary.RemainingAfter = "60.00", recipient, "40.00"
 		d.Summary.SessionID, d.Summary.Limits, d.Summary.Description = "sess_1", limits, "Premium widget"
-		d.Summary.Lines = []Line{{"Payment", "pay_7"}}
+		d.Summary.Lines = []Line{{Label: "Payment", Value: "pay_7"}}
 	case "own_payment":
 		d.Summary = Summary{Token: "USDC", Amount: "12.50", Recipient: recipient, SessionID: "sess_1", Limits: limits, RemainingAfter: "87.50"}
 	case "link", "unlink":
@@ -220,7 +220,7 @@ func TestPageDataJSON(t *testing.T) {
 	d := pageTestData("limits")
 	d.Result = json.RawMessage(`{"status":"limits_changed"}`)
 	d.Summary.Title, d.Summary.SessionKeyID, d.Summary.SessionKeyAddress = "Change limits", "sk_1", "9WzD"
-	d.Summary.KeyExpiresAt, d.Summary.RemainingAfter, d.Summary.Lines = "2030-01-02T03:04:05Z", "1.00", []Line{{"a", "b"}}
+	d.Summary.KeyExpiresAt, d.Summary.RemainingAfter, d.Summary.Lines = "2030-01-02T03:04:05Z", "1.00", []Line{{Label: "a", Value: "b"}}
 	b, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
