@@ -303,7 +303,7 @@ func (s *Store) keyScript(ctx context.Context, name, id string, args ...any) (fi
 // Activate turns a pending key active once its funding transfer (signature sig,
 // amount funded) is confirmed on chain.
 func (s *Store) Activate(ctx context.Context, id, sig string, funded Amount) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "activate", id, sig, units(funded))
+	f, err := s.keyScript(ctx, "activate", id, sig, units(funded), "0")
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,32 @@ func (s *Store) TopUp(ctx context.Context, id string, amount Amount, sig string)
 	if amount <= 0 || amount > MaxAmount {
 		return nil, Errorf(CodeInvalidArgument, "amount", "amount out of range")
 	}
-	f, err := s.keyScript(ctx, "top_up", id, units(amount), sig)
+	f, err := s.keyScript(ctx, "top_up", id, units(amount), sig, "0")
+	if err != nil {
+		return nil, err
+	}
+	return f.sessionKey(), nil
+}
+
+// CheckActivate answers whether a key may still be funded with this amount
+// (pending, unexpired, the amount it was created for), changing nothing: the
+// same rules as Activate, asked before the owner's transfer is sent.
+func (s *Store) CheckActivate(ctx context.Context, id string, funded Amount) (*SessionKey, error) {
+	f, err := s.keyScript(ctx, "activate", id, "", units(funded), "1")
+	if err != nil {
+		return nil, err
+	}
+	return f.sessionKey(), nil
+}
+
+// CheckTopUp answers whether a key may take a top-up of this amount,
+// changing nothing: the same rules as TopUp, asked before a top-up is issued
+// or sent.
+func (s *Store) CheckTopUp(ctx context.Context, id string, amount Amount) (*SessionKey, error) {
+	if amount <= 0 || amount > MaxAmount {
+		return nil, Errorf(CodeInvalidArgument, "amount", "amount out of range")
+	}
+	f, err := s.keyScript(ctx, "top_up", id, units(amount), "", "1")
 	if err != nil {
 		return nil, err
 	}

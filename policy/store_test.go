@@ -496,3 +496,39 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestFundingChecks: asking whether a key may be funded or topped up applies
+// the same rules as doing it, and changes nothing.
+func TestFundingChecks(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		pending := f.pending(10*usdc, time.Hour)
+		if _, err := s.CheckActivate(ctx, pending.ID, 10*usdc); err != nil {
+			t.Fatalf("pending key may be funded: %v", err)
+		}
+		if _, err := s.CheckActivate(ctx, pending.ID, 9*usdc); !errors.Is(err, policy.ErrConflict) {
+			t.Fatalf("other amount: %v", err)
+		}
+		if _, err := s.CheckTopUp(ctx, pending.ID, usdc); !errors.Is(err, policy.ErrNotActive) {
+			t.Fatalf("top-up of a pending key: %v", err)
+		}
+		active := f.key(10*usdc, time.Hour)
+		if _, err := s.CheckTopUp(ctx, active.ID, usdc); err != nil {
+			t.Fatalf("top-up of an active key: %v", err)
+		}
+		if _, err := s.CheckActivate(ctx, active.ID, 10*usdc); !errors.Is(err, policy.ErrConflict) {
+			t.Fatalf("funding an active key again: %v", err)
+		}
+		later := s.WithClockSkew(2 * time.Hour)
+		if _, err := later.CheckTopUp(ctx, active.ID, usdc); !errors.Is(err, policy.ErrExpired) {
+			t.Fatalf("top-up of an expired key: %v", err)
+		}
+		if _, err := later.CheckActivate(ctx, pending.ID, 10*usdc); !errors.Is(err, policy.ErrExpired) {
+			t.Fatalf("funding an expired key: %v", err)
+		}
+		k, _, _ := s.GetKey(ctx, f.agent, active.ID)
+		if k.MaxAmount != 10*usdc || slices.Contains(f.events(), "session_key.expired") || slices.Contains(f.events(), "session_key.topped_up") {
+			t.Fatalf("checks changed something: %+v %v", k, f.events())
+		}
+	})
+}

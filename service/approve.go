@@ -345,16 +345,16 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 	res := &ApprovalResult{Kind: string(a.Kind), Result: map[string]any{}}
 	switch a.Kind {
 	case policy.ApprovalFund, policy.ApprovalTopUp:
-		// Refuse early when the key can no longer take the money.
-		k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+		// Refuse before sending when the key can no longer take the money.
+		var k *policy.SessionKey
+		var err error
+		if a.Kind == policy.ApprovalFund {
+			k, err = s.store.CheckActivate(ctx, a.SessionKeyID, a.Amount)
+		} else {
+			k, err = s.store.CheckTopUp(ctx, a.SessionKeyID, a.Amount)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if a.Kind == policy.ApprovalFund && k.Status != policy.StatusPendingApproval {
-			return nil, policy.Errorf(policy.CodeConflict, "token", "session key %s is %s", k.ID, k.Status)
-		}
-		if a.Kind == policy.ApprovalTopUp && k.Status != policy.StatusActive && k.Status != policy.StatusExhausted {
-			return nil, policy.Errorf(policy.Code(k.Status), "token", "session key %s is %s", k.ID, k.Status)
 		}
 		sig, err := s.chain.SendAndConfirm(ctx, tx)
 		if err != nil {

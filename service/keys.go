@@ -169,17 +169,8 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	if err != nil {
 		return nil, err
 	}
-	switch k.Status {
-	case policy.StatusActive, policy.StatusExhausted:
-	case policy.StatusExpired:
-		return nil, policy.Errorf(policy.CodeExpired, "session_key_id", "session key %s expired; create a new one", keyID)
-	case policy.StatusRevoked:
-		return nil, policy.Errorf(policy.CodeRevoked, "session_key_id", "session key %s was revoked; create a new one", keyID)
-	default:
-		return nil, policy.Errorf(policy.CodeNotActive, "session_key_id", "session key %s is %s; the owner must approve its funding first", keyID, k.Status)
-	}
-	if amount <= 0 || k.MaxAmount+amount > policy.MaxAmount {
-		return nil, policy.Errorf(policy.CodeInvalidArgument, "amount", "top-up amount out of range")
+	if k, err = s.store.CheckTopUp(ctx, k.ID, amount); err != nil {
+		return nil, err
 	}
 	user, _ := parseWallet(k.UserWallet, "user_wallet")
 	keyPub, _ := parseWallet(k.Address, "session_key_address")
