@@ -46,7 +46,7 @@ type SessionKey struct {
 	DistinctRecipients int64
 	PaymentsLastHour   int64 // confirmed payments in the current and the previous clock hour
 	RefusalsLastHour   int64 // refused payments in the current and the previous clock hour
-	RecipientPaid      bool  // the recipient asked about was paid before (GetKeyFor)
+	RecipientPaid      bool  // the recipient asked about was paid before (KeyForPayment)
 }
 
 // Limits are a session's spending limits in base units; zero means no limit.

@@ -369,20 +369,7 @@ func (s *Store) Expire(ctx context.Context, id string) (bool, *SessionKey, error
 // GetKey returns a session key as the agent (or the owner, agent "") may see
 // it, with its linked session if any. Expiry shows even before the sweeper ran.
 func (s *Store) GetKey(ctx context.Context, agent, id string) (*SessionKey, *Session, error) {
-	return s.GetKeyFor(ctx, agent, id, "")
-}
-
-// GetKeyFor is GetKey that also tells whether the key ever paid recipient
-// (SessionKey.RecipientPaid), for the risk score of a payment.
-func (s *Store) GetKeyFor(ctx context.Context, agent, id, recipient string) (*SessionKey, *Session, error) {
-	if err := validID(id, "sk_", "session_key_id"); err != nil {
-		return nil, nil, err
-	}
-	w, err := s.walletOf(ctx, id, "session_key_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err := s.runFields(ctx, "get", w, "sk:"+id, "sk", id, agent, recipient)
+	f, err := s.getKey(ctx, agent, id, "", "0")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -391,6 +378,28 @@ func (s *Store) GetKeyFor(ctx context.Context, agent, id, recipient string) (*Se
 		sess = sf.session()
 	}
 	return f.sub("key").sessionKey(), sess, nil
+}
+
+// KeyForPayment returns what the service needs to sign a payment, in one
+// round trip: the key as the agent may see it (RecipientPaid telling whether
+// it ever paid recipient, for the risk score) and its sealed secret.
+func (s *Store) KeyForPayment(ctx context.Context, agent, id, recipient string) (*SessionKey, string, error) {
+	f, err := s.getKey(ctx, agent, id, recipient, "1")
+	if err != nil {
+		return nil, "", err
+	}
+	return f.sub("key").sessionKey(), f.str("sealed_key"), nil
+}
+
+func (s *Store) getKey(ctx context.Context, agent, id, recipient, sealed string) (fields, error) {
+	if err := validID(id, "sk_", "session_key_id"); err != nil {
+		return nil, err
+	}
+	w, err := s.walletOf(ctx, id, "session_key_id")
+	if err != nil {
+		return nil, err
+	}
+	return s.runFields(ctx, "get", w, "sk:"+id, "sk", id, agent, recipient, sealed)
 }
 
 // GetSession returns a session with its window usage.
@@ -402,7 +411,7 @@ func (s *Store) GetSession(ctx context.Context, agent, id string) (*Session, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "get", w, "as:"+id, "as", id, agent, "")
+	f, err := s.runFields(ctx, "get", w, "as:"+id, "as", id, agent, "", "0")
 	if err != nil {
 		return nil, err
 	}

@@ -255,6 +255,11 @@ func (s *Service) openKey(ctx context.Context, k *policy.SessionKey) (*wallet.Ke
 	if err != nil {
 		return nil, err
 	}
+	return s.openSealed(k, sealed)
+}
+
+// openSealed opens a key's sealed secret, bound to its address.
+func (s *Service) openSealed(k *policy.SessionKey, sealed string) (*wallet.Keypair, error) {
 	addr, err := solana.PublicKeyFromBase58(k.Address)
 	if err != nil {
 		return nil, fmt.Errorf("service: key address: %w", err)

@@ -87,11 +87,11 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	if in.SessionID != "" {
 		return s.payFromOwner(ctx, in, recipient)
 	}
-	k, _, err := s.store.GetKeyFor(ctx, in.AgentID, in.SessionKeyID, recipient.String())
+	k, sealed, err := s.store.KeyForPayment(ctx, in.AgentID, in.SessionKeyID, recipient.String())
 	if err != nil {
 		return nil, err
 	}
-	kp, err := s.openKey(ctx, k)
+	kp, err := s.openSealed(k, sealed)
 	if err != nil {
 		return nil, err
 	}

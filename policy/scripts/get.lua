@@ -1,7 +1,8 @@
 -- get.lua: read-only view of a session key or session (expiry applied to the
 -- view), with the linked session's window usage.
 -- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)  [6] recipient (optional)
-local kind, id, agent, recipient = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or ''
+-- [7] '1' to include the key's sealed secret (for the service about to sign a payment)
+local kind, id, agent, recipient, sealed = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or '', ARGV[7] == '1'
 local out = {}
 local s, skey
 if kind == 'sk' then
@@ -14,6 +15,7 @@ if kind == 'sk' then
   local h = redis.call('HMGET', kkey .. ':hourly', 'p' .. fmt(hour), 'p' .. fmt(hour - 1), 'r' .. fmt(hour), 'r' .. fmt(hour - 1))
   out.key.payments_last_hour = fmt(num(h[1]) + num(h[2]))
   out.key.refusals_last_hour = fmt(num(h[3]) + num(h[4]))
+  if sealed then out.sealed_key = k.sealed_key end
   if recipient ~= '' then out.key.recipient_paid = redis.call('HEXISTS', kkey .. ':recipients', recipient) == 1 end
   if (k.linked_session_id or '') ~= '' then s, skey = load_session(k.linked_session_id, '') end
 else
