@@ -250,6 +250,7 @@ func (s *Service) sweep(ctx context.Context, k *policy.SessionKey) (string, uint
 	return "", 0, fmt.Errorf("sweep: blockhash kept expiring")
 }
 
+// openKey reads a key's sealed secret and opens it.
 func (s *Service) openKey(ctx context.Context, k *policy.SessionKey) (*wallet.Keypair, error) {
 	sealed, err := s.store.SealedSecret(ctx, k.ID)
 	if err != nil {
