@@ -267,8 +267,10 @@ function snapshot(keys) {
   return { lamports, tokens };
 }
 
-// fee is what the runtime charges: 5000 lamports a signature plus the priority fee.
-function fee(msg) {
+// computeBudget reads a message's compute-budget instructions as the runtime
+// does: the unit price (micro-lamports per unit, 0 when unset) and the unit
+// limit (when unset, 200,000 per other instruction, at most 1,400,000).
+function computeBudget(msg) {
   let price = 0n, limit = null, other = 0;
   for (const ix of msg.instructions) {
     const prog = msg.staticAccounts[ix.programAddressIndex];
@@ -278,7 +280,53 @@ function fee(msg) {
     else if (prog !== COMPUTE_BUDGET) other++;
   }
   limit ??= BigInt(Math.min(200_000 * other, 1_400_000));
+  return { price, limit };
+}
+
+// fee is what the runtime charges: 5000 lamports a signature plus the
+// priority fee, ceil(unit price × unit limit / 1,000,000).
+function fee(msg) {
+  const { price, limit } = computeBudget(msg);
   return BigInt(msg.header.numSignerAccounts) * LAMPORTS_PER_SIGNATURE + (price * limit + 999_999n) / 1_000_000n;
+}
+
+// writableAccounts lists the accounts a legacy message may write.
+function writableAccounts(msg) {
+  const h = msg.header, n = msg.staticAccounts.length;
+  return msg.staticAccounts.filter((_, i) => i < h.numSignerAccounts
+    ? i < h.numSignerAccounts - h.numReadonlySignerAccounts
+    : i < n - h.numReadonlyNonSignerAccounts);
+}
+
+// Prioritization fees of recent slots, as a validator's cache keeps them for
+// getRecentPrioritizationFees: per slot, the lowest unit price of the
+// transactions it holds, and per account they write, the lowest price among
+// those writing it. Slots without transactions count as 0.
+const FEE_SLOTS = 150;
+const slotFees = new Map(); // slot -> { min: bigint, accounts: Map<address, bigint> }
+function recordFee(atSlot, msg) {
+  const { price } = computeBudget(msg);
+  let f = slotFees.get(atSlot);
+  if (!f) { f = { min: price, accounts: new Map() }; slotFees.set(atSlot, f); }
+  if (price < f.min) f.min = price;
+  for (const a of writableAccounts(msg)) {
+    const cur = f.accounts.get(a);
+    if (cur === undefined || price < cur) f.accounts.set(a, price);
+  }
+  for (const s of slotFees.keys()) if (s <= slot - FEE_SLOTS) slotFees.delete(s);
+}
+function recentPrioritizationFees(accounts) {
+  const out = [];
+  for (let s = Math.max(1, slot - FEE_SLOTS + 1); s <= slot; s++) {
+    const f = slotFees.get(s);
+    let fee = 0n;
+    if (f) {
+      fee = f.min;
+      for (const a of accounts) { const v = f.accounts.get(a); if (v !== undefined && v > fee) fee = v; }
+    }
+    out.push({ slot: BigInt(s), prioritizationFee: fee });
+  }
+  return out;
 }
 
 // encodeAccount renders an account; "binary" (legacy base58 string) is getAccountInfo's default.
@@ -366,6 +414,7 @@ function submit(bytes, { skipPreflight = false } = {}) {
     err: failed ? txErrJSON(r.err()) : null, logs: meta.logs(), unitsConsumed: meta.computeUnitsConsumed(),
     fee: fee(msg), pre, post, inner,
   });
+  recordFee(slot, msg);
   return signature;
 }
 
@@ -452,6 +501,12 @@ const methods = {
   requestAirdrop: async ([a, lamports]) => {
     const to = parseAddress(a);
     return sendOwn([getTransferSolInstruction({ source: authority, destination: to, amount: parseAmount(lamports) })]);
+  },
+  getRecentPrioritizationFees: ([list]) => {
+    list ??= [];
+    if (!Array.isArray(list)) throw invalidParams("Invalid params: expected an array of addresses");
+    if (list.length > 128) throw invalidParams("Too many inputs provided; max 128");
+    return recentPrioritizationFees(list.map(parseAddress));
   },
   sendTransaction: ([s, cfg = {}]) => submit(decodeWire(s, cfg.encoding), { skipPreflight: !!cfg.skipPreflight }),
   simulateTransaction: ([s, cfg = {}]) => {
