@@ -206,6 +206,11 @@ func (p *providers) once(ctx context.Context, i int, req *http.Request, body []b
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	resp, err := p.client.Do(r)
 	if err != nil {
+		// url.Error quotes the whole URL, API key included: name the host only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("%s %s: %w", ue.Op, u.Host, ue.Err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -238,7 +243,10 @@ func newRPC(cfg Config, log *slog.Logger) (*rpc.Client, *providers, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	client := jsonrpc.NewClientWithOpts(cfg.RPCURL, &jsonrpc.RPCClientOpts{HTTPClient: p})
+	// The endpoint given here only names the calls in solana-go's errors:
+	// providers sends each call to a configured URL, whose path and query
+	// (where providers put API keys) stay out of errors and logs.
+	client := jsonrpc.NewClientWithOpts("solana-rpc", &jsonrpc.RPCClientOpts{HTTPClient: p})
 	return rpc.NewWithCustomRPCClient(client), p, nil
 }
 
