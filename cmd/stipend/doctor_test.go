@@ -99,3 +99,16 @@ func TestDoctor(t *testing.T) {
 		})
 	}
 }
+
+// TestDevnetConfig: configs/devnet.yaml, with a master key from the
+// environment as the README says, is a valid devnet configuration.
+func TestDevnetConfig(t *testing.T) {
+	rt, err := loadAndCheck(t, map[string]string{"STIPEND_CONFIG": "../../configs/devnet.yaml", "STIPEND_MASTER_KEYS": masterKey(t, "k1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Cluster != "solana:devnet" || rt.Mint.String() != "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU" || rt.Decimals != 6 ||
+		rt.RPCURL != "https://api.devnet.solana.com" || rt.Redis != nil || rt.PriorityFeePercentile != 75 || rt.StdioAgentID != "claude-desktop" {
+		t.Fatalf("%+v", rt.Config)
+	}
+}
