@@ -93,8 +93,9 @@ func (c *Chain) transferChecked(amount uint64, owner, dest solana.PublicKey) (so
 // up) the session key with amount base units: create the key's token account
 // (idempotent, so a top-up uses the same builder), TransferChecked from the
 // user's token account, and, when no fee payer is configured, a transfer of
-// KeyFeeLamports SOL to the key for its own fees. The user is the fee payer
-// and the only signer.
+// KeyFeeLamports SOL to the key for its own fees, after the compute budget.
+// The user is the fee payer and the only signer; Unsigned.Budget says what
+// they are charged.
 func (c *Chain) BuildFunding(ctx context.Context, user, key solana.PublicKey, amount uint64) (*Unsigned, error) {
 	bh, err := c.latestBlockhash(ctx)
 	if err != nil {
@@ -203,8 +204,9 @@ func ValidRecipient(recipient, key solana.PublicKey) error {
 // BuildPayment builds and signs the payment of amount base units from the
 // session key to recipient's token account (created idempotently first, paid
 // by the fee payer), with an SPL Memo whose data is paymentID. The fee payer
-// is the configured FeePayer, else the key. The transaction is fully signed,
-// so tx.Signatures[0] identifies it before it is sent.
+// is the configured FeePayer, else the key; it is charged the fee of the
+// compute budget the transaction starts with (ReadBudget). The transaction is
+// fully signed, so tx.Signatures[0] identifies it before it is sent.
 func (c *Chain) BuildPayment(ctx context.Context, key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string) (*solana.Transaction, error) {
 	if err := c.checkPayment(key, recipient, amount, paymentID); err != nil {
 		return nil, err
@@ -298,8 +300,9 @@ func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint6
 // session key holds to user: all its tokens to the user's token account
 // (created idempotently), then CloseAccount on the key's token account with
 // its rent to the user (who paid it when funding). Without a fee payer the key
-// pays the fee and its remaining SOL goes to the user too. It returns
-// ErrNothingToSweep when the key has no token account.
+// pays the fee and its remaining SOL goes to the user too (all of it but the
+// fee of the compute budget, Sweep.Budget). It returns ErrNothingToSweep when
+// the key has no token account.
 //
 // Without a fee payer, if the user has closed their own token account in the
 // meantime, recreating it costs rent the key may not have; the transaction

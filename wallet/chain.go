@@ -21,9 +21,10 @@ const (
 	// DefaultKeyFeeLamports is the SOL a funding transaction gives a key for its
 	// own costs when no fee payer is configured: 0.01 SOL. A payment to a
 	// recipient without a token account costs that account's rent (0.00203928
-	// SOL) besides the 5000-lamport fee, so this covers four such payments or
-	// about 2000 payments to recipients that have one. Set KeyFeeLamports for
-	// more; a sweep returns what is left.
+	// SOL) besides the fee (5000 lamports and the priority fee, at most
+	// MaxUnitPrice × the unit limit), so this covers four such payments or
+	// hundreds to recipients that have one. Set KeyFeeLamports for more; a
+	// sweep returns what is left.
 	DefaultKeyFeeLamports = 10_000_000
 	// LamportsPerSignature is Solana's base fee per signature. A transaction's
 	// whole fee adds its priority fee (see Budget).

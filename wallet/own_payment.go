@@ -10,8 +10,8 @@ import (
 // BuildOwnPayment builds the unsigned transaction by which the user pays a
 // recipient from their own wallet (a session without a session key): create
 // the recipient's token account (idempotent), TransferChecked from the
-// user's token account, and an SPL Memo naming the payment id. The user is
-// the fee payer and the only signer.
+// user's token account, and an SPL Memo naming the payment id, after the
+// compute budget. The user is the fee payer and the only signer.
 func (c *Chain) BuildOwnPayment(ctx context.Context, user, recipient solana.PublicKey, amount uint64, paymentID string) (*Unsigned, error) {
 	if amount == 0 {
 		return nil, fmt.Errorf("%w: payment amount is zero", ErrInvalidAmount)
