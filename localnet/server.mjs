@@ -7,7 +7,7 @@
 // Usage: node server.mjs [--port 0] [--slot-ms 400] [--blockhash-lifetime 150]
 //                        [--mint <base58>] [--decimals 6] [--parent-stdin]
 // When ready it prints exactly one JSON line on stdout:
-//   {"rpc_url":"http://127.0.0.1:PORT","mint":"<base58>","decimals":6}
+//   {"rpc_url":"http://127.0.0.1:PORT","ws_url":"ws://127.0.0.1:PORT","mint":"<base58>","decimals":6}
 // LOCALNET_DEBUG=1 logs each request to stderr.
 //
 // Time: a ticker advances the slot every --slot-ms milliseconds (0 = only on
@@ -33,6 +33,7 @@ import {
   getMintDecoder, getMintEncoder, getMintToInstruction, getTokenDecoder,
 } from "@solana-program/token";
 import { getTransferSolInstruction } from "@solana-program/system";
+import { WebSocketServer } from "ws";
 
 const { values: opt } = parseArgs({
   options: {
@@ -415,6 +416,7 @@ function submit(bytes, { skipPreflight = false } = {}) {
     fee: fee(msg), pre, post, inner,
   });
   recordFee(slot, msg);
+  notifySignature(signature);
   return signature;
 }
 
@@ -639,12 +641,89 @@ const server = http.createServer((request, response) => {
   });
 });
 
+// ---------- JSON-RPC over WebSocket: signatureSubscribe ----------
+// On the same port, as a validator's PubSub (ws://127.0.0.1:PORT): a
+// subscription is notified once, when the transaction lands (at once if it
+// has), then cancelled.
+
+let nextSubscription = 0;
+const signatureSubs = new Map(); // signature -> Map<subscription id, socket>
+
+function notifySignature(sig) {
+  const subs = signatureSubs.get(sig);
+  const rec = txs.get(sig);
+  if (!subs || !rec) return;
+  signatureSubs.delete(sig);
+  for (const [id, ws] of subs) {
+    ws.send(stringify({
+      jsonrpc: "2.0", method: "signatureNotification",
+      params: { result: { context: { slot: rec.slot }, value: { err: rec.err } }, subscription: id },
+    }));
+  }
+}
+
+function handleSocket(ws, req) {
+  if (req === null || typeof req !== "object" || req.jsonrpc !== "2.0" || typeof req.method !== "string") {
+    return errorResponse(req?.id, -32600, "Invalid request");
+  }
+  const params = req.params ?? [];
+  switch (req.method) {
+    case "signatureSubscribe": {
+      const [sig] = params;
+      if (typeof sig !== "string" || b58.enc.encode(sig).length !== 64) {
+        return errorResponse(req.id, -32602, "Invalid Request: Invalid signature");
+      }
+      const id = nextSubscription++;
+      if (!signatureSubs.has(sig)) signatureSubs.set(sig, new Map());
+      signatureSubs.get(sig).set(id, ws);
+      setImmediate(() => notifySignature(sig)); // after the answer; at once if it has landed
+      return { jsonrpc: "2.0", result: id, id: req.id };
+    }
+    case "signatureUnsubscribe": {
+      const [id] = params;
+      for (const [sig, subs] of signatureSubs) {
+        if (subs.delete(id)) {
+          if (subs.size === 0) signatureSubs.delete(sig);
+          return { jsonrpc: "2.0", result: true, id: req.id };
+        }
+      }
+      return errorResponse(req.id, -32602, "Invalid subscription id.");
+    }
+  }
+  return errorResponse(req.id, -32601, "Method not found");
+}
+
+const wss = new WebSocketServer({ server });
+wss.on("connection", (ws) => {
+  ws.on("message", (data) => {
+    let req;
+    const text = data.toString("utf8");
+    try { req = JSON.parse(text); } catch {
+      ws.send(stringify(errorResponse(null, -32700, "Parse error")));
+      return;
+    }
+    // Clients (solana-go) use u64 request ids: keep them exact, past 2^53.
+    if (typeof req?.id === "number" && !Number.isSafeInteger(req.id)) {
+      const m = /"id"\s*:\s*(\d+)/.exec(text);
+      if (m) req.id = BigInt(m[1]);
+    }
+    if (DEBUG) process.stderr.write(`localnet ws: ${req?.method} ${stringify(req?.params ?? []).slice(0, 200)}\n`);
+    ws.send(stringify(handleSocket(ws, req)));
+  });
+  ws.on("close", () => {
+    for (const [sig, subs] of signatureSubs) {
+      for (const [id, sock] of subs) if (sock === ws) subs.delete(id);
+      if (subs.size === 0) signatureSubs.delete(sig);
+    }
+  });
+});
+
 server.listen(Number(opt.port), "127.0.0.1", () => {
   const { port } = server.address();
-  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, mint, decimals: DECIMALS }) + "\n");
+  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, ws_url: `ws://127.0.0.1:${port}`, mint, decimals: DECIMALS }) + "\n");
 });
 if (SLOT_MS > 0) setInterval(() => advanceSlots(1), SLOT_MS).unref();
-const stop = () => { server.close(); process.exit(0); };
+const stop = () => { wss.close(); server.close(); process.exit(0); };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 if (opt["parent-stdin"]) {
