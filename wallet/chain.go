@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -58,6 +59,10 @@ type Config struct {
 	// RPC providers (see rpc_client.go).
 	FallbackRPCURLs []string      // further endpoints tried in order when RPCURL fails
 	RPCTimeout      time.Duration // bound of one RPC call to one endpoint; default DefaultRPCTimeout
+	// WSURL is an optional PubSub endpoint (ws:// or wss://): confirmation
+	// then waits on signatureSubscribe and polls only every 2s as a safety
+	// net; without it, or when it fails, confirmation polls every 250ms.
+	WSURL string
 }
 
 // Chain builds, sends and confirms stipend's transactions on one Solana
@@ -67,6 +72,7 @@ type Chain struct {
 	rpc      *rpc.Client
 	log      *slog.Logger
 	statuses *statusBatcher
+	pubsub   *pubsub // nil without Config.WSURL
 }
 
 // New returns a Chain for cfg after checking it.
@@ -122,6 +128,13 @@ func New(cfg Config) (*Chain, error) {
 	}
 	c := &Chain{cfg: cfg, rpc: client, log: log}
 	c.statuses = &statusBatcher{c: c}
+	if cfg.WSURL != "" {
+		u, err := url.Parse(cfg.WSURL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return nil, fmt.Errorf("%w: WSURL %q is not a ws(s) URL", ErrConfig, redactURL(cfg.WSURL))
+		}
+		c.pubsub = &pubsub{url: cfg.WSURL, timeout: cfg.RPCTimeout, log: log}
+	}
 	return c, nil
 }
 

@@ -82,6 +82,15 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// hostOf is a URL's host, for logs.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Host
+}
+
 // startKey carries, in a call's context, the endpoint to try first (an
 // offset from the preferred one): a retry after a lagging node's answer
 // asks another node.

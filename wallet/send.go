@@ -210,7 +210,14 @@ func (c *Chain) await(parent context.Context, sig solana.Signature, tx *solana.T
 	ctx, cancel := context.WithTimeout(parent, c.cfg.ConfirmTimeout)
 	defer cancel()
 	lastSend := time.Now()
-	ticker := time.NewTicker(pollInterval)
+	interval := pollInterval
+	var landed <-chan struct{} // closed when the websocket says sig landed (or broke)
+	if c.pubsub != nil {
+		if ch, ok := c.pubsub.watch(ctx, sig, c.cfg.Commitment); ok {
+			landed, interval = ch, wsPollInterval
+		}
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		st, err := c.LookupSignature(ctx, sig)
@@ -239,6 +246,10 @@ func (c *Chain) await(parent context.Context, sig solana.Signature, tx *solana.T
 			}
 			return st, fmt.Errorf("%w: %s after %s", ErrConfirmTimeout, sig, c.cfg.ConfirmTimeout)
 		case <-ticker.C:
+		case <-landed:
+			// Landed (look now), or the subscription broke: poll as usual.
+			landed = nil
+			ticker.Reset(pollInterval)
 		}
 	}
 }

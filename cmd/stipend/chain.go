@@ -15,6 +15,7 @@ func walletConfig(rt *Runtime, logger *slog.Logger) wallet.Config {
 		RPCURL:          rt.RPCURL,
 		FallbackRPCURLs: rt.RPCFallbackURLs,
 		RPCTimeout:      rt.RPCTimeout,
+		WSURL:           rt.WSURL,
 		Commitment:      rpc.CommitmentType(rt.Commitment),
 		Mint:            rt.Mint,
 		Decimals:        uint8(rt.Decimals),

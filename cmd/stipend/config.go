@@ -57,6 +57,7 @@ type Config struct {
 	// More RPC endpoints, and the bound of one call to one of them.
 	RPCFallbackURLs []string      `yaml:"rpc_fallback_urls"`
 	RPCTimeout      time.Duration `yaml:"rpc_timeout"`
+	WSURL           string        `yaml:"ws_url"`
 	// The compute budget every transaction carries: its unit price is this
 	// percentile of the recent prioritization fees of the accounts it writes,
 	// at most PriorityFeeMax micro-lamports a compute unit; its unit limit is
@@ -180,6 +181,7 @@ var settings = []setting{
 	{"rpc_url", "rpc-url", "Solana JSON-RPC URL", str(func(c *Config) *string { return &c.RPCURL })},
 	{"rpc_fallback_urls", "rpc-fallback-urls", "comma-separated further JSON-RPC URLs, tried in order when rpc_url fails", list(func(c *Config) *[]string { return &c.RPCFallbackURLs })},
 	{"rpc_timeout", "rpc-timeout", "bound of one RPC call to one endpoint; past it the next endpoint is tried", duration(func(c *Config) *time.Duration { return &c.RPCTimeout })},
+	{"ws_url", "ws-url", "optional PubSub websocket (ws:// or wss://): confirmations wait on signatureSubscribe instead of polling", str(func(c *Config) *string { return &c.WSURL })},
 	{"priority_fee_percentile", "priority-fee-percentile", "percentile (1-100) of recent prioritization fees every transaction bids", integer(func(c *Config) *int { return &c.PriorityFeePercentile })},
 	{"priority_fee_max_micro_lamports", "priority-fee-max-micro-lamports", "cap on the compute-unit price, in micro-lamports", func(c *Config, v string) error {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
@@ -388,6 +390,11 @@ func (c Config) check(demo bool) (*Runtime, error) {
 		for _, f := range c.RPCFallbackURLs {
 			if u, err := url.Parse(f); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return nil, bad("rpc_fallback_urls", "%q is not an http(s) URL", f)
+			}
+		}
+		if c.WSURL != "" {
+			if u, err := url.Parse(c.WSURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+				return nil, bad("ws_url", "%q is not a ws(s) URL", c.WSURL)
 			}
 		}
 		if c.Mint == "" {

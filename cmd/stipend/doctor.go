@@ -14,6 +14,7 @@ import (
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
+	"github.com/gagliardetto/solana-go/rpc/ws"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stipend/stipend/wallet"
@@ -114,6 +115,9 @@ func (d *doctor) run(ctx context.Context, rt *Runtime, logger *slog.Logger) {
 			reachable++
 		}
 	}
+	if rt.WSURL != "" {
+		d.websocket(ctx, rt)
+	}
 	if reachable > 0 {
 		chain, err := wallet.New(walletConfig(rt, logger))
 		if err != nil {
@@ -168,6 +172,20 @@ func (d *doctor) endpoint(ctx context.Context, rt *Runtime, raw string) bool {
 	}
 	d.ok("rpc", fmt.Sprintf("%s answers (solana-core %s, %s)", host(raw), ver.SolanaCore, rt.Cluster))
 	return true
+}
+
+// websocket checks that the PubSub endpoint accepts a connection; without
+// it confirmation polls, so a failure is a warning.
+func (d *doctor) websocket(ctx context.Context, rt *Runtime) {
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	c, err := ws.Connect(ctx, rt.WSURL)
+	if err != nil {
+		d.warn("ws", fmt.Sprintf("%s does not accept a websocket: %v; confirmations will poll", host(rt.WSURL), shortErr(err)))
+		return
+	}
+	c.Close()
+	d.ok("ws", host(rt.WSURL)+" accepts a websocket (signatureSubscribe)")
 }
 
 // mint checks that the mint exists, is an SPL Token mint (the program

@@ -30,6 +30,7 @@ func TestDoctor(t *testing.T) {
 	secret := func(k solana.PrivateKey) string { return k.String() }
 	good := map[string]string{
 		"STIPEND_RPC_URL":     ln.URL,
+		"STIPEND_WS_URL":      ln.WSURL,
 		"STIPEND_MINT":        ln.Mint.String(),
 		"STIPEND_DECIMALS":    "6",
 		"STIPEND_CLUSTER":     "solana:localnet",
@@ -43,10 +44,12 @@ func TestDoctor(t *testing.T) {
 		wantCode int
 		want     []string // lines or fragments the output must hold
 	}{
-		{"good", nil, exitOK, []string{"ok    config", "ok    rpc", "ok    mint", "SPL Token mint, 6 decimals",
+		{"good", nil, exitOK, []string{"ok    config", "ok    rpc", "ok    ws", "ok    mint", "SPL Token mint, 6 decimals",
 			"ok    fee_payer    " + payer.PublicKey().String() + " holds 1.000000000 SOL", "ok    priority", "ok    redis", "All checks passed."}},
 		{"no fee payer, embedded store", map[string]string{"STIPEND_FEE_PAYER": "", "STIPEND_REDIS_URL": ""}, exitOK,
 			[]string{"ok    fee_payer    none", "warn  redis        none configured", "All checks passed."}},
+		{"websocket down: a warning", map[string]string{"STIPEND_WS_URL": "ws://127.0.0.1:1"}, exitOK,
+			[]string{"warn  ws", "ws://127.0.0.1:1 does not accept a websocket", "confirmations will poll", "All checks passed."}},
 		{"wrong decimals", map[string]string{"STIPEND_DECIMALS": "9"}, exitFail,
 			[]string{"FAIL  mint", "has 6 decimals; the configuration says 9", "fix: set decimals: 6", "ok    redis", "1 check(s) failed."}},
 		{"mint missing", map[string]string{"STIPEND_MINT": solana.NewWallet().PublicKey().String()}, exitFail,
