@@ -153,8 +153,11 @@ func (c *Chain) budgetFor(ctx context.Context, build txBuilder, floor uint64) (B
 	if err != nil {
 		return Budget{}, err
 	}
+	// The two reads are independent: ask both at once.
+	price := make(chan uint64, 1)
+	go func() { price <- c.recentUnitPrice(ctx, &probe.Message) }()
 	b := Budget{UnitLimit: c.simulateUnits(ctx, probe), Signatures: int(probe.Message.Header.NumRequiredSignatures)}
-	b.UnitPrice = min(max(c.recentUnitPrice(ctx, &probe.Message), floor), c.cfg.MaxUnitPrice)
+	b.UnitPrice = min(max(<-price, floor), c.cfg.MaxUnitPrice)
 	return b, nil
 }
 

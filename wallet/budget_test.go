@@ -367,3 +367,21 @@ func TestPercentile(t *testing.T) {
 		t.Error("Percentile sorted its argument")
 	}
 }
+
+// BenchmarkBuildPayment is the cost of building a payment with its compute
+// budget (latest blockhash, a simulation, recent prioritization fees: three
+// RPC calls), against the local chain.
+func BenchmarkBuildPayment(b *testing.B) {
+	ln := testenv.Chain(b)
+	ctx := context.Background()
+	c := chainFor(b, ln, nil)
+	user := fundedWallet(b, ln, 10*usdc)
+	key, _ := wallet.NewKeypair()
+	fund(b, c, user, key.PublicKey(), usdc)
+	recipient, _ := wallet.NewKeypair()
+	for b.Loop() {
+		if _, err := c.BuildPayment(ctx, key, recipient.PublicKey(), 1, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
