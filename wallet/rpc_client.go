@@ -232,16 +232,18 @@ func (p *providers) once(ctx context.Context, i int, req *http.Request, body []b
 }
 
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.
-// It returns 0 when the header is absent or unparsable.
+// It returns 0 when the header is absent or unparsable, and at most
+// maxRetryAfter.
 func retryAfter(h string) time.Duration {
 	if h == "" {
 		return 0
 	}
 	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+		// Capped before multiplying: a huge value would overflow to a negative wait.
+		return time.Duration(min(s, int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil {
-		return max(time.Until(t), 0)
+		return min(max(time.Until(t), 0), maxRetryAfter)
 	}
 	return 0
 }
