@@ -52,14 +52,12 @@ func TestSetAside(t *testing.T) {
 	if i, wait := p.pick(0); i != 1 || wait != 0 {
 		t.Fatalf("pick = %d, %s; want the second endpoint", i, wait)
 	}
-	var last time.Duration
 	for n := range 4 {
 		d := p.setAside(1, 0)
 		lo := baseBackoff << n
 		if d < lo || d > lo+lo/2 {
 			t.Fatalf("backoff %d = %s, want %s to %s", n, d, lo, lo+lo/2)
 		}
-		last = d
 	}
 	if d := p.setAside(1, time.Hour); d != maxRetryAfter {
 		t.Fatalf("Retry-After of an hour kept it aside %s, want the cap %s", d, maxRetryAfter)
@@ -71,7 +69,6 @@ func TestSetAside(t *testing.T) {
 	if i, wait := p.pick(1); i != 0 || wait != 0 {
 		t.Fatalf("after healing: pick = %d, %s", i, wait)
 	}
-	_ = last
 	if _, err := newProviders([]string{"ftp://x"}, time.Second, nil); err == nil {
 		t.Fatal("an ftp endpoint was accepted")
 	}
