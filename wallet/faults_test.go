@@ -33,6 +33,7 @@ const (
 	behind                  // a lagging node: sendTransaction refused with BlockhashNotFound
 	lostAnswer              // forward, then close the connection without the answer
 	blackhole               // accept a sendTransaction (answer its signature) and never forward it
+	unhealthy               // a node too far behind: JSON-RPC error -32005
 )
 
 // call is one JSON-RPC call the proxy saw.
@@ -127,6 +128,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","error":{"code":-32002,"message":"Transaction simulation failed: Blockhash not found","data":{"accounts":null,"err":"BlockhashNotFound","logs":[],"unitsConsumed":0}},"id":%s}`, req.ID)
 			return
 		}
+	case unhealthy:
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","error":{"code":-32005,"message":"Node is behind by 150 slots","data":{"numSlotsBehind":150}},"id":%s}`, req.ID)
+		return
 	case blackhole:
 		if req.Method == "sendTransaction" {
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","result":%q,"id":%s}`, firstSignature(p.t, req.Params), req.ID)
@@ -280,6 +284,7 @@ func TestFaultFailover(t *testing.T) {
 		{"drops", drop},
 		{"too slow", slow},
 		{"429 without end", tooMany},
+		{"node behind (-32005)", unhealthy},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := newFaultProxy(t, ln.URL, func(string, int) fault { return tt.fault })

@@ -183,6 +183,10 @@ func (p *providers) Do(req *http.Request) (*http.Response, error) {
 			d := p.setAside(i, retryAfter(resp.Header.Get("Retry-After")))
 			p.log.WarnContext(ctx, "RPC endpoint answers a server error", "endpoint", p.urls[i].Host, "status", resp.StatusCode, "aside", d)
 			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: HTTP %d", p.urls[i].Host, resp.StatusCode), resp
+		case resp.StatusCode == http.StatusOK && nodeBehind(resp):
+			d := p.setAside(i, 0)
+			p.log.WarnContext(ctx, "RPC node is behind (-32005); trying the next", "endpoint", p.urls[i].Host, "aside", d)
+			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: node is behind", p.urls[i].Host), resp
 		default:
 			p.healthy(i)
 			return resp, nil
@@ -227,8 +231,15 @@ func (p *providers) once(ctx context.Context, i int, req *http.Request, body []b
 	if err != nil {
 		return nil, fmt.Errorf("read answer: %w", err)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
+	resp.Body = answer{bytes.NewReader(data), data}
 	return resp, nil
+}
+
+// nodeBehind reports a JSON-RPC answer with error -32005 (node unhealthy:
+// behind the cluster by too many slots), which another node may not share.
+func nodeBehind(resp *http.Response) bool {
+	body, ok := resp.Body.(interface{ Bytes() []byte })
+	return ok && bytes.Contains(body.Bytes(), []byte(`"code":-32005`))
 }
 
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.
@@ -287,6 +298,15 @@ func isAlreadyProcessed(err error) bool {
 	}
 	return re.Message == "Transaction simulation failed: This transaction has already been processed"
 }
+
+// answer is a response body read into memory.
+type answer struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (a answer) Close() error  { return nil }
+func (a answer) Bytes() []byte { return a.data }
 
 // CloseIdleConnections implements jsonrpc.HTTPClient.
 func (p *providers) CloseIdleConnections() { p.client.CloseIdleConnections() }
