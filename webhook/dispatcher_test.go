@@ -69,11 +69,13 @@ func TestRetryUntilDelivered(t *testing.T) {
 	if n := e.pending("webhooks", w); n != 0 {
 		t.Errorf("%d entries still pending", n)
 	}
-	if n := e.rdb.HLen(ctx, e.store.Prefix(w)+"webhook:attempts").Val(); n != 0 {
+	if n := e.rdb.HLen(ctx, e.store.Prefix(w)+"webhook:state").Val(); n != 0 {
 		t.Errorf("%d attempt records left", n)
 	}
-	if n := e.rdb.ZCard(ctx, e.store.Prefix(w)+"webhook:retry").Val(); n != 0 {
-		t.Errorf("%d schedule entries left", n)
+	for _, k := range []string{"webhook:q:a", "webhook:wait:a"} {
+		if n := e.rdb.ZCard(ctx, e.store.Prefix(w)+k).Val(); n != 0 {
+			t.Errorf("%d entries left in %s", n, k)
+		}
 	}
 }
 
