@@ -64,6 +64,7 @@ type Dispatcher struct {
 	acked     sync.Map     // wallet → struct{}: entries finished since its stream was last trimmed
 	wakeCh    chan struct{}
 	metrics   *metrics
+	trimmed   time.Time // last trim (rounds are serial)
 }
 
 // lane is one endpoint's delivery line: its own slots (workers in Run),
@@ -107,7 +108,7 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 	}
 	for _, e := range cfg.Endpoints {
 		d.lanes = append(d.lanes, &lane{ep: e, lease: 2*e.Timeout + 5*time.Second,
-			jobs: make(chan job, max(4*e.Slots, 32)), queued: map[job]struct{}{}})
+			jobs: make(chan job, max(16*e.Slots, 128)), queued: map[job]struct{}{}})
 	}
 	return d, nil
 }
@@ -268,7 +269,10 @@ func (d *Dispatcher) round(ctx context.Context, poll bool) (map[*lane][]job, boo
 	if err := d.syncClock(ctx); err != nil {
 		return nil, false, err
 	}
-	d.trimAcked(ctx)
+	if poll || time.Since(d.trimmed) >= trimEvery {
+		d.trimAcked(ctx)
+		d.trimmed = time.Now()
+	}
 	jobs := map[*lane][]job{}
 	room := map[*lane]int{}
 	for _, l := range d.lanes {
@@ -567,6 +571,10 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
 	}
 	return true
 }
+
+// trimEvery is how often Run trims the streams of the wallets whose entries
+// were finished (a few commands per wallet).
+const trimEvery = time.Second
 
 // trimAcked trims the streams of the wallets that had entries finished
 // since the last round.
