@@ -283,6 +283,35 @@ func TestCLIAgainstServer(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Total: 0") {
 		t.Fatalf("webhooks dead: %+v", r)
 	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r = runCLI(t, cli, "webhooks", "status")
+		if f := rowOf(r.stdout, "ops"); r.code == 0 && strings.HasPrefix(r.stdout, "ENDPOINT") && len(f) > 2 && f[1] == "ok" && f[2] == "0" {
+			break // healthy, nothing undelivered
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks status: %+v", r)
+		}
+	}
+	r = runCLI(t, cli, "webhooks", "status", "--json")
+	var hooks struct {
+		Endpoints []web.WebhookEndpoint `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hooks); err != nil || len(hooks.Endpoints) != 1 || hooks.Endpoints[0].Slots != 8 ||
+		hooks.Endpoints[0].RetryWindowSeconds != 72*3600 || hooks.Endpoints[0].LastSuccessAt == "" {
+		t.Fatalf("webhooks status --json: %+v %v", r, err)
+	}
+	if resp, err := http.Get(base + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`stipend_webhook_endpoint_failing{endpoint="ops"} 0`, `stipend_webhook_backlog_events{endpoint="ops"} 0`,
+			`stipend_webhook_oldest_undelivered_age_seconds{endpoint="ops"} 0`, `stipend_webhook_attempts_total{endpoint="ops",outcome="delivered"}`} {
+			if !strings.Contains(string(m), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	}
 
 	// Refusals and usage errors.
 	for _, tc := range []struct {
@@ -333,6 +362,16 @@ func TestCLIAgainstServer(t *testing.T) {
 // with returns a copy of env with more variables.
 func with(env []string, kv ...string) []string {
 	return append(append([]string(nil), env...), kv...)
+}
+
+// rowOf returns the fields of the table row whose first column is first.
+func rowOf(out, first string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == first {
+			return f
+		}
+	}
+	return nil
 }
 
 // fieldIs reports whether a key/value table has label: value.
