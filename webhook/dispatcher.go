@@ -64,7 +64,6 @@ type Dispatcher struct {
 	acked     sync.Map     // wallet → struct{}: entries finished since its stream was last trimmed
 	wakeCh    chan struct{}
 	metrics   *metrics
-	trimmed   time.Time // last trim (rounds are serial)
 }
 
 // lane is one endpoint's delivery line: its own slots (workers in Run),
@@ -180,6 +179,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			workers.Go(func() { d.work(ctx, l) })
 		}
 	}
+	workers.Go(func() { // trimming never holds a round up
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(trimEvery):
+				d.trimAcked(ctx)
+			}
+		}
+	})
 	for {
 		jobs, more, err := d.round(ctx, false)
 		if ctx.Err() != nil {
@@ -269,9 +278,8 @@ func (d *Dispatcher) round(ctx context.Context, poll bool) (map[*lane][]job, boo
 	if err := d.syncClock(ctx); err != nil {
 		return nil, false, err
 	}
-	if poll || time.Since(d.trimmed) >= trimEvery {
+	if poll {
 		d.trimAcked(ctx)
-		d.trimmed = time.Now()
 	}
 	jobs := map[*lane][]job{}
 	room := map[*lane]int{}
@@ -572,8 +580,8 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
 	return true
 }
 
-// trimEvery is how often Run trims the streams of the wallets whose entries
-// were finished (a few commands per wallet).
+// trimEvery is how often Run trims, beside its rounds, the streams of the
+// wallets whose entries were finished (a few commands per wallet).
 const trimEvery = time.Second
 
 // trimAcked trims the streams of the wallets that had entries finished
