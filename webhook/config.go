@@ -67,7 +67,7 @@ type Config struct {
 	// unprocessed before this replica takes it over (XAUTOCLAIM); 1m by default.
 	ClaimIdle time.Duration
 	// PollInterval is how long Run waits between rounds when nothing wakes
-	// it (Notify, a slot freeing up with events waiting); 500ms by default.
+	// it (Notify, a slot freeing up with events waiting); 250ms by default.
 	PollInterval time.Duration
 	// Batch is how many entries per wallet and source (new, reclaimed,
 	// due) one round reads; 100 by default.
@@ -124,7 +124,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.ClaimIdle = time.Minute
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = 500 * time.Millisecond
+		c.PollInterval = 250 * time.Millisecond
 	}
 	if c.Batch <= 0 {
 		c.Batch = 100
