@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stipend/stipend/webhook"
 )
@@ -417,4 +418,59 @@ func gauge(t testing.TB, d *webhook.Dispatcher, name, endpoint string) float64 {
 	}
 	t.Fatalf("no metric %s{endpoint=%q}", name, endpoint)
 	return 0
+}
+
+// BenchmarkBesideBacklog measures the lag (event → first 2xx) at a
+// healthy endpoint for bursts of 500 events made while another endpoint,
+// refusing connections, has a backlog of 20,000 events (a day of a busy
+// ledger, on 8 wallets) being retried on the default schedule with the
+// same 8 slots. Compare with BenchmarkBurstLatency/notified.
+func BenchmarkBesideBacklog(b *testing.B) {
+	e := newEnv(b)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // connection refused
+	s := newSink(b, nil)
+	ok := s.endpoint("ok")
+	ok.Events = []string{"payment.confirmed"}
+	cfg := paced(webhook.Endpoint{Name: "down", URL: down.URL, Secret: "s", Events: []string{"session_key.created"}}, ok)
+	d := e.dispatcher(cfg)
+	ws := make([]string, 8)
+	for i := range ws {
+		ws[i] = wallet()
+	}
+	const backlog = 20_000
+	for i := 0; i < backlog; i += 1000 {
+		_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for k := range 1000 {
+				w := ws[(i+k)%len(ws)]
+				p.XAdd(ctx, &redis.XAddArgs{Stream: e.store.EventsKey(w), Values: []any{"event", "session_key.created", "data", "{}"}})
+				p.SAdd(ctx, e.store.WalletsKey(), w)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	run(b, d)
+	waitFor(b, "the backlog handed to the failing endpoint", func() bool { return status(b, d, "down").Backlog == backlog })
+	b.ResetTimer()
+	all := map[string]string{}
+	for range b.N {
+		for id, entry := range burst(e, d, "ok", 500) {
+			all[id] = entry
+		}
+		for s.got() < len(all) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.StopTimer()
+	l := s.lags(all)
+	b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(l[len(l)-1].Microseconds())/1000, "max-ms")
+	st := status(b, d, "down")
+	if !st.Failing || st.Backlog != backlog {
+		b.Fatalf("failing endpoint's status %+v", st)
+	}
+	b.ReportMetric(st.OldestAge.Seconds(), "backlog-age-s")
 }
