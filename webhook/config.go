@@ -14,7 +14,7 @@ import (
 type Endpoint struct {
 	// Name identifies the endpoint in the delivery state, the dead letters
 	// and the operator's commands; it must be unique. Renaming an endpoint
-	// makes pending events look new to it.
+	// leaves its undelivered events behind, under the old name.
 	Name string
 	// URL receives a POST per event (http or https).
 	URL string
