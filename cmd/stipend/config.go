@@ -79,6 +79,12 @@ type WebhookConfig struct {
 	URL    string   `yaml:"url"`
 	Secret string   `yaml:"secret"`
 	Events []string `yaml:"events"`
+	// Timeout of one attempt (default 10s), RetryWindow after the first
+	// failure before the dead-letter stream (default 72h), Slots: requests
+	// in flight per replica (default 8).
+	Timeout     time.Duration `yaml:"timeout"`
+	RetryWindow time.Duration `yaml:"retry_window"`
+	Slots       int           `yaml:"slots"`
 }
 
 // defaultConfig is the configuration before any file, env or flag.
@@ -501,7 +507,17 @@ func (c Config) check(demo bool) (*Runtime, error) {
 		if w.Secret == "" {
 			return nil, bad("webhooks", "%s: secret is required (it signs the requests)", w.Name)
 		}
-		rt.Webhooks.Endpoints = append(rt.Webhooks.Endpoints, webhook.Endpoint{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events})
+		if w.Timeout != 0 && (w.Timeout < 100*time.Millisecond || w.Timeout > 5*time.Minute) {
+			return nil, bad("webhooks", "%s: timeout %s: want 100ms to 5m", w.Name, w.Timeout)
+		}
+		if w.RetryWindow != 0 && (w.RetryWindow < time.Minute || w.RetryWindow > 30*24*time.Hour) {
+			return nil, bad("webhooks", "%s: retry_window %s: want 1m to 720h", w.Name, w.RetryWindow)
+		}
+		if w.Slots < 0 || w.Slots > 1024 {
+			return nil, bad("webhooks", "%s: slots %d: want 1 to 1024", w.Name, w.Slots)
+		}
+		rt.Webhooks.Endpoints = append(rt.Webhooks.Endpoints, webhook.Endpoint{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events,
+			Timeout: w.Timeout, RetryWindow: w.RetryWindow, Slots: w.Slots})
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return nil, bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)

@@ -10,7 +10,7 @@
 //	stipend sessions create|show|link|unlink|limits
 //	stipend pay --session-key sk_… --recipient … --amount …
 //	stipend audit verify|show
-//	stipend webhooks test|dead|retry
+//	stipend webhooks status|test|dead|retry
 //
 // Exit codes: 0 ok, 1 refused or failed (the error code and message on
 // stderr), 2 usage.
@@ -77,7 +77,7 @@ Usage:
   stipend pay --agent-id ID --session-key sk_… --recipient ADDR --amount N [--description T] [--idempotency-key K]
   stipend audit verify [--wallet W | sk_…]
   stipend audit show (--wallet W | sk_…)
-  stipend webhooks test ENDPOINT | dead [--limit N] | retry DEAD_ID
+  stipend webhooks status | test ENDPOINT | dead [--limit N] | retry DEAD_ID
   stipend version
 
 The operator commands call a running server's admin API:
