@@ -31,7 +31,7 @@ func (h *handlers) pay() Tool {
 		annotations("Pay", false, true, false), h.doPay)
 }
 
-func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (any, string, error) {
+func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (*service.PayResult, string, error) {
 	if a.SessionKeyID == "" && a.SessionID == "" {
 		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
 	}

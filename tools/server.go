@@ -137,7 +137,7 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 		h.log.Error("tool failed", "tool", name, "err", err)
 		return nil, err
 	}
-	return mcp.NewToolResultStructured(out, text), nil
+	return structured(out, text, false), nil
 }
 
 // elicit sends an approval link to the human through the host, when the
@@ -244,16 +244,19 @@ func (h *handlers) progress(ctx context.Context, req mcp.CallToolRequest, total 
 	}
 }
 
-// work is what one tool does, given its decoded arguments and the calling agent.
-type work[A any] func(ctx context.Context, req mcp.CallToolRequest, agent string, a *A) (any, string, error)
+// work is what one tool does, given its decoded arguments and the calling
+// agent: its result (of the type its output schema is reflected from) and the
+// one sentence that says it.
+type work[A, R any] func(ctx context.Context, req mcp.CallToolRequest, agent string, a *A) (R, string, error)
 
 // tool defines a tool from its name, description, annotations and work; its
 // input schema is reflected from the argument struct the work takes. What
 // every tool does alike lives here once: decode the arguments (a wrong type
 // is invalid_argument), find the calling agent, and shape the result or the
 // coded error.
-func tool[A any](h *handlers, name, description string, ann mcp.ToolAnnotation, fn work[A]) Tool {
+func tool[A, R any](h *handlers, name, description string, ann mcp.ToolAnnotation, fn work[A, R]) Tool {
 	def := mcp.NewToolWithRawSchema(name, description, schemaOf(new(A)))
+	def.RawOutputSchema = outputSchemaOf[R]()
 	def.Annotations = ann
 	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var a A
@@ -265,6 +268,9 @@ func tool[A any](h *handlers, name, description string, ann mcp.ToolAnnotation, 
 			return h.result(def.Name, nil, "", err)
 		}
 		out, text, err := fn(ctx, req, agent, &a)
+		if isNil(out) {
+			return h.result(def.Name, nil, text, err)
+		}
 		return h.result(def.Name, out, text, err)
 	}}
 }
