@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -76,7 +77,9 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 	h := &handlers{svc: svc, opts: opts, log: opts.Logger, elicitation: map[string]elicited{}, subscribers: map[string]map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
-		if sess := server.ClientSessionFromContext(ctx); sess != nil {
+		// Only the subscriber's own keys: another agent's key is never
+		// recorded (the HTTP layer refuses it outright, see CheckMessage).
+		if sess := server.ClientSessionFromContext(ctx); sess != nil && h.owns(ctx, req.Params.URI) {
 			h.subscribe(req.Params.URI, sess.SessionID())
 		}
 	})
@@ -90,7 +93,11 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
-		server.WithElicitation(),
+		// elicitation is a client capability: used only with clients that declare it (see elicit).
+		server.WithLogging(),
+		server.WithCompletions(),
+		server.WithResourceCompletionProvider(completer{h}),
+		server.WithPromptCompletionProvider(completer{h}),
 		server.WithHooks(hooks),
 		server.WithInstructions("stipend pays for things from a capped, pre-funded Solana USDC wallet (a session key) "+
 			"that a human funded. Check with can_afford before paying; hand every approval_url to the human; "+
@@ -133,6 +140,10 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 		var pe *policy.Error
 		if errors.As(err, &pe) {
 			return toolError(err, out), nil
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, service.ErrCancelled) {
+			// The caller cancelled; it ignores whatever comes back.
+			return nil, err
 		}
 		h.log.Error("tool failed", "tool", name, "err", err)
 		return nil, err
@@ -228,6 +239,20 @@ func (h *handlers) dropSession(session string) {
 			delete(h.elicitation, tok)
 		}
 	}
+}
+
+// owns reports whether a key resource URI names one of the calling agent's keys.
+func (h *handlers) owns(ctx context.Context, uri string) bool {
+	id, ok := strings.CutPrefix(uri, keyURIPrefix)
+	if !ok || h.svc == nil {
+		return false
+	}
+	agent, err := h.agent(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = h.svc.Status(ctx, agent, id)
+	return err == nil
 }
 
 // progress sends MCP progress notifications when the caller asked for them.

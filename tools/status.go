@@ -29,6 +29,7 @@ func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest, agent 
 	if err != nil {
 		return nil, "", err
 	}
+	h.warnKey(ctx, k)
 	return k, fmt.Sprintf("Session key %s is %s: %s of %s %s left, %d payments, expires %s.",
 		k.SessionKeyID, k.Status, k.RemainingAmount, k.MaxAmount, k.Token, k.TransactionCount, k.ExpiresAt), nil
 }
