@@ -27,32 +27,35 @@ import (
 // Config is the server's configuration: defaults, then the YAML file, then
 // STIPEND_* environment variables, then flags (flags win).
 type Config struct {
-	Listen            string          `yaml:"listen"`
-	PublicURL         string          `yaml:"public_url"`
-	RedisURL          string          `yaml:"redis_url"`
-	RedisCluster      bool            `yaml:"redis_cluster"`
-	RedisPrefix       string          `yaml:"redis_prefix"`
-	RPCURL            string          `yaml:"rpc_url"`
-	Commitment        string          `yaml:"commitment"`
-	Mint              string          `yaml:"mint"`
-	Decimals          int             `yaml:"decimals"`
-	Token             string          `yaml:"token"`
-	Cluster           string          `yaml:"cluster"`
-	FeePayer          string          `yaml:"fee_payer"`
-	MasterKeys        []string        `yaml:"master_keys"`
-	MasterKeyCurrent  string          `yaml:"master_key_current"`
-	APIKeys           []APIKeyConfig  `yaml:"api_keys"`
-	AdminTokenSHA256  string          `yaml:"admin_token_sha256"`
-	StdioAgentID      string          `yaml:"stdio_agent_id"`
-	ApprovalTTL       time.Duration   `yaml:"approval_ttl"`
-	MaxExpiry         time.Duration   `yaml:"max_expiry"`
-	RiskThreshold     int             `yaml:"risk_threshold"`
-	SweepInterval     time.Duration   `yaml:"sweep_interval"`
-	ShutdownTimeout   time.Duration   `yaml:"shutdown_timeout"`
-	AllowNonLocalHost bool            `yaml:"allow_non_local_host"`
-	Webhooks          []WebhookConfig `yaml:"webhooks"`
-	LogLevel          string          `yaml:"log_level"`
-	LogFormat         string          `yaml:"log_format"`
+	Listen             string          `yaml:"listen"`
+	PublicURL          string          `yaml:"public_url"`
+	RedisURL           string          `yaml:"redis_url"`
+	RedisCluster       bool            `yaml:"redis_cluster"`
+	RedisPrefix        string          `yaml:"redis_prefix"`
+	RPCURL             string          `yaml:"rpc_url"`
+	Commitment         string          `yaml:"commitment"`
+	Mint               string          `yaml:"mint"`
+	Decimals           int             `yaml:"decimals"`
+	Token              string          `yaml:"token"`
+	Cluster            string          `yaml:"cluster"`
+	FeePayer           string          `yaml:"fee_payer"`
+	MasterKeys         []string        `yaml:"master_keys"`
+	MasterKeyCurrent   string          `yaml:"master_key_current"`
+	APIKeys            []APIKeyConfig  `yaml:"api_keys"`
+	AdminTokenSHA256   string          `yaml:"admin_token_sha256"`
+	StdioAgentID       string          `yaml:"stdio_agent_id"`
+	ApprovalTTL        time.Duration   `yaml:"approval_ttl"`
+	MaxExpiry          time.Duration   `yaml:"max_expiry"`
+	RiskThreshold      int             `yaml:"risk_threshold"`
+	SweepInterval      time.Duration   `yaml:"sweep_interval"`
+	ShutdownTimeout    time.Duration   `yaml:"shutdown_timeout"`
+	AllowNonLocalHost  bool            `yaml:"allow_non_local_host"`
+	AllowedOrigins     []string        `yaml:"allowed_origins"`
+	MaxStreamsPerAgent int             `yaml:"max_streams_per_agent"`
+	MCPSessionTTL      time.Duration   `yaml:"mcp_session_ttl"`
+	Webhooks           []WebhookConfig `yaml:"webhooks"`
+	LogLevel           string          `yaml:"log_level"`
+	LogFormat          string          `yaml:"log_format"`
 }
 
 // APIKeyConfig is an agent's API key, stored as its SHA-256 (hex).
@@ -72,19 +75,21 @@ type WebhookConfig struct {
 // defaultConfig is the configuration before any file, env or flag.
 func defaultConfig() Config {
 	return Config{
-		Listen:          "127.0.0.1:8080",
-		RedisPrefix:     "stipend",
-		Commitment:      "confirmed",
-		Decimals:        6,
-		Token:           "USDC",
-		Cluster:         "solana:mainnet",
-		StdioAgentID:    "stdio",
-		ApprovalTTL:     30 * time.Minute,
-		MaxExpiry:       90 * 24 * time.Hour,
-		SweepInterval:   30 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Listen:             "127.0.0.1:8080",
+		RedisPrefix:        "stipend",
+		Commitment:         "confirmed",
+		Decimals:           6,
+		Token:              "USDC",
+		Cluster:            "solana:mainnet",
+		StdioAgentID:       "stdio",
+		ApprovalTTL:        30 * time.Minute,
+		MaxExpiry:          90 * 24 * time.Hour,
+		SweepInterval:      30 * time.Second,
+		ShutdownTimeout:    30 * time.Second,
+		MaxStreamsPerAgent: 8,
+		MCPSessionTTL:      24 * time.Hour,
+		LogLevel:           "info",
+		LogFormat:          "text",
 	}
 }
 
@@ -189,6 +194,9 @@ var settings = []setting{
 	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"shutdown_timeout", "shutdown-timeout", "how long shutdown waits for in-flight payments", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"allow_non_local_host", "allow-non-local-host", "accept MCP requests on a loopback connection with a non-loopback Host (reverse proxy)", boolean(func(c *Config) *bool { return &c.AllowNonLocalHost })},
+	{"allowed_origins", "allowed-origins", "comma-separated browser origins (scheme://host[:port]) besides public_url's that may call /mcp, /sse, /message", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
+	{"max_streams_per_agent", "max-streams-per-agent", "how many MCP streams (GET /mcp, /sse) one agent may hold open (beyond: 429)", integer(func(c *Config) *int { return &c.MaxStreamsPerAgent })},
+	{"mcp_session_ttl", "mcp-session-ttl", "how long an idle MCP session lives (kept in Redis)", duration(func(c *Config) *time.Duration { return &c.MCPSessionTTL })},
 	{"log_level", "log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log_format", "log-format", "text or json (logs go to stderr)", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -433,6 +441,17 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
 		return nil, bad("shutdown_timeout", "%s: want 1s to 10m", c.ShutdownTimeout)
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || o == "*" {
+			return nil, bad("allowed_origins", "%q is not an origin (scheme://host[:port]); wildcards are not allowed", o)
+		}
+	}
+	if c.MaxStreamsPerAgent < 1 || c.MaxStreamsPerAgent > 1000 {
+		return nil, bad("max_streams_per_agent", "%d: want 1 to 1000", c.MaxStreamsPerAgent)
+	}
+	if c.MCPSessionTTL < time.Minute || c.MCPSessionTTL > 30*24*time.Hour {
+		return nil, bad("mcp_session_ttl", "%s: want 1m to 720h", c.MCPSessionTTL)
 	}
 	names := map[string]bool{}
 	for i, w := range c.Webhooks {
