@@ -92,6 +92,9 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 		return s.payFromOwner(ctx, in, recipient)
 	}
 	k, sealed, err := s.store.KeyForPayment(ctx, in.AgentID, in.SessionKeyID, recipient.String())
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, cerr)
+	}
 	if err != nil {
 		return nil, err
 	}
