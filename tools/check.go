@@ -1,10 +1,14 @@
 package tools
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -67,4 +71,44 @@ func CheckMessage(ctx context.Context, svc *service.Service, agent string, msg j
 		}
 	}
 	return nil
+}
+
+// GuardStdio puts CheckMessage in front of an MCP server on stdio: it
+// returns the reader the stdio server should read (every line of in that
+// CheckMessage lets through) and the writer it should write (out, one whole
+// line at a time, shared with the answers CheckMessage gives).
+func GuardStdio(ctx context.Context, svc *service.Service, agent string, in io.Reader, out io.Writer) (io.Reader, io.Writer) {
+	w := &lineWriter{w: out}
+	pr, pw := io.Pipe()
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(bytes.TrimSpace(line)) > 0 {
+				if e := CheckMessage(ctx, svc, agent, bytes.TrimSpace(line)); e != nil {
+					b, _ := json.Marshal(e)
+					_, _ = w.Write(append(b, '\n'))
+				} else if _, werr := pw.Write(line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				_ = pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr, w
+}
+
+// lineWriter serialises whole writes, so two writers never interleave a line.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

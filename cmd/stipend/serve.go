@@ -226,7 +226,8 @@ func (a *app) run(ctx context.Context, stdio bool, e env) error {
 		s := server.NewStdioServer(a.mcp)
 		s.SetErrorLogger(log.New(e.stderr, "mcp stdio: ", log.LstdFlags))
 		a.log.Info("stipend serving MCP on stdio", "agent_id", a.rt.StdioAgentID)
-		go func() { stdioDone <- s.Listen(ctx, e.stdin, e.stdout) }()
+		in, out := tools.GuardStdio(ctx, a.svc, a.rt.StdioAgentID, e.stdin, e.stdout)
+		go func() { stdioDone <- s.Listen(ctx, in, out) }()
 	}
 
 	var runErr error
