@@ -78,13 +78,16 @@ func CheckMessage(ctx context.Context, svc *service.Service, agent string, msg j
 // CheckMessage lets through) and the writer it should write (out, one whole
 // line at a time, shared with the answers CheckMessage gives).
 func GuardStdio(ctx context.Context, svc *service.Service, agent string, in io.Reader, out io.Writer) (io.Reader, io.Writer) {
-	w := &lineWriter{w: out}
+	w := &lineWriter{w: out, cancelled: map[string]bool{}}
 	pr, pw := io.Pipe()
 	go func() {
 		r := bufio.NewReaderSize(in, 64<<10)
 		for {
 			line, err := r.ReadBytes('\n')
 			if len(bytes.TrimSpace(line)) > 0 {
+				if id, ok := CancelledRequest(line); ok {
+					w.cancel(id)
+				}
 				if e := CheckMessage(ctx, svc, agent, bytes.TrimSpace(line)); e != nil {
 					b, _ := json.Marshal(e)
 					_, _ = w.Write(append(b, '\n'))
@@ -101,14 +104,60 @@ func GuardStdio(ctx context.Context, svc *service.Service, agent string, in io.R
 	return pr, w
 }
 
-// lineWriter serialises whole writes, so two writers never interleave a line.
+// lineWriter serialises whole writes, so two writers never interleave a
+// line, and drops the response to a request the client cancelled.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu        sync.Mutex
+	w         io.Writer
+	cancelled map[string]bool // request ids (JSON) cancelled, whose response is not sent
+}
+
+func (l *lineWriter) cancel(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cancelled) < 1000 {
+		l.cancelled[id] = true
+	}
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.cancelled) > 0 {
+		if id, ok := ResponseID(p); ok && l.cancelled[id] {
+			delete(l.cancelled, id)
+			return len(p), nil
+		}
+	}
 	return l.w.Write(p)
+}
+
+// CancelledRequest returns the id (as JSON) of the request a
+// notifications/cancelled message cancels.
+func CancelledRequest(msg []byte) (string, bool) {
+	var m struct {
+		Method string `json:"method"`
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(msg, &m) != nil || m.Method != string(mcp.MethodNotificationCancelled) || len(m.Params.RequestID) == 0 {
+		return "", false
+	}
+	return string(m.Params.RequestID), true
+}
+
+// ResponseID returns the id (as JSON) of a JSON-RPC response (a message
+// with a result or an error).
+func ResponseID(msg []byte) (string, bool) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(msg, &m) != nil || m.Method != "" || len(m.ID) == 0 || (m.Result == nil && m.Error == nil) {
+		return "", false
+	}
+	return string(m.ID), true
 }

@@ -54,3 +54,18 @@ func TestGuardStdio(t *testing.T) {
 		t.Fatalf("%d answers: %s", n, out.String())
 	}
 }
+
+// TestGuardStdioCancelled: on stdio, the response to a cancelled request is not sent.
+func TestGuardStdioCancelled(t *testing.T) {
+	var out bytes.Buffer
+	r, w := tools.GuardStdio(ctx, nil, "agent-a", strings.NewReader(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}`+"\n"), &out)
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{`{"jsonrpc":"2.0","id":7,"result":{}}`, `{"jsonrpc":"2.0","id":8,"result":{}}`, `{"jsonrpc":"2.0","id":7,"result":{"again":true}}`} {
+		_, _ = w.Write([]byte(line + "\n"))
+	}
+	if got := out.String(); strings.Contains(got, `"id":7,"result":{}`) || !strings.Contains(got, `"id":8`) || !strings.Contains(got, `"again"`) {
+		t.Fatalf("written: %s", got)
+	}
+}

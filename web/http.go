@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -124,6 +125,7 @@ type Handler struct {
 	unsub      func()
 	sessions   *mcpsession.Store
 	streams    *streams
+	inflight   sync.Map // "session id" + " " + request id → *atomic.Bool: cancelled
 }
 
 // NewHandler composes the routes:

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -252,7 +253,7 @@ func (h *Handler) streamableSessions(next http.Handler) http.Handler {
 		case http.MethodDelete:
 			next.ServeHTTP(w, r)
 		default:
-			h.post(w, r, next, body, agent, sess)
+			h.post(w, r, next, body, agent, id, sess)
 		}
 	})
 }
@@ -260,7 +261,7 @@ func (h *Handler) streamableSessions(next http.Handler) http.Handler {
 // post serves a message of a checked session: a batch on a 2025-03-26
 // session one message at a time; a request the spec gives its own error
 // code (tools.CheckMessage) answered here; anything else by mcp-go.
-func (h *Handler) post(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, agent string, sess *mcpsession.Session) {
+func (h *Handler) post(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, agent, sessionID string, sess *mcpsession.Session) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if sess.Version != batchVersion {
@@ -275,8 +276,51 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, next http.Handler
 		writeJSON(w, http.StatusOK, e)
 		return
 	}
+	if id, ok := tools.CancelledRequest(body); ok {
+		if f, ok := h.inflight.Load(sessionID + " " + id); ok {
+			f.(*atomic.Bool).Store(true)
+		}
+	}
+	if id := requestID(body); id != "" {
+		// A request the client cancels gets no response (mcp-go would send one).
+		k, cancelled := sessionID+" "+id, new(atomic.Bool)
+		h.inflight.Store(k, cancelled)
+		defer h.inflight.Delete(k)
+		w = &quietWhenCancelled{ResponseWriter: w, cancelled: cancelled}
+	}
 	next.ServeHTTP(w, r)
 }
+
+// requestID returns the id (as JSON) of a JSON-RPC request, "" for anything else.
+func requestID(body []byte) string {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Method == "" || len(m.ID) == 0 || string(m.ID) == "null" {
+		return ""
+	}
+	return string(m.ID)
+}
+
+// quietWhenCancelled writes nothing more once its request was cancelled.
+type quietWhenCancelled struct {
+	http.ResponseWriter
+	cancelled *atomic.Bool
+}
+
+func (q *quietWhenCancelled) Write(b []byte) (int, error) {
+	if q.cancelled.Load() {
+		return len(b), nil
+	}
+	return q.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (q *quietWhenCancelled) Flush() { _ = http.NewResponseController(q.ResponseWriter).Flush() }
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (q *quietWhenCancelled) Unwrap() http.ResponseWriter { return q.ResponseWriter }
 
 // batch answers a JSON-RPC batch (2025-03-26): each message is served on
 // its own, the responses come back as one array, in order; a batch of only

@@ -402,3 +402,65 @@ func TestSubscriptionNotLeaked(t *testing.T) {
 		}
 	}
 }
+
+// TestMCPCancelledPay: a pay cancelled after its reservation runs to a known
+// outcome, and the cancelled request gets no response.
+func TestMCPCancelledPay(t *testing.T) {
+	e := twoAgents(t, web.Options{})
+	user := e.st.NewUser(t, 100*usdc)
+	k := e.st.Fund(t, agent, user, 10*usdc, "")
+	v := "2025-06-18"
+	id := e.open(apiKey, v)
+	call := `{"jsonrpc":"2.0","id":"pay-1","method":"tools/call","params":{"name":"pay","_meta":{"progressToken":"p"},"arguments":{"session_key_id":"` +
+		k.SessionKeyID + `","recipient":"` + e.st.NewUser(t, 0).Address().String() + `","amount":"2","idempotency_key":"cancel-1"}}}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/mcp", strings.NewReader(call))
+	for h, val := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+		"Authorization": "Bearer " + apiKey, "Mcp-Session-Id": id, "MCP-Protocol-Version": v} {
+		req.Header.Set(h, val)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	var rest []string
+	cancelled := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !cancelled && strings.Contains(line, `"notifications/progress"`) {
+			// The payment is reserved: cancel it now.
+			if r, b := e.rpc(apiKey, id, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"pay-1","reason":"test"}}`, "MCP-Protocol-Version", v); r.StatusCode != 202 {
+				t.Fatalf("cancel: %d %s", r.StatusCode, b)
+			}
+			cancelled = true
+			continue
+		}
+		if cancelled {
+			rest = append(rest, line)
+		}
+	}
+	if !cancelled {
+		t.Fatal("no progress before the response")
+	}
+	for _, line := range rest {
+		if strings.Contains(line, `"id":"pay-1"`) {
+			t.Fatalf("the cancelled request got a response: %s", line)
+		}
+	}
+	waitUntil(t, func() bool {
+		after, _ := e.st.Service.Status(ctx, agent, k.SessionKeyID)
+		return after.TransactionCount == 1 && after.RemainingAmount == "8.00" && after.ReservedAmount == "0.00"
+	})
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("timed out")
+}
