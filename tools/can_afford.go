@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/service"
 )
 
 // CanAffordArgs are the arguments of can_afford.
@@ -21,7 +23,7 @@ func (h *handlers) canAfford() Tool {
 		annotations("Can I afford it?", true, false, true), h.doCanAfford)
 }
 
-func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest, agent string, a *CanAffordArgs) (any, string, error) {
+func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest, agent string, a *CanAffordArgs) (*service.DecisionView, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

@@ -19,6 +19,24 @@ type CreateSessionKeyArgs struct {
 	AgentID     string  `json:"agent_id,omitempty" jsonschema:"description=Optional; must be your own agent id if given."`
 }
 
+// CreatedKey is the result of create_session_key: the key pending approval,
+// the transaction the human signs, and either the approval link or a note
+// that the host showed it to the human.
+type CreatedKey struct {
+	SessionKeyID        string `json:"session_key_id"`
+	Status              string `json:"status"`
+	SessionKeyAddress   string `json:"session_key_address"`
+	PKPPublicKey        string `json:"pkp_public_key"`
+	MaxAmount           string `json:"max_amount"`
+	ExpiresAt           string `json:"expires_at"`
+	Token               string `json:"token"`
+	LinkedSessionID     string `json:"linked_session_id,omitempty"`
+	ApprovalTransaction string `json:"approval_transaction"`
+	ApprovalURL         string `json:"approval_url,omitempty"`
+	ApprovalExpiresAt   string `json:"approval_expires_at,omitempty"`
+	Approval            string `json:"approval,omitempty"`
+}
+
 func (h *handlers) createSessionKey() Tool {
 	return tool(h, "create_session_key",
 		"Ask a human to fund a new capped USDC wallet (a session key) that you can then pay from without asking again. "+
@@ -27,7 +45,7 @@ func (h *handlers) createSessionKey() Tool {
 		annotations("Create a session key", false, false, false), h.doCreateSessionKey)
 }
 
-func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, agent string, a *CreateSessionKeyArgs) (any, string, error) {
+func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, agent string, a *CreateSessionKeyArgs) (*CreatedKey, string, error) {
 	if a.AgentID != "" && a.AgentID != agent {
 		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id %q is not your agent id", a.AgentID)
 	}
@@ -45,15 +63,15 @@ func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolReque
 	}
 	msg := fmt.Sprintf("Approve funding %s %s for agent %s: session key %s, valid until %s.",
 		c.MaxAmount, c.Token, agent, c.SessionKeyID, c.ExpiresAt)
-	out := map[string]any{"session_key_id": c.SessionKeyID, "status": c.Status, "session_key_address": c.SessionKeyAddress,
-		"pkp_public_key": c.PKPPublicKey, "max_amount": c.MaxAmount, "expires_at": c.ExpiresAt, "token": c.Token,
-		"linked_session_id": c.LinkedSessionID, "approval_transaction": c.ApprovalTransaction}
+	out := &CreatedKey{SessionKeyID: c.SessionKeyID, Status: c.Status, SessionKeyAddress: c.SessionKeyAddress,
+		PKPPublicKey: c.PKPPublicKey, MaxAmount: c.MaxAmount, ExpiresAt: c.ExpiresAt, Token: c.Token,
+		LinkedSessionID: c.LinkedSessionID, ApprovalTransaction: c.ApprovalTransaction}
 	if h.elicit(ctx, &c.ApprovalLink, msg) {
-		out["approval"] = "sent to the human through your host"
+		out.Approval = "sent to the human through your host"
 		return out, fmt.Sprintf("Session key %s created (pending_approval). The approval link was shown to the human by your host; once they sign, the key turns active.", c.SessionKeyID), nil
 	}
-	out["approval_url"] = c.ApprovalURL
-	out["approval_expires_at"] = c.ApprovalExpiresAt
+	out.ApprovalURL = c.ApprovalURL
+	out.ApprovalExpiresAt = c.ApprovalExpiresAt
 	return out, fmt.Sprintf("Session key %s created (pending_approval). Ask the human to open %s and approve funding %s %s in their wallet.",
 		c.SessionKeyID, c.ApprovalURL, c.MaxAmount, c.Token), nil
 }

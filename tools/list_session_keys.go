@@ -5,10 +5,18 @@ import (
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/service"
 )
 
 // ListSessionKeysArgs are the arguments of list_session_keys (none).
 type ListSessionKeysArgs struct{}
+
+// KeyList is the result of list_session_keys.
+type KeyList struct {
+	Total       int                `json:"total"`
+	SessionKeys []*service.KeyView `json:"session_keys"`
+}
 
 func (h *handlers) listSessionKeys() Tool {
 	return tool(h, "list_session_keys",
@@ -16,7 +24,7 @@ func (h *handlers) listSessionKeys() Tool {
 		annotations("List session keys", true, false, true), h.doList)
 }
 
-func (h *handlers) doList(ctx context.Context, req mcp.CallToolRequest, agent string, a *ListSessionKeysArgs) (any, string, error) {
+func (h *handlers) doList(ctx context.Context, req mcp.CallToolRequest, agent string, a *ListSessionKeysArgs) (*KeyList, string, error) {
 	keys, err := h.svc.ListKeys(ctx, agent)
 	if err != nil {
 		return nil, "", err
@@ -25,5 +33,5 @@ func (h *handlers) doList(ctx context.Context, req mcp.CallToolRequest, agent st
 	for _, k := range keys {
 		text += fmt.Sprintf("\n%s: %s, %s %s left, expires %s", k.SessionKeyID, k.Status, k.RemainingAmount, k.Token, k.ExpiresAt)
 	}
-	return map[string]any{"total": len(keys), "session_keys": keys}, text, nil
+	return &KeyList{Total: len(keys), SessionKeys: keys}, text, nil
 }

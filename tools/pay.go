@@ -31,7 +31,7 @@ func (h *handlers) pay() Tool {
 		annotations("Pay", false, true, false), h.doPay)
 }
 
-func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (any, string, error) {
+func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (*service.PayResult, string, error) {
 	if a.SessionKeyID == "" && a.SessionID == "" {
 		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
 	}
@@ -44,7 +44,7 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	r, err := h.svc.Pay(ctx, service.PayInput{AgentID: agent, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID,
 		Recipient: a.Recipient, Amount: amount, Description: a.Description, IdempotencyKey: a.IdempotencyKey,
-		Progress: h.progress(ctx, req, 4)})
+		Progress: h.steps(ctx, req, a.SessionKeyID)})
 	if errors.Is(err, service.ErrRefused) {
 		// The code and the sentence travel in the error; the details keep the checks.
 		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
@@ -59,6 +59,9 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	switch r.Status {
 	case "confirmed":
+		if k, err := h.svc.Status(ctx, agent, r.SessionKeyID); err == nil {
+			h.warnKey(ctx, k)
+		}
 		return r, fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s). %s %s left on the key.",
 			r.Amount, h.svc.Config().Token, r.Recipient, r.PaymentID, r.TransactionSignature, r.RemainingAmount, h.svc.Config().Token), nil
 	case "approval_required":
@@ -75,4 +78,16 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 		return r, "", &policy.Error{Code: policy.CodeUnavailable, Message: r.Reason}
 	}
 	return r, r.Reason, nil
+}
+
+// steps reports a payment's stages as progress (when the caller gave a
+// progress token) and as log messages (at the client's level).
+func (h *handlers) steps(ctx context.Context, req mcp.CallToolRequest, keyID string) func(string) {
+	progress, log := h.progress(ctx, req, 4), h.payLog(ctx, keyID)
+	return func(stage string) {
+		if progress != nil {
+			progress(stage)
+		}
+		log(stage)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/service"
 )
 
 // RevokeSessionKeyArgs are the arguments of revoke_session_key.
@@ -20,7 +22,7 @@ func (h *handlers) revokeSessionKey() Tool {
 		annotations("Revoke a session key", false, true, true), h.doRevoke)
 }
 
-func (h *handlers) doRevoke(ctx context.Context, req mcp.CallToolRequest, agent string, a *RevokeSessionKeyArgs) (any, string, error) {
+func (h *handlers) doRevoke(ctx context.Context, req mcp.CallToolRequest, agent string, a *RevokeSessionKeyArgs) (*service.Revoked, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

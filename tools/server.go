@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -76,7 +77,9 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 	h := &handlers{svc: svc, opts: opts, log: opts.Logger, elicitation: map[string]elicited{}, subscribers: map[string]map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
-		if sess := server.ClientSessionFromContext(ctx); sess != nil {
+		// Only the subscriber's own keys: another agent's key is never
+		// recorded (the HTTP layer refuses it outright, see CheckMessage).
+		if sess := server.ClientSessionFromContext(ctx); sess != nil && h.owns(ctx, req.Params.URI) {
 			h.subscribe(req.Params.URI, sess.SessionID())
 		}
 	})
@@ -90,7 +93,11 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 		server.WithToolCapabilities(true),
 		server.WithResourceCapabilities(true, true),
 		server.WithPromptCapabilities(true),
-		server.WithElicitation(),
+		// elicitation is a client capability: used only with clients that declare it (see elicit).
+		server.WithLogging(),
+		server.WithCompletions(),
+		server.WithResourceCompletionProvider(completer{h}),
+		server.WithPromptCompletionProvider(completer{h}),
 		server.WithHooks(hooks),
 		server.WithInstructions("stipend pays for things from a capped, pre-funded Solana USDC wallet (a session key) "+
 			"that a human funded. Check with can_afford before paying; hand every approval_url to the human; "+
@@ -134,10 +141,14 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 		if errors.As(err, &pe) {
 			return toolError(err, out), nil
 		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, service.ErrCancelled) {
+			// The caller cancelled; it ignores whatever comes back.
+			return nil, err
+		}
 		h.log.Error("tool failed", "tool", name, "err", err)
 		return nil, err
 	}
-	return mcp.NewToolResultStructured(out, text), nil
+	return structured(out, text, false), nil
 }
 
 // elicit sends an approval link to the human through the host, when the
@@ -230,6 +241,20 @@ func (h *handlers) dropSession(session string) {
 	}
 }
 
+// owns reports whether a key resource URI names one of the calling agent's keys.
+func (h *handlers) owns(ctx context.Context, uri string) bool {
+	id, ok := strings.CutPrefix(uri, keyURIPrefix)
+	if !ok || h.svc == nil {
+		return false
+	}
+	agent, err := h.agent(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = h.svc.Status(ctx, agent, id)
+	return err == nil
+}
+
 // progress sends MCP progress notifications when the caller asked for them.
 func (h *handlers) progress(ctx context.Context, req mcp.CallToolRequest, total float64) func(string) {
 	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil || h.srv == nil {
@@ -244,16 +269,19 @@ func (h *handlers) progress(ctx context.Context, req mcp.CallToolRequest, total 
 	}
 }
 
-// work is what one tool does, given its decoded arguments and the calling agent.
-type work[A any] func(ctx context.Context, req mcp.CallToolRequest, agent string, a *A) (any, string, error)
+// work is what one tool does, given its decoded arguments and the calling
+// agent: its result (of the type its output schema is reflected from) and the
+// one sentence that says it.
+type work[A, R any] func(ctx context.Context, req mcp.CallToolRequest, agent string, a *A) (R, string, error)
 
 // tool defines a tool from its name, description, annotations and work; its
 // input schema is reflected from the argument struct the work takes. What
 // every tool does alike lives here once: decode the arguments (a wrong type
 // is invalid_argument), find the calling agent, and shape the result or the
 // coded error.
-func tool[A any](h *handlers, name, description string, ann mcp.ToolAnnotation, fn work[A]) Tool {
+func tool[A, R any](h *handlers, name, description string, ann mcp.ToolAnnotation, fn work[A, R]) Tool {
 	def := mcp.NewToolWithRawSchema(name, description, schemaOf(new(A)))
+	def.RawOutputSchema = outputSchemaOf[R]()
 	def.Annotations = ann
 	return Tool{Def: def, Handler: func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var a A
@@ -265,6 +293,9 @@ func tool[A any](h *handlers, name, description string, ann mcp.ToolAnnotation, 
 			return h.result(def.Name, nil, "", err)
 		}
 		out, text, err := fn(ctx, req, agent, &a)
+		if isNil(out) {
+			return h.result(def.Name, nil, text, err)
+		}
 		return h.result(def.Name, out, text, err)
 	}}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/service"
 )
 
 // StatusArgs are the arguments of status.
@@ -19,7 +21,7 @@ func (h *handlers) status() Tool {
 		annotations("Session key status", true, false, true), h.doStatus)
 }
 
-func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest, agent string, a *StatusArgs) (any, string, error) {
+func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest, agent string, a *StatusArgs) (*service.KeyView, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}
@@ -27,6 +29,7 @@ func (h *handlers) doStatus(ctx context.Context, req mcp.CallToolRequest, agent 
 	if err != nil {
 		return nil, "", err
 	}
+	h.warnKey(ctx, k)
 	return k, fmt.Sprintf("Session key %s is %s: %s of %s %s left, %d payments, expires %s.",
 		k.SessionKeyID, k.Status, k.RemainingAmount, k.MaxAmount, k.Token, k.TransactionCount, k.ExpiresAt), nil
 }

@@ -79,6 +79,7 @@ func call(t *testing.T, c *client.Client, name string, args map[string]any) (*mc
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	checkOutput(t, name, res)
 	var m map[string]any
 	b, _ := json.Marshal(res.StructuredContent)
 	_ = json.Unmarshal(b, &m)
@@ -86,13 +87,13 @@ func call(t *testing.T, c *client.Client, name string, args map[string]any) (*mc
 }
 
 func text(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
+	// The sentence: the first block (the second is the JSON of structuredContent).
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(mcp.TextContent); ok {
+			return tc.Text
 		}
 	}
-	return b.String()
+	return ""
 }
 
 func errCode(m map[string]any) string {

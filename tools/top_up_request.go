@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/service"
 )
 
 // TopUpRequestArgs are the arguments of top_up_request.
@@ -20,7 +22,7 @@ func (h *handlers) topUpRequest() Tool {
 		annotations("Request a top-up", false, false, false), h.doTopUp)
 }
 
-func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest, agent string, a *TopUpRequestArgs) (any, string, error) {
+func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest, agent string, a *TopUpRequestArgs) (*service.TopUpCreated, string, error) {
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}

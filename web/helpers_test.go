@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stipend/stipend/internal/testenv"
+	"github.com/stipend/stipend/mcpsession"
+	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/tools"
 	"github.com/stipend/stipend/web"
 )
@@ -45,6 +47,9 @@ func newEnv(t *testing.T, o web.Options, so testenv.StackOptions) *env {
 	o.Service = st.Service
 	if o.MCP == nil {
 		o.MCP = tools.NewServer(st.Service, tools.Options{Version: "test"})
+	}
+	if o.Sessions == nil {
+		o.Sessions = mcpsession.New(testenv.Redis(t), "stipendtest"+policy.NewID("")[:10], 0)
 	}
 	if o.APIKeys == nil {
 		o.APIKeys = []web.APIKey{{AgentID: agent, SHA256: web.HashToken(apiKey)}}

@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stipend/stipend/mcpsession"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/tools"
@@ -119,6 +121,15 @@ type Options struct {
 	// request on a loopback connection must name a loopback Host), for a
 	// reverse proxy on the same host that keeps the original Host header.
 	AllowNonLocalHost bool
+	// AllowedOrigins are the browser origins (scheme://host[:port]) besides
+	// the server's own that may call /mcp, /sse and /message; none by default.
+	AllowedOrigins []string
+	// MaxStreamsPerAgent caps the MCP streams one agent holds open on this
+	// server (beyond: 429); DefaultMaxStreamsPerAgent when 0.
+	MaxStreamsPerAgent int
+	// Sessions records MCP sessions (required with MCP; the serve command
+	// passes the service's Redis).
+	Sessions *mcpsession.Store
 }
 
 // Handler serves every HTTP route of stipend.
@@ -131,6 +142,9 @@ type Handler struct {
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
 	unsub      func()
+	sessions   *mcpsession.Store
+	streams    *streams
+	inflight   sync.Map // "session id" + " " + request id → *atomic.Bool: cancelled
 }
 
 // NewHandler composes the routes:
@@ -171,6 +185,15 @@ func NewHandler(o Options) (*Handler, error) {
 	})
 
 	if o.MCP != nil {
+		if o.Sessions == nil {
+			return nil, errors.New("web: Options.Sessions is required with MCP")
+		}
+		if o.MaxStreamsPerAgent <= 0 {
+			o.MaxStreamsPerAgent = DefaultMaxStreamsPerAgent
+		}
+		h.opts = o
+		h.sessions = o.Sessions
+		h.streams = &streams{max: o.MaxStreamsPerAgent, open: map[string]int{}}
 		ctxFn := func(ctx context.Context, r *http.Request) context.Context {
 			if a, ok := agentOf(r.Context()); ok {
 				return tools.WithAgent(ctx, a)
@@ -181,6 +204,7 @@ func NewHandler(o Options) (*Handler, error) {
 			server.WithEndpointPath("/mcp"),
 			server.WithHTTPContextFunc(ctxFn),
 			server.WithDisableLocalhostProtection(o.AllowNonLocalHost),
+			server.WithSessionIdManagerResolver(h),
 			server.WithStreamableHTTPLogger(h.log))
 		h.sse = server.NewSSEServer(o.MCP,
 			server.WithStaticBasePath(""),
@@ -189,6 +213,7 @@ func NewHandler(o Options) (*Handler, error) {
 			server.WithUseFullURLForMessageEndpoint(false),
 			server.WithSSEContextFunc(ctxFn),
 			server.WithSSEDisableLocalhostProtection(o.AllowNonLocalHost),
+			server.WithSessionIDGenerator(h.sseSessionID),
 			server.WithKeepAlive(true))
 		mcpLimit := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,9 +221,9 @@ func NewHandler(o Options) (*Handler, error) {
 				next.ServeHTTP(w, r)
 			})
 		}
-		h.mux.Handle("/mcp", h.agentAuth(mcpLimit(h.streamable)))
-		h.mux.Handle("/sse", h.agentAuth(h.sse))
-		h.mux.Handle("/message", h.agentAuth(mcpLimit(h.sse)))
+		h.mux.Handle("/mcp", h.checkOrigin(h.agentAuth(mcpLimit(h.streamableSessions(h.streamable)))))
+		h.mux.Handle("/sse", h.checkOrigin(h.agentAuth(h.sseStream(h.sse))))
+		h.mux.Handle("/message", h.checkOrigin(h.agentAuth(mcpLimit(h.sseMessage(h.sse)))))
 	}
 
 	h.mux.Handle("GET /approve/{token}", h.bounded(http.HandlerFunc(h.getApproval)))

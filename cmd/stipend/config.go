@@ -62,9 +62,12 @@ type Config struct {
 	// percentile of the recent prioritization fees of the accounts it writes,
 	// at most PriorityFeeMax micro-lamports a compute unit; its unit limit is
 	// the simulated use plus ComputeUnitMargin percent.
-	PriorityFeePercentile int    `yaml:"priority_fee_percentile"`
-	PriorityFeeMax        uint64 `yaml:"priority_fee_max_micro_lamports"`
-	ComputeUnitMargin     int    `yaml:"compute_unit_margin_percent"`
+	PriorityFeePercentile int           `yaml:"priority_fee_percentile"`
+	PriorityFeeMax        uint64        `yaml:"priority_fee_max_micro_lamports"`
+	ComputeUnitMargin     int           `yaml:"compute_unit_margin_percent"`
+	AllowedOrigins        []string      `yaml:"allowed_origins"`
+	MaxStreamsPerAgent    int           `yaml:"max_streams_per_agent"`
+	MCPSessionTTL         time.Duration `yaml:"mcp_session_ttl"`
 }
 
 // APIKeyConfig is an agent's API key, stored as its SHA-256 (hex).
@@ -108,6 +111,8 @@ func defaultConfig() Config {
 		PriorityFeePercentile: wallet.DefaultFeePercentile,
 		PriorityFeeMax:        wallet.DefaultMaxUnitPrice,
 		ComputeUnitMargin:     wallet.DefaultUnitMargin,
+		MaxStreamsPerAgent:    8,
+		MCPSessionTTL:         24 * time.Hour,
 	}
 }
 
@@ -225,6 +230,9 @@ var settings = []setting{
 	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"shutdown_timeout", "shutdown-timeout", "how long shutdown waits for in-flight payments", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"allow_non_local_host", "allow-non-local-host", "accept MCP requests on a loopback connection with a non-loopback Host (reverse proxy)", boolean(func(c *Config) *bool { return &c.AllowNonLocalHost })},
+	{"allowed_origins", "allowed-origins", "comma-separated browser origins (scheme://host[:port]) besides public_url's that may call /mcp, /sse, /message", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
+	{"max_streams_per_agent", "max-streams-per-agent", "how many MCP streams (GET /mcp, /sse) one agent may hold open (beyond: 429)", integer(func(c *Config) *int { return &c.MaxStreamsPerAgent })},
+	{"mcp_session_ttl", "mcp-session-ttl", "how long an idle MCP session lives (kept in Redis)", duration(func(c *Config) *time.Duration { return &c.MCPSessionTTL })},
 	{"log_level", "log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log_format", "log-format", "text or json (logs go to stderr)", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -491,6 +499,17 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
 		return nil, bad("shutdown_timeout", "%s: want 1s to 10m", c.ShutdownTimeout)
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || o == "*" {
+			return nil, bad("allowed_origins", "%q is not an origin (scheme://host[:port]); wildcards are not allowed", o)
+		}
+	}
+	if c.MaxStreamsPerAgent < 1 || c.MaxStreamsPerAgent > 1000 {
+		return nil, bad("max_streams_per_agent", "%d: want 1 to 1000", c.MaxStreamsPerAgent)
+	}
+	if c.MCPSessionTTL < time.Minute || c.MCPSessionTTL > 30*24*time.Hour {
+		return nil, bad("mcp_session_ttl", "%s: want 1m to 720h", c.MCPSessionTTL)
 	}
 	names := map[string]bool{}
 	for i, w := range c.Webhooks {

@@ -192,6 +192,11 @@ func TestConfigCheck(t *testing.T) {
 		{"log level", with("STIPEND_LOG_LEVEL", "loud"), "log_level"},
 		{"log format", with("STIPEND_LOG_FORMAT", "xml"), "log_format"},
 		{"allow host", with("STIPEND_ALLOW_NON_LOCAL_HOST", "maybe"), "allow_non_local_host"},
+		{"wildcard origin", with("STIPEND_ALLOWED_ORIGINS", "*"), "allowed_origins"},
+		{"origin with a path", with("STIPEND_ALLOWED_ORIGINS", "https://app.example/x"), "allowed_origins"},
+		{"origin without scheme", with("STIPEND_ALLOWED_ORIGINS", "app.example"), "allowed_origins"},
+		{"no streams", with("STIPEND_MAX_STREAMS_PER_AGENT", "0"), "max_streams_per_agent"},
+		{"session ttl", with("STIPEND_MCP_SESSION_TTL", "1s"), "mcp_session_ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

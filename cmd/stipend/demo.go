@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/mcpsession"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/tools"
@@ -125,6 +126,7 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 	adminHash := web.HashToken(d.admin)
 	h, err := web.NewHandler(web.Options{Service: d.svc, Logger: d.log,
 		MCP:              tools.NewServer(d.svc, tools.Options{Version: version, Logger: d.log}),
+		Sessions:         mcpsession.New(emb.Client, "stipend", 0),
 		APIKeys:          []web.APIKey{{AgentID: demoAgent, SHA256: web.HashToken(apiKey)}},
 		AdminTokenSHA256: &adminHash,
 		Wallets: func(ctx context.Context) ([]string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/mcpsession"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/tools"
@@ -158,6 +159,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	}
 	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
 		AllowNonLocalHost: rt.AllowNonLocalHost,
+		AllowedOrigins:    rt.AllowedOrigins, MaxStreamsPerAgent: rt.MaxStreamsPerAgent,
+		Sessions: mcpsession.New(a.rdb, rt.RedisPrefix, rt.MCPSessionTTL),
 		Wallets: func(ctx context.Context) ([]string, error) {
 			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()
 		},
@@ -225,7 +228,8 @@ func (a *app) run(ctx context.Context, stdio bool, e env) error {
 		s := server.NewStdioServer(a.mcp)
 		s.SetErrorLogger(log.New(e.stderr, "mcp stdio: ", log.LstdFlags))
 		a.log.Info("stipend serving MCP on stdio", "agent_id", a.rt.StdioAgentID)
-		go func() { stdioDone <- s.Listen(ctx, e.stdin, e.stdout) }()
+		in, out := tools.GuardStdio(ctx, a.svc, a.rt.StdioAgentID, e.stdin, e.stdout)
+		go func() { stdioDone <- s.Listen(ctx, in, out) }()
 	}
 
 	var runErr error
