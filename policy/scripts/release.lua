@@ -16,15 +16,7 @@ redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason
 redis.call('ZREM', P .. 'inflight', pid)
 if held then
   if (p.session_id or '') ~= '' then
-    local wk = window_key(p.session_id)
-    for _, w in ipairs(WINDOWS) do
-      local b = p['b_' .. w.name]
-      if b then
-        -- A bucket already pruned comes back negative here and is deleted at once.
-        local f = w.name .. ':' .. b
-        if redis.call('HINCRBY', wk, f, fmt(-amount)) <= 0 then redis.call('HDEL', wk, f) end
-      end
-    end
+    windows_sub(p.session_id, {day = p.b_day, week = p.b_week, month = p.b_month}, amount)
   end
   if (p.session_key_id or '') ~= '' then
     local kkey = P .. 'sk:' .. p.session_key_id
