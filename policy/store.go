@@ -53,7 +53,8 @@ type Options struct {
 	// ClockSkew is added to Redis TIME inside every script. Tests use it to
 	// move time forward; it is zero in production.
 	ClockSkew time.Duration
-	// IdempotencyTTL is how long an idempotency key is remembered; 30 days by default.
+	// IdempotencyTTL is how long an idempotency key is remembered, and a
+	// settled (confirmed or failed) payment kept in Redis; 30 days by default.
 	IdempotencyTTL time.Duration
 }
 
@@ -633,13 +634,13 @@ func boolArg(b bool) string {
 
 // Commit records that a reserved payment landed on chain. Committing twice changes nothing.
 func (s *Store) Commit(ctx context.Context, userWallet, paymentID string) (*Payment, error) {
-	return s.runPayment(ctx, "commit", userWallet, paymentID)
+	return s.runPayment(ctx, "commit", userWallet, paymentID, s.idemTTL.Milliseconds())
 }
 
 // Release gives back what a payment held, once it is known never to land (or
 // its approval was refused or lapsed).
 func (s *Store) Release(ctx context.Context, userWallet, paymentID, reason string) (*Payment, error) {
-	return s.runPayment(ctx, "release", userWallet, paymentID, reason)
+	return s.runPayment(ctx, "release", userWallet, paymentID, reason, s.idemTTL.Milliseconds())
 }
 
 // runPayment runs a script that answers a payment record (text fields),

@@ -132,7 +132,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		}
 		a.rdb = c
 	}
-	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
+	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix, IdempotencyTTL: rt.IdempotencyWindow})
 	chain, err := wallet.New(wallet.Config{RPCURL: rt.RPCURL, Commitment: rpc.CommitmentType(rt.Commitment), Mint: rt.Mint,
 		Decimals: uint8(rt.Decimals), FeePayer: rt.FeePayer, Logger: logger})
 	if err != nil {

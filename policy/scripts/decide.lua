@@ -20,9 +20,12 @@ local approved, idem_ttl, risky = ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16] 
 local write = mode == 'reserve'
 local blockhash = ARGV[17] or ''
 
+-- The fields of a key record the decision reads (session_key_id first: it is never empty).
+local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
+  'spent', 'reserved', 'linked_session_id'}
 local k, kkey, s, skey
 if kind == 'sk' then
-  k, kkey = load_key(id, agent)
+  k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
   if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
   expire_key(kkey, k, write)
   if (k.linked_session_id or '') ~= '' then

@@ -251,10 +251,23 @@ local function expire_session(skey, s, write)
   return false
 end
 
+-- hmget reads the named fields of a hash into a table (nil if it has none of them).
+local function hmget(key, names)
+  local vals = redis.call('HMGET', key, unpack(names))
+  local h, any = {}, false
+  for i, n in ipairs(names) do
+    if vals[i] then h[n] = vals[i]; any = true end
+  end
+  if not any then return nil end
+  return h
+end
+
 -- load_key reads a session key and checks that the agent may see it ('' = owner or operator).
-local function load_key(id, agent)
+-- With names, only those fields are read (a hot path skips the sealed secret and the attestation).
+local function load_key(id, agent, names)
   local kkey = P .. 'sk:' .. id
-  local k = hgetall(kkey)
+  local k
+  if names then k = hmget(kkey, names) else k = hgetall(kkey) end
   if not k or (agent ~= '' and k.agent_id ~= agent) then return nil, kkey end
   return k, kkey
 end

@@ -1,7 +1,8 @@
 -- release.lua: a payment is known never to land (or its approval was refused or
 -- lapsed); what it held returns to the key's balance and the session's windows.
--- ARGV[3] payment_id  [4] reason
-local pid, reason = ARGV[3], ARGV[4]
+-- A settled payment stays in Redis for the idempotency window, then leaves.
+-- ARGV[3] payment_id  [4] reason  [5] how long a settled payment is kept (ms)
+local pid, reason, keep = ARGV[3], ARGV[4], ARGV[5]
 local pkey = P .. 'pay:' .. pid
 local p = hgetall(pkey)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
@@ -13,6 +14,7 @@ local held = p.status == 'reserved'
 local amount = num(p.amount)
 p.status, p.updated_at, p.reason = 'failed', fmt(NOW), reason
 redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason', reason)
+redis.call('PEXPIRE', pkey, keep)
 redis.call('ZREM', P .. 'inflight', pid)
 if held then
   if (p.session_id or '') ~= '' then
