@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/audit"
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/tools"
@@ -143,7 +146,8 @@ func BenchmarkReport(b *testing.B) {
 		}
 	})
 
-	keyBytes, payBytes := weigh(b, rdb, s)
+	mem := weigh(b, rdb)
+	keyBytes, payBytes := mem.perKey, mem.perPay
 	e2e := endToEnd(b)
 
 	inRedis[5] *= 2 // two scripts per operation
@@ -174,6 +178,21 @@ func BenchmarkReport(b *testing.B) {
 	goal("confirmed payments/s through MCP", fmt.Sprintf("%.0f", e2e.mcpRate), "")
 	goal("pre-signed transfers/s, same chain", fmt.Sprintf("%.0f", e2e.rawRate), "")
 	goal("MCP ÷ raw chain rate", fmt.Sprintf("%.2f", e2e.mcpRate/e2e.rawRate), "")
+	fmt.Fprintf(w, "\nMEMORY USAGE of one linked key's records (audit entries moved to the sink):\n\n")
+	for _, p := range mem.keyParts {
+		fmt.Fprintf(w, "  %-60s %6d\n", p[0], p[1])
+	}
+	fmt.Fprintf(w, "  plus its share of the shared sets and indexes (idx:<id>, keys, agent:<agent>:keys, wallets, expiry)\n")
+	fmt.Fprintf(w, "\n... and what one payment adds (88-character signature, idempotency key):\n\n")
+	for _, p := range mem.payParts {
+		fmt.Fprintf(w, "  %-60s %6d\n", p[0], p[1])
+	}
+	fmt.Fprintf(w, "  plus its entry in the events stream (webhooks) and its window buckets\n")
+	fmt.Fprintf(w, "\nSteady payments on one key, idempotency window 3 s (standing for 30 days), audit drained every second:\n\n")
+	fmt.Fprintf(w, "| elapsed | payments | used_memory | of which the events stream |\n|---:|---:|---:|---:|\n")
+	for _, p := range mem.flat {
+		fmt.Fprintf(w, "| %v | %d | %d | %d |\n", p.at, p.payments, p.used, p.stream)
+	}
 	fmt.Fprintln(w)
 }
 
@@ -299,19 +318,56 @@ func fillHistory(tb testing.TB, s *policy.Store, k keyRef) {
 	}
 }
 
-// weigh returns the bytes of Redis memory per live linked key (each of its
-// own user_wallet) and per confirmed payment, from INFO memory deltas.
-func weigh(tb testing.TB, rdb *redis.Client, s *policy.Store) (perKey, perPay float64) {
+// Realistic sizes of what a payment record holds (base58 as on Solana).
+const (
+	sigText = "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW"
+	address = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+	hashB58 = "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N"
+)
+
+// memory is what the report says about Redis memory.
+type memory struct {
+	perKey, perPay float64    // INFO memory deltas, audit entries moved to the sink
+	keyParts       [][2]any   // MEMORY USAGE of one linked key's records
+	payParts       [][2]any   // ... and of one payment's
+	flat           []memPoint // used_memory at a steady payment rate
+}
+
+type memPoint struct {
+	at           time.Duration
+	payments     int
+	used, stream int64
+}
+
+// weigh measures bytes of Redis memory per live linked key (each of its own
+// user_wallet) and per confirmed payment from INFO memory deltas, with an
+// audit sink taking the audit entries as in production; then pays at a steady
+// rate with a short idempotency window to show whether memory stays flat.
+func weigh(tb testing.TB, rdb *redis.Client) memory {
 	tb.Helper()
+	sink, err := audit.OpenFile(filepath.Join(tb.TempDir(), "audit.jsonl"), 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = sink.Close() })
+	s := policy.New(rdb, policy.Options{Prefix: "stipendweigh", AuditArchive: sink})
+	drain := func() {
+		if _, err := s.DrainAllAudit(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var m memory
 	before := usedMemory(tb, rdb)
 	keys := make([]keyRef, weighed)
 	for i := range keys {
 		keys[i] = linkedKey(tb, s, "w"+strconv.Itoa(i))
 	}
+	drain()
 	mid := usedMemory(tb, rdb)
-	for _, k := range keys {
+	m.keyParts = parts(tb, rdb, s.Prefix(keys[0].wallet)+"*")
+	pay := func(s *policy.Store, k keyRef, i int) {
 		d, err := s.Decide(ctx, policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: k.id, AgentID: k.agent,
-			Amount: usdc, Recipient: "merchant" + k.id[3:9], Signature: "sig" + k.id, IdempotencyKey: "order-" + k.id[3:15],
+			Amount: usdc, Recipient: address, Signature: sigText, Blockhash: hashB58, IdempotencyKey: "order-" + strconv.Itoa(i),
 			Description: "bench"})
 		if err != nil || d.Outcome != policy.OutcomeReserved {
 			tb.Fatalf("weigh payment: %v %+v", err, d)
@@ -320,8 +376,74 @@ func weigh(tb testing.TB, rdb *redis.Client, s *policy.Store) (perKey, perPay fl
 			tb.Fatal(err)
 		}
 	}
+	for i, k := range keys {
+		pay(s, k, i)
+	}
+	drain()
 	after := usedMemory(tb, rdb)
-	return float64(mid-before) / float64(weighed), float64(after-mid) / float64(weighed)
+	m.perKey, m.perPay = float64(mid-before)/float64(weighed), float64(after-mid)/float64(weighed)
+	all := parts(tb, rdb, s.Prefix(keys[0].wallet)+"*")
+	seen := map[string]bool{}
+	for _, p := range m.keyParts {
+		seen[p[0].(string)] = true
+	}
+	for _, p := range all {
+		if !seen[p[0].(string)] {
+			m.payParts = append(m.payParts, p)
+		}
+	}
+
+	// A steady rate with a 3 s idempotency window standing for 30 days.
+	steady := policy.New(rdb, policy.Options{Prefix: "stipendsteady", AuditArchive: sink, IdempotencyTTL: 3 * time.Second})
+	k := linkedKey(tb, steady, "steady")
+	start := time.Now()
+	n := 0
+	for sec := 1; sec <= 12; sec++ {
+		for time.Since(start) < time.Duration(sec)*time.Second {
+			pay(steady, k, n)
+			n++
+			time.Sleep(2 * time.Millisecond)
+		}
+		if _, err := steady.DrainAllAudit(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		if sec%2 == 0 {
+			stream, _ := rdb.MemoryUsage(ctx, steady.EventsKey(k.wallet), 0).Result()
+			m.flat = append(m.flat, memPoint{at: time.Since(start).Round(time.Second), payments: n, used: usedMemory(tb, rdb), stream: stream})
+		}
+	}
+	return m
+}
+
+// parts lists the records matching pattern with their MEMORY USAGE, the id
+// part of each name replaced by its kind.
+func parts(tb testing.TB, rdb *redis.Client, pattern string) [][2]any {
+	tb.Helper()
+	names, err := rdb.Keys(ctx, pattern).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(names)
+	var out [][2]any
+	for _, n := range names {
+		u, _ := rdb.MemoryUsage(ctx, n, 0).Result()
+		enc, _ := rdb.ObjectEncoding(ctx, n).Result()
+		name := n[strings.Index(n, "}:")+2:]
+		for _, id := range []string{"sk_", "sess_", "pay_"} {
+			if i := strings.Index(name, id); i >= 0 {
+				j := i + len(id)
+				for j < len(name) && name[j] != ':' {
+					j++
+				}
+				name = name[:i] + "<" + strings.TrimSuffix(id, "_") + ">" + name[j:]
+			}
+		}
+		if i := strings.Index(name, "idem:"); i >= 0 {
+			name = name[:i] + "idem:<idempotency key>"
+		}
+		out = append(out, [2]any{name + " (" + enc + ")", u})
+	}
+	return out
 }
 
 func usedMemory(tb testing.TB, rdb *redis.Client) int64 {
