@@ -90,6 +90,7 @@ local function windows_state(sid)
   local wk = window_key(sid)
   local f = redis.call('HMGET', wk, unpack(TOTAL_FIELDS))
   local out, missing = {}, false
+  local names, owner = {}, {} -- the fields of every bucket to retire, in one HMGET
   for i, w in ipairs(WINDOWS) do
     local st = {bmin = math.floor((NOW - w.len) / w.bucket), dead = {}}
     out[w.name] = st
@@ -98,23 +99,27 @@ local function windows_state(sid)
       st.used, st.lo, st.hi = tonumber(f[3 * i - 2]), tonumber(lo), tonumber(f[3 * i])
       local stop = st.bmin
       if stop > st.hi + 1 then stop = st.hi + 1 end
-      if stop > st.lo then
-        local names = {}
-        for b = st.lo, stop - 1 do names[#names + 1] = bucket_field(w, b) end
-        local vals = redis.call('HMGET', wk, unpack(names))
-        for j = 1, #names do
-          if vals[j] then
-            st.used = st.used - tonumber(vals[j])
-            st.dead[#st.dead + 1] = names[j]
-          end
-        end
+      for b = st.lo, stop - 1 do
+        names[#names + 1] = bucket_field(w, b)
+        owner[#names] = st
       end
       if st.bmin > st.lo then st.lo = st.bmin end
     else
       missing = true
     end
   end
-  if missing then windows_rebuild(wk, out) end
+  if missing then
+    windows_rebuild(wk, out)
+  elseif #names > 0 then
+    local vals = redis.call('HMGET', wk, unpack(names))
+    for j = 1, #names do
+      if vals[j] then
+        local st = owner[j]
+        st.used = st.used - tonumber(vals[j])
+        st.dead[#st.dead + 1] = names[j]
+      end
+    end
+  end
   return out
 end
 
