@@ -57,6 +57,10 @@ local WINDOWS = {
 local function window_key(sid) return P .. 'as:' .. sid .. ':w' end
 local WINDOW_TTL = 2592000000 + 2 * 28800000
 local TOTAL_FIELDS = {'day:t', 'day:lo', 'day:hi', 'week:t', 'week:lo', 'week:hi', 'month:t', 'month:lo', 'month:hi'}
+-- A value longer than Redis's hash-max-listpack-value (64 bytes by default)
+-- keeps the window hash a hash table: a month of buckets in a listpack would
+-- make every bucket read and write scan hundreds of entries.
+local WINDOW_HASHTABLE = string.rep('-', 65)
 
 local function bucket_field(w, b) return w.name .. ':' .. fmt(b) end
 
@@ -158,6 +162,7 @@ local function windows_add(sid, state, amount)
     for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
     at[w.name] = fmt(b)
   end
+  sets[#sets + 1] = 'hashtable'; sets[#sets + 1] = WINDOW_HASHTABLE
   redis.call('HSET', wk, unpack(sets))
   if #dead > 0 then redis.call('HDEL', wk, unpack(dead)) end
   redis.call('PEXPIRE', wk, fmt(WINDOW_TTL))
