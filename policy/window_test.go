@@ -180,3 +180,39 @@ func TestWindowTotalsMatchHistory(t *testing.T) {
 		}
 	})
 }
+
+// TestWindowsWithoutTotals: a window hash written before the running totals
+// existed (buckets only) is summed once from its buckets, and the totals go
+// on from there.
+func TestWindowsWithoutTotals(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		k, sess := f.linked(1000*usdc, policy.Limits{PerDay: 100 * usdc})
+		f.pay(s.WithClockSkew(-26*time.Hour), k.ID, 30*usdc) // left the day, still in the week
+		f.pay(s, k.ID, 20*usdc)
+		f.pay(s, k.ID, 5*usdc)
+		wk := s.Prefix(f.wallet) + "as:" + sess.ID + ":w"
+		if err := s.Redis().HDel(ctx, wk, "day:t", "day:lo", "day:hi", "week:t", "week:lo", "week:hi",
+			"month:t", "month:lo", "month:hi", "hashtable").Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetSession(ctx, f.agent, sess.ID)
+		if err != nil || got.UsedDay != 25*usdc || got.UsedWeek != 55*usdc || got.UsedMonth != 55*usdc {
+			t.Fatalf("usage from buckets alone: %+v %v", got, err)
+		}
+		if d := f.check(s, k.ID, 75*usdc+1); d.Allowed || d.MaxAffordableNow != 75*usdc {
+			t.Fatalf("check from buckets alone: %+v", d)
+		}
+		f.pay(s, k.ID, 10*usdc)
+		if n, _ := s.Redis().HExists(ctx, wk, "day:t").Result(); !n {
+			t.Fatal("a reservation did not write the totals")
+		}
+		got, _ = s.GetSession(ctx, f.agent, sess.ID)
+		if got.UsedDay != 35*usdc || got.UsedWeek != 65*usdc {
+			t.Fatalf("usage after the totals were written: %+v", got)
+		}
+		if d := f.check(s.WithClockSkew(24*time.Hour+15*time.Minute), k.ID, 100*usdc); !d.Allowed {
+			t.Fatalf("a day later the day window still counts: %+v", d)
+		}
+	})
+}
