@@ -39,7 +39,9 @@ func backends(t *testing.T, fn func(t *testing.T, s *policy.Store, sink *audit.F
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = sink.Close() })
-			opts := policy.Options{AuditArchive: sink}
+			// A prefix of its own: DrainAllAudit drains every wallet under it,
+			// and other packages' tests share this Redis.
+			opts := policy.Options{Prefix: "stipendaudittest" + policy.NewID("")[:10], AuditArchive: sink}
 			if name == "redis" {
 				fn(t, policy.New(testenv.Redis(t), opts), sink, path)
 				return
