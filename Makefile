@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test deps redis redis-cluster node-localnet node-e2e node-conformance
+.PHONY: demo test bench deps redis redis-cluster node-localnet node-e2e node-conformance
 
 demo: node-localnet
 	go run ./cmd/stipend demo
@@ -12,6 +12,10 @@ demo: node-localnet
 test: deps
 	go vet ./...
 	STIPEND_CONFORMANCE=1 STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
+
+# The ledger's figures in one run on one Redis of its own: see README.
+bench: deps
+	go test -run '^$$' -bench '^BenchmarkReport$$' -benchtime 1x -timeout 20m ./internal/bench/
 
 deps: redis redis-cluster node-localnet node-e2e node-conformance
 

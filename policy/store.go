@@ -53,8 +53,12 @@ type Options struct {
 	// ClockSkew is added to Redis TIME inside every script. Tests use it to
 	// move time forward; it is zero in production.
 	ClockSkew time.Duration
-	// IdempotencyTTL is how long an idempotency key is remembered; 30 days by default.
+	// IdempotencyTTL is how long an idempotency key is remembered, and a
+	// settled (confirmed or failed) payment kept in Redis; 30 days by default.
 	IdempotencyTTL time.Duration
+	// AuditArchive, if set, is the audit sink that audit entries move to
+	// (DrainAudit); without it they stay in Redis.
+	AuditArchive AuditArchive
 }
 
 // Store is the ledger on Redis. It is safe for concurrent use; several
@@ -64,6 +68,7 @@ type Store struct {
 	prefix  string
 	skew    int64
 	idemTTL time.Duration
+	archive AuditArchive
 	owners  sync.Map // record id → user_wallet (immutable once written)
 }
 
@@ -75,7 +80,8 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.IdempotencyTTL <= 0 {
 		opts.IdempotencyTTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix, skew: opts.ClockSkew.Milliseconds(), idemTTL: opts.IdempotencyTTL}
+	return &Store{rdb: rdb, prefix: opts.Prefix, skew: opts.ClockSkew.Milliseconds(), idemTTL: opts.IdempotencyTTL,
+		archive: opts.AuditArchive}
 }
 
 // Redis returns the client the store runs on.
@@ -633,13 +639,13 @@ func boolArg(b bool) string {
 
 // Commit records that a reserved payment landed on chain. Committing twice changes nothing.
 func (s *Store) Commit(ctx context.Context, userWallet, paymentID string) (*Payment, error) {
-	return s.runPayment(ctx, "commit", userWallet, paymentID)
+	return s.runPayment(ctx, "commit", userWallet, paymentID, s.idemTTL.Milliseconds())
 }
 
 // Release gives back what a payment held, once it is known never to land (or
 // its approval was refused or lapsed).
 func (s *Store) Release(ctx context.Context, userWallet, paymentID, reason string) (*Payment, error) {
-	return s.runPayment(ctx, "release", userWallet, paymentID, reason)
+	return s.runPayment(ctx, "release", userWallet, paymentID, reason, s.idemTTL.Milliseconds())
 }
 
 // runPayment runs a script that answers a payment record (text fields),
@@ -709,7 +715,7 @@ func (s *Store) InFlight(ctx context.Context) ([]*Payment, error) {
 // WithClockSkew returns a Store on the same Redis whose clock runs d ahead.
 // Tests use it to move time; production never does.
 func (s *Store) WithClockSkew(d time.Duration) *Store {
-	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL}
+	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive}
 }
 
 type redisRange = redis.ZRangeBy

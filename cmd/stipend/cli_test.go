@@ -95,6 +95,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+func readFile(name string) string {
+	b, _ := os.ReadFile(name)
+	return string(b)
+}
+
 // serverEnv is the environment of a server on the real Redis (a prefix of
 // its own) and a local chain.
 func serverEnv(t testing.TB, chainURL, mint string) []string {
@@ -138,6 +143,8 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 func TestCLIAgainstServer(t *testing.T) {
 	chain := testenv.Chain(t)
 	env := serverEnv(t, chain.URL, chain.Mint.String())
+	sinkPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	env = append(env, "STIPEND_AUDIT_FILE="+sinkPath)
 	admin := "stpadm_cli_test_token"
 	addr := freeAddr(t)
 	env = append(env, "STIPEND_ADMIN_TOKEN_SHA256="+hashHex(admin), "STIPEND_API_KEYS=bot:"+hashHex("stp_bot"))
@@ -251,6 +258,14 @@ func TestCLIAgainstServer(t *testing.T) {
 	if r.code != 0 || strings.Contains(r.stdout, "Linked session") {
 		t.Fatalf("sessions unlink: %+v", r)
 	}
+	// The audit chain verifies across the audit sink (entries moved there
+	// every sweep interval) and Redis.
+	for i := 0; i < 100 && !strings.Contains(readFile(sinkPath), w); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(readFile(sinkPath), w) {
+		t.Fatalf("no audit entry of %s reached the audit sink %s", w, sinkPath)
+	}
 	r = runCLI(t, cli, "audit", "verify", id)
 	if r.code != 0 || !strings.Contains(r.stdout, w) || !strings.Contains(r.stdout, "ok") {
 		t.Fatalf("audit verify: %+v", r)
@@ -347,6 +362,21 @@ func TestCLIAgainstServer(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.stderr)
 			}
 		})
+	}
+
+	// An entry edited in the audit sink breaks the chain: verify says so.
+	lines := strings.Split(readFile(sinkPath), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, w) && strings.Contains(l, "session_key.activated") {
+			lines[i] = strings.Replace(l, "session_key.activated", "session_key.revoked", 1)
+			break
+		}
+	}
+	if err := os.WriteFile(sinkPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, cli, "audit", "verify", id); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "audit_broken") {
+		t.Fatalf("audit verify of an edited sink: %+v", r)
 	}
 
 	// Graceful shutdown on SIGTERM.

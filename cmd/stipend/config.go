@@ -45,6 +45,8 @@ type Config struct {
 	AdminTokenSHA256  string          `yaml:"admin_token_sha256"`
 	StdioAgentID      string          `yaml:"stdio_agent_id"`
 	ApprovalTTL       time.Duration   `yaml:"approval_ttl"`
+	IdempotencyWindow time.Duration   `yaml:"idempotency_window"`
+	AuditFile         string          `yaml:"audit_file"`
 	MaxExpiry         time.Duration   `yaml:"max_expiry"`
 	RiskThreshold     int             `yaml:"risk_threshold"`
 	SweepInterval     time.Duration   `yaml:"sweep_interval"`
@@ -113,6 +115,7 @@ func defaultConfig() Config {
 		ComputeUnitMargin:     wallet.DefaultUnitMargin,
 		MaxStreamsPerAgent:    8,
 		MCPSessionTTL:         24 * time.Hour,
+		IdempotencyWindow:     30 * 24 * time.Hour,
 	}
 }
 
@@ -225,6 +228,8 @@ var settings = []setting{
 	{"admin_token_sha256", "admin-token-sha256", "SHA-256 (hex) of the admin token; empty: admin API off", str(func(c *Config) *string { return &c.AdminTokenSHA256 })},
 	{"stdio_agent_id", "stdio-agent-id", "agent id of the stdio MCP client", str(func(c *Config) *string { return &c.StdioAgentID })},
 	{"approval_ttl", "approval-ttl", "how long an approval link lives", duration(func(c *Config) *time.Duration { return &c.ApprovalTTL })},
+	{"idempotency_window", "idempotency-window", "how long idempotency keys and settled payments stay in Redis", duration(func(c *Config) *time.Duration { return &c.IdempotencyWindow })},
+	{"audit_file", "audit-file", "the audit sink: an append-only, hash-chained JSON-lines file audit entries move to from Redis; empty: they stay in Redis", str(func(c *Config) *string { return &c.AuditFile })},
 	{"max_expiry", "max-expiry", "the longest a key or session may live", duration(func(c *Config) *time.Duration { return &c.MaxExpiry })},
 	{"risk_threshold", "risk-threshold", "payments with a risk score above it need the owner (0-100; 0 = off)", integer(func(c *Config) *int { return &c.RiskThreshold })},
 	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},
@@ -487,6 +492,9 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.ApprovalTTL < time.Minute || c.ApprovalTTL > 7*24*time.Hour {
 		return nil, bad("approval_ttl", "%s: want 1m to 168h", c.ApprovalTTL)
+	}
+	if c.IdempotencyWindow < time.Hour || c.IdempotencyWindow > 366*24*time.Hour {
+		return nil, bad("idempotency_window", "%s: want 1h to 8784h", c.IdempotencyWindow)
 	}
 	if c.MaxExpiry < time.Hour || c.MaxExpiry > 366*24*time.Hour {
 		return nil, bad("max_expiry", "%s: want 1h to 8784h", c.MaxExpiry)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/audit"
 	"github.com/stipend/stipend/mcpsession"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
@@ -102,6 +103,7 @@ type app struct {
 	mcp      *server.MCPServer
 	handler  *web.Handler
 	hooks    *webhook.Dispatcher
+	sink     *audit.FileSink
 }
 
 // newApp connects to Redis (or starts the embedded store) and wires the service.
@@ -133,7 +135,12 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		}
 		a.rdb = c
 	}
-	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
+	opts := policy.Options{Prefix: rt.RedisPrefix, IdempotencyTTL: rt.IdempotencyWindow}
+	if err := a.openAuditSink(&opts); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.store = policy.New(a.rdb, opts)
 	chain, err := wallet.New(walletConfig(rt, logger))
 	if err != nil {
 		a.close()
@@ -181,6 +188,9 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 }
 
 func (a *app) close() {
+	if a.sink != nil {
+		_ = a.sink.Close()
+	}
 	if a.embedded != nil {
 		_ = a.embedded.Close()
 	} else if a.rdb != nil {
@@ -196,6 +206,7 @@ func (a *app) run(ctx context.Context, stdio bool, e env) error {
 	defer func() { stopBG(); wg.Wait() }()
 
 	wg.Go(func() { a.recoverLoop(bg) })
+	wg.Go(func() { a.auditLoop(bg) })
 	wg.Go(func() { a.svc.RunSweeper(bg, a.rt.SweepInterval) })
 	if a.hooks != nil {
 		wg.Go(func() {

@@ -1,7 +1,8 @@
 -- commit.lua: a reserved payment's transaction landed; its amount moves from
 -- reserved to spent. Committing twice changes nothing.
--- ARGV[3] payment_id
-local pid = ARGV[3]
+-- A settled payment stays in Redis for the idempotency window, then leaves.
+-- ARGV[3] payment_id  [4] how long a settled payment is kept (ms)
+local pid, keep = ARGV[3], ARGV[4]
 local pkey = P .. 'pay:' .. pid
 local p = hgetall(pkey)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
@@ -10,6 +11,7 @@ if p.status ~= 'reserved' then return fail('conflict', 'payment ' .. pid .. ' is
 local amount = num(p.amount)
 p.status, p.updated_at = 'confirmed', fmt(NOW)
 redis.call('HSET', pkey, 'status', 'confirmed', 'updated_at', p.updated_at)
+redis.call('PEXPIRE', pkey, keep)
 redis.call('ZREM', P .. 'inflight', pid)
 if (p.session_key_id or '') ~= '' then
   local kkey = P .. 'sk:' .. p.session_key_id

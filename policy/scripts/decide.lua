@@ -20,9 +20,12 @@ local approved, idem_ttl, risky = ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16] 
 local write = mode == 'reserve'
 local blockhash = ARGV[17] or ''
 
+-- The fields of a key record the decision reads (session_key_id first: it is never empty).
+local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
+  'spent', 'reserved', 'linked_session_id'}
 local k, kkey, s, skey
 if kind == 'sk' then
-  k, kkey = load_key(id, agent)
+  k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
   if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
   expire_key(kkey, k, write)
   if (k.linked_session_id or '') ~= '' then
@@ -89,7 +92,7 @@ if k then
   cap(rem)
 end
 
-local stale = {}
+local state
 if s then
   if s.status ~= 'active' then
     local code = s.status == 'revoked' and 'revoked' or 'expired'
@@ -109,16 +112,17 @@ if s then
     end
     cap(per_tx)
   end
-  local state
-  state, stale = windows_state(s.session_id)
+  state = windows_state(s.session_id)
   for _, w in ipairs(WINDOWS) do
     local limit = num(s[w.field])
-    local used, buckets = state[w.name].used, state[w.name].buckets
+    local used = state[w.name].used
     if limit > 0 then
       local rem = limit - used
       if rem < 0 then rem = 0 end
       if w.name == 'day' then today_remaining = rem end
       if amount > rem then
+        -- Only a failing window reads its buckets, to say when it resets.
+        local buckets = window_buckets(s.session_id, w, state[w.name])
         local c = {code = w.code, param = 'amount', message = 'amount is over the ' .. w.adj .. ' limit',
           limit = fmt(limit), used = fmt(used), remaining = fmt(rem), window = w.name}
         if #buckets > 0 then c.resets_at = fmt(leaves_at(w, buckets[1][1])) end
@@ -207,14 +211,8 @@ pay.signature = sig
 pay.blockhash = blockhash
 if s then
   -- Every window counts, limited or not, so a limit set later sees past spending.
-  local wk = window_key(s.session_id)
-  for _, w in ipairs(WINDOWS) do
-    local b = fmt(math.floor(NOW / w.bucket))
-    redis.call('HINCRBY', wk, w.name .. ':' .. b, fmt(amount))
-    pay['b_' .. w.name] = b
-  end
-  redis.call('PEXPIRE', wk, fmt(WINDOW_TTL))
-  if #stale > 0 then redis.call('HDEL', wk, unpack(stale)) end
+  local at = windows_add(s.session_id, state, amount)
+  for _, w in ipairs(WINDOWS) do pay['b_' .. w.name] = at[w.name] end
 end
 redis.call('HSET', pkey, unpack(flatten(pay)))
 redis.call('ZADD', P .. 'inflight', fmt(NOW), pid)

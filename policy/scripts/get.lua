@@ -27,9 +27,12 @@ if s then
   out.session = session_view(s)
   local state = windows_state(s.session_id)
   for _, w in ipairs(WINDOWS) do
-    local used, buckets = state[w.name].used, state[w.name].buckets
-    out.session['used_' .. w.name] = fmt(used)
-    if #buckets > 0 then out.session['resets_' .. w.name] = fmt(leaves_at(w, buckets[1][1])) end
+    local st = state[w.name]
+    out.session['used_' .. w.name] = fmt(st.used)
+    if st.used > 0 then
+      local buckets = window_buckets(s.session_id, w, st)
+      if #buckets > 0 then out.session['resets_' .. w.name] = fmt(leaves_at(w, buckets[1][1])) end
+    end
   end
   if s.has_recipients == '1' then out.session.allowed_recipients = redis.call('SMEMBERS', skey .. ':recipients') end
 end

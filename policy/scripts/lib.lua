@@ -41,44 +41,149 @@ end
 -- Rolling windows. Each window sums per-bucket counters; a bucket is counted
 -- whole while any part of it lies inside the window, so a window never
 -- under-counts: a payment weighs on it for at least its length and at most its
--- length plus one bucket. The cost of a check is bounded by the number of
--- buckets (96 + 84 + 90), never by the number of past payments.
+-- length plus one bucket.
 local WINDOWS = {
   {name = 'day',   adj = 'daily',   field = 'per_day',   code = 'daily_limit',   len = 86400000,   bucket = 900000},   -- 24 h, 15 min buckets
   {name = 'week',  adj = 'weekly',  field = 'per_week',  code = 'weekly_limit',  len = 604800000,  bucket = 7200000},  -- 7 d, 2 h buckets
   {name = 'month', adj = 'monthly', field = 'per_month', code = 'monthly_limit', len = 2592000000, bucket = 28800000}, -- 30 d, 8 h buckets
 }
 
--- All three windows of a session live in one hash, fields '<window tag>:<bucket>'.
+-- All three windows of a session live in one hash. Per window w it holds the
+-- buckets '<w>:<bucket>' and a running total: '<w>:t' is the sum of the
+-- buckets from '<w>:lo' to '<w>:hi' (the last bucket written). A call retires
+-- only the buckets that left the window since the last write (it subtracts
+-- and deletes them), so a check reads three totals however long the history;
+-- the buckets themselves are read only to say when a failing window resets.
 local function window_key(sid) return P .. 'as:' .. sid .. ':w' end
 local WINDOW_TTL = 2592000000 + 2 * 28800000
+local TOTAL_FIELDS = {'day:t', 'day:lo', 'day:hi', 'week:t', 'week:lo', 'week:hi', 'month:t', 'month:lo', 'month:hi'}
+-- A value longer than Redis's hash-max-listpack-value (64 bytes by default)
+-- keeps the window hash a hash table: a month of buckets in a listpack would
+-- make every bucket read and write scan hundreds of entries.
+local WINDOW_HASHTABLE = string.rep('-', 65)
 
--- windows_state reads every window of a session in one call: for each, the
--- amount used, the sorted list of {bucket, amount} still counted (for reset
--- and availability times) and the stale fields to prune.
-local function windows_state(sid)
-  local flat = redis.call('HGETALL', window_key(sid))
-  local out = {}
+local function bucket_field(w, b) return w.name .. ':' .. fmt(b) end
+
+-- windows_rebuild sums the buckets of a hash that has no totals yet (a session
+-- that never paid, or one written before the totals existed): one HGETALL.
+local function windows_rebuild(wk, out)
+  local flat = redis.call('HGETALL', wk)
   for _, w in ipairs(WINDOWS) do
-    out[w.name] = {used = 0, buckets = {}, bmin = math.floor((NOW - w.len) / w.bucket)}
+    local st = out[w.name]
+    st.used, st.lo, st.hi, st.dead = 0, st.bmin, st.bmin - 1, {}
   end
-  local stale = {}
   for i = 1, #flat, 2 do
     local tag, b = string.match(flat[i], '^(%a+):(%d+)$')
     local st = tag and out[tag]
-    b = tonumber(b)
-    if st and b >= st.bmin then
-      local a = tonumber(flat[i + 1])
-      st.used = st.used + a
-      st.buckets[#st.buckets + 1] = {b, a}
-    else
-      stale[#stale + 1] = flat[i]
+    if st then
+      b = tonumber(b)
+      if b >= st.bmin then
+        st.used = st.used + tonumber(flat[i + 1])
+        if b > st.hi then st.hi = b end
+      else
+        st.dead[#st.dead + 1] = flat[i]
+      end
     end
   end
-  for _, w in ipairs(WINDOWS) do
-    table.sort(out[w.name].buckets, function(x, y) return x[1] < y[1] end)
+end
+
+-- windows_state reads every window of a session: for each, the amount used
+-- now, the bounds of its live buckets, and the retired bucket fields to
+-- delete. It changes nothing; windows_add persists what it found.
+local function windows_state(sid)
+  local wk = window_key(sid)
+  local f = redis.call('HMGET', wk, unpack(TOTAL_FIELDS))
+  local out, missing = {}, false
+  local names, owner = {}, {} -- the fields of every bucket to retire, in one HMGET
+  for i, w in ipairs(WINDOWS) do
+    local st = {bmin = math.floor((NOW - w.len) / w.bucket), dead = {}}
+    out[w.name] = st
+    local lo = f[3 * i - 1]
+    if lo then
+      st.used, st.lo, st.hi = tonumber(f[3 * i - 2]), tonumber(lo), tonumber(f[3 * i])
+      local stop = st.bmin
+      if stop > st.hi + 1 then stop = st.hi + 1 end
+      for b = st.lo, stop - 1 do
+        names[#names + 1] = bucket_field(w, b)
+        owner[#names] = st
+      end
+      if st.bmin > st.lo then st.lo = st.bmin end
+    else
+      missing = true
+    end
   end
-  return out, stale
+  if missing then
+    windows_rebuild(wk, out)
+  elseif #names > 0 then
+    local vals = redis.call('HMGET', wk, unpack(names))
+    for j = 1, #names do
+      if vals[j] then
+        local st = owner[j]
+        st.used = st.used - tonumber(vals[j])
+        st.dead[#st.dead + 1] = names[j]
+      end
+    end
+  end
+  return out
+end
+
+-- window_buckets lists the live buckets {bucket, amount} of one window, oldest
+-- first: at most one window's worth of fields, read only when needed.
+local function window_buckets(sid, w, st)
+  local from = st.lo
+  if from < st.bmin then from = st.bmin end
+  local out = {}
+  if st.hi < from then return out end
+  local names = {}
+  for b = from, st.hi do names[#names + 1] = bucket_field(w, b) end
+  local vals = redis.call('HMGET', window_key(sid), unpack(names))
+  for j = 1, #names do
+    local a = vals[j] and tonumber(vals[j])
+    if a and a > 0 then out[#out + 1] = {from + j - 1, a} end
+  end
+  return out
+end
+
+-- windows_add counts amount in every window's current bucket and persists the
+-- totals and retirements windows_state found.
+local function windows_add(sid, state, amount)
+  local wk = window_key(sid)
+  local sets, dead, at = {}, {}, {}
+  for _, w in ipairs(WINDOWS) do
+    local st = state[w.name]
+    local b = math.floor(NOW / w.bucket)
+    redis.call('HINCRBY', wk, bucket_field(w, b), fmt(amount))
+    st.used = st.used + amount
+    if b > st.hi then st.hi = b end
+    if b < st.lo then st.lo = b end -- only when the clock went back
+    sets[#sets + 1] = w.name .. ':t'; sets[#sets + 1] = fmt(st.used)
+    sets[#sets + 1] = w.name .. ':lo'; sets[#sets + 1] = fmt(st.lo)
+    sets[#sets + 1] = w.name .. ':hi'; sets[#sets + 1] = fmt(st.hi)
+    for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
+    at[w.name] = fmt(b)
+  end
+  sets[#sets + 1] = 'hashtable'; sets[#sets + 1] = WINDOW_HASHTABLE
+  redis.call('HSET', wk, unpack(sets))
+  if #dead > 0 then redis.call('HDEL', wk, unpack(dead)) end
+  redis.call('PEXPIRE', wk, fmt(WINDOW_TTL))
+  return at
+end
+
+-- windows_sub gives back amount held in the buckets at (window name → bucket)
+-- of a released payment. A bucket already retired is no longer in the total.
+local function windows_sub(sid, at, amount)
+  local wk = window_key(sid)
+  local lo = redis.call('HMGET', wk, 'day:lo', 'week:lo', 'month:lo')
+  for i, w in ipairs(WINDOWS) do
+    local b = at[w.name] and tonumber(at[w.name])
+    if b and (not lo[i] or b >= tonumber(lo[i])) then
+      local f = bucket_field(w, b)
+      -- Without totals (a hash written before them) a bucket already pruned
+      -- comes back negative here and is deleted at once.
+      if redis.call('HINCRBY', wk, f, fmt(-amount)) <= 0 then redis.call('HDEL', wk, f) end
+      if lo[i] then redis.call('HINCRBY', wk, w.name .. ':t', fmt(-amount)) end
+    end
+  end
 end
 
 -- leaves_at is when bucket b stops counting in window w.
@@ -156,10 +261,23 @@ local function expire_session(skey, s, write)
   return false
 end
 
+-- hmget reads the named fields of a hash into a table (nil if it has none of them).
+local function hmget(key, names)
+  local vals = redis.call('HMGET', key, unpack(names))
+  local h, any = {}, false
+  for i, n in ipairs(names) do
+    if vals[i] then h[n] = vals[i]; any = true end
+  end
+  if not any then return nil end
+  return h
+end
+
 -- load_key reads a session key and checks that the agent may see it ('' = owner or operator).
-local function load_key(id, agent)
+-- With names, only those fields are read (a hot path skips the sealed secret and the attestation).
+local function load_key(id, agent, names)
   local kkey = P .. 'sk:' .. id
-  local k = hgetall(kkey)
+  local k
+  if names then k = hmget(kkey, names) else k = hgetall(kkey) end
   if not k or (agent ~= '' and k.agent_id ~= agent) then return nil, kkey end
   return k, kkey
 end

@@ -1,7 +1,8 @@
 -- release.lua: a payment is known never to land (or its approval was refused or
 -- lapsed); what it held returns to the key's balance and the session's windows.
--- ARGV[3] payment_id  [4] reason
-local pid, reason = ARGV[3], ARGV[4]
+-- A settled payment stays in Redis for the idempotency window, then leaves.
+-- ARGV[3] payment_id  [4] reason  [5] how long a settled payment is kept (ms)
+local pid, reason, keep = ARGV[3], ARGV[4], ARGV[5]
 local pkey = P .. 'pay:' .. pid
 local p = hgetall(pkey)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
@@ -13,18 +14,11 @@ local held = p.status == 'reserved'
 local amount = num(p.amount)
 p.status, p.updated_at, p.reason = 'failed', fmt(NOW), reason
 redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason', reason)
+redis.call('PEXPIRE', pkey, keep)
 redis.call('ZREM', P .. 'inflight', pid)
 if held then
   if (p.session_id or '') ~= '' then
-    local wk = window_key(p.session_id)
-    for _, w in ipairs(WINDOWS) do
-      local b = p['b_' .. w.name]
-      if b then
-        -- A bucket already pruned comes back negative here and is deleted at once.
-        local f = w.name .. ':' .. b
-        if redis.call('HINCRBY', wk, f, fmt(-amount)) <= 0 then redis.call('HDEL', wk, f) end
-      end
-    end
+    windows_sub(p.session_id, {day = p.b_day, week = p.b_week, month = p.b_month}, amount)
   end
   if (p.session_key_id or '') ~= '' then
     local kkey = P .. 'sk:' .. p.session_key_id

@@ -1,0 +1,218 @@
+package policy_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stipend/stipend/policy"
+)
+
+// paid is one payment of the window test's history: when it was reserved and
+// how much still counts (zero once released).
+type paid struct {
+	at     int64 // ms, the ledger's clock at the reservation
+	amount policy.Amount
+}
+
+// oracle is the rolling-window rule computed the slow way, from the payments
+// themselves: a payment counts in window (length, bucket) at time now while
+// its bucket has not wholly left the window.
+type oracle struct{ pays []paid }
+
+type windowRule struct {
+	name           string
+	length, bucket int64 // ms
+}
+
+var windowRules = []windowRule{
+	{"day", 24 * 3600_000, 15 * 60_000},
+	{"week", 7 * 24 * 3600_000, 2 * 3600_000},
+	{"month", 30 * 24 * 3600_000, 8 * 3600_000},
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// used is the sum of the payments counted in window w at now, and when the
+// oldest counted one leaves (zero if none).
+func (o *oracle) used(w windowRule, now int64) (policy.Amount, time.Time) {
+	var sum policy.Amount
+	var oldest int64 = -1
+	bmin := floorDiv(now-w.length, w.bucket)
+	for _, p := range o.pays {
+		b := floorDiv(p.at, w.bucket)
+		if b >= bmin && p.amount > 0 {
+			sum += p.amount
+			if oldest < 0 || b < oldest {
+				oldest = b
+			}
+		}
+	}
+	if oldest < 0 {
+		return sum, time.Time{}
+	}
+	return sum, time.UnixMilli((oldest+1)*w.bucket + w.length)
+}
+
+// TestWindowTotalsMatchHistory: payments spread over 35 days (some released),
+// then checks at many clock points, including long pauses with no payment at
+// all; at every point the running totals the scripts keep (retiring only the
+// buckets that left each window since the last write) equal the sums computed
+// here from the payments, and so do max_affordable_now and the failing
+// window's used and resets_at.
+func TestWindowTotalsMatchHistory(t *testing.T) {
+	limits := policy.Limits{PerDay: 60 * usdc, PerWeek: 250 * usdc, PerMonth: 700 * usdc}
+	backends(t, func(t *testing.T, s *policy.Store) {
+		rng := rand.New(rand.NewPCG(14, 14))
+		f := newFixture(t, s)
+		const keyMax = 100_000 * usdc
+		start := s.WithClockSkew(-36 * 24 * time.Hour)
+		now0, _ := start.Now(ctx)
+		k := f.key(keyMax, 60*24*time.Hour)
+		sess, err := start.CreateSession(ctx, policy.NewSession{AgentID: f.agent, UserWallet: f.wallet,
+			Limits: limits, ExpiresAt: now0.Add(120 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Link(ctx, f.agent, k.ID, sess.ID); err != nil {
+			t.Fatal(err)
+		}
+		var o oracle
+		var spent policy.Amount
+
+		verify := func(at *policy.Store, where string) {
+			t.Helper()
+			got, err := at.GetSession(ctx, f.agent, sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := f.check(at, k.ID, 1)
+			now := d.Now.UnixMilli()
+			want := map[string]policy.Amount{}
+			resets := map[string]time.Time{}
+			for _, w := range windowRules {
+				want[w.name], resets[w.name] = o.used(w, now)
+			}
+			if got.UsedDay != want["day"] || got.UsedWeek != want["week"] || got.UsedMonth != want["month"] {
+				t.Fatalf("%s: used day/week/month = %d/%d/%d; the payments sum to %d/%d/%d", where,
+					got.UsedDay, got.UsedWeek, got.UsedMonth, want["day"], want["week"], want["month"])
+			}
+			if !got.ResetsDay.Equal(resets["day"]) || !got.ResetsMonth.Equal(resets["month"]) {
+				t.Fatalf("%s: resets day %v month %v; want %v %v", where, got.ResetsDay, got.ResetsMonth, resets["day"], resets["month"])
+			}
+			maxNow := min(keyMax-spent, limits.PerDay-want["day"], limits.PerWeek-want["week"], limits.PerMonth-want["month"])
+			if d.MaxAffordableNow != max(maxNow, 0) {
+				t.Fatalf("%s: max_affordable_now = %d; want %d", where, d.MaxAffordableNow, maxNow)
+			}
+			// One base unit over what the day window leaves fails on the day
+			// window, with the used amount and reset time of the payments.
+			over := f.check(at, k.ID, limits.PerDay-want["day"]+1)
+			var day *policy.Check
+			for i := range over.Checks {
+				if over.Checks[i].Code == policy.CodeDailyLimit {
+					day = &over.Checks[i]
+				}
+			}
+			if over.Allowed || day == nil || day.Used != want["day"] || !day.ResetsAt.Equal(resets["day"]) {
+				t.Fatalf("%s: over the day window: %+v; want used %d resets %v", where, over, want["day"], resets["day"])
+			}
+		}
+
+		// 35 days of payments, 1 to 20 hours apart, checked as they go.
+		// The first payment stays reserved and is released two days later,
+		// after its day bucket left the window (and was retired) but while
+		// it still counts in the week and the month.
+		skew := -35 * 24 * time.Hour
+		first, firstID := -1, ""
+		for skew < 0 {
+			if first >= 0 && skew > -33*24*time.Hour {
+				if _, err := s.WithClockSkew(skew).Release(ctx, f.wallet, firstID, "late"); err != nil {
+					t.Fatal(err)
+				}
+				spent -= o.pays[first].amount
+				o.pays[first].amount = 0
+				first = -1
+				verify(s.WithClockSkew(skew), "after a late release")
+			}
+			at := s.WithClockSkew(skew)
+			amount := policy.Amount(1+rng.IntN(5)) * usdc
+			d := f.reserve(at, k.ID, amount)
+			if d.Outcome != policy.OutcomeReserved {
+				t.Fatalf("history payment refused at %v: %+v", skew, d)
+			}
+			if firstID == "" {
+				first, firstID = 0, d.Payment.ID
+				spent += amount
+			} else if rng.IntN(6) == 0 {
+				if _, err := at.Release(ctx, f.wallet, d.Payment.ID, "test"); err != nil {
+					t.Fatal(err)
+				}
+				amount = 0
+			} else {
+				spent += amount
+			}
+			o.pays = append(o.pays, paid{at: d.Now.UnixMilli(), amount: amount})
+			skew += time.Duration(1+rng.IntN(20)) * time.Hour
+			if rng.IntN(3) == 0 {
+				verify(s.WithClockSkew(skew-time.Duration(rng.IntN(3600))*time.Second), "during the history")
+			}
+		}
+		// Checks only, every 3 h 7 min for 32 days: windows empty out with no write.
+		for skew = 0; skew < 32*24*time.Hour; skew += 3*time.Hour + 7*time.Minute {
+			verify(s.WithClockSkew(skew), "checks only")
+		}
+		// A payment after a pause longer than every window, then more checks.
+		at := s.WithClockSkew(skew)
+		d := f.reserve(at, k.ID, 3*usdc)
+		if d.Outcome != policy.OutcomeReserved {
+			t.Fatalf("payment after the pause refused: %+v", d)
+		}
+		spent += 3 * usdc
+		o.pays = append(o.pays, paid{at: d.Now.UnixMilli(), amount: 3 * usdc})
+		for i := range 20 {
+			verify(s.WithClockSkew(skew+time.Duration(i)*97*time.Minute), "after the pause")
+		}
+	})
+}
+
+// TestWindowsWithoutTotals: a window hash written before the running totals
+// existed (buckets only) is summed once from its buckets, and the totals go
+// on from there.
+func TestWindowsWithoutTotals(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		k, sess := f.linked(1000*usdc, policy.Limits{PerDay: 100 * usdc})
+		f.pay(s.WithClockSkew(-26*time.Hour), k.ID, 30*usdc) // left the day, still in the week
+		f.pay(s, k.ID, 20*usdc)
+		f.pay(s, k.ID, 5*usdc)
+		wk := s.Prefix(f.wallet) + "as:" + sess.ID + ":w"
+		if err := s.Redis().HDel(ctx, wk, "day:t", "day:lo", "day:hi", "week:t", "week:lo", "week:hi",
+			"month:t", "month:lo", "month:hi", "hashtable").Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetSession(ctx, f.agent, sess.ID)
+		if err != nil || got.UsedDay != 25*usdc || got.UsedWeek != 55*usdc || got.UsedMonth != 55*usdc {
+			t.Fatalf("usage from buckets alone: %+v %v", got, err)
+		}
+		if d := f.check(s, k.ID, 75*usdc+1); d.Allowed || d.MaxAffordableNow != 75*usdc {
+			t.Fatalf("check from buckets alone: %+v", d)
+		}
+		f.pay(s, k.ID, 10*usdc)
+		if n, _ := s.Redis().HExists(ctx, wk, "day:t").Result(); !n {
+			t.Fatal("a reservation did not write the totals")
+		}
+		got, _ = s.GetSession(ctx, f.agent, sess.ID)
+		if got.UsedDay != 35*usdc || got.UsedWeek != 65*usdc {
+			t.Fatalf("usage after the totals were written: %+v", got)
+		}
+		if d := f.check(s.WithClockSkew(24*time.Hour+15*time.Minute), k.ID, 100*usdc); !d.Allowed {
+			t.Fatalf("a day later the day window still counts: %+v", d)
+		}
+	})
+}
