@@ -1,0 +1,153 @@
+package tools_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/internal/testenv"
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
+	"github.com/stipend/stipend/tools"
+)
+
+const usdc = 1_000_000
+
+// TestFetchPaid drives fetch_paid through an MCP client against a real x402
+// seller (Express + @x402/express, the @x402/svm facilitator settling on the
+// local chain): the body comes back, the seller holds exactly the price on
+// chain, a replay returns the first answer without paying again, prices above
+// the maximum or a limit are refused with nothing signed.
+func TestFetchPaid(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{X402: true})
+	seller := testenv.X402(t, st.Local)
+	user := st.NewUser(t, 100*usdc)
+	k := st.Fund(t, "bot", user, 10*usdc, "")
+	keyAddr := solana.MustPublicKeyFromBase58(k.SessionKeyAddress)
+	c := connect(t, tools.NewServer(st.Service, tools.Options{DefaultAgent: "bot"}), nil)
+
+	fetch := func(args map[string]any) (bool, map[string]any) {
+		res, m := call(t, c, "fetch_paid", args)
+		return res.IsError, m
+	}
+	start := time.Now()
+	isErr, m := fetch(map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
+		"max_amount": "0.05", "idempotency_key": "weather-1"})
+	elapsed := time.Since(start)
+	if isErr || m["status"] != "paid" || m["http_status"] != float64(200) {
+		t.Fatalf("paid fetch: %v", m)
+	}
+	t.Logf("one paid fetch on the local chain (402, decide, sign, reserve, paid retry, settlement, commit): %s", elapsed)
+	if body, _ := m["body"].(string); body == "" || m["content_type"] == "" || !strings.Contains(body, `"forecast":"sunny"`) {
+		t.Fatalf("body: %v", m)
+	}
+	sig, _ := m["transaction_signature"].(string)
+	if sig == "" || m["payment_id"] == "" || m["amount"] != "0.01" || m["pay_to"] != seller.PayTo.String() {
+		t.Fatalf("payment fields: %v", m)
+	}
+	if got := st.TokenBalance(t, seller.PayTo); got != 10_000 {
+		t.Fatalf("seller holds %d base units; want exactly the price, 10000", got)
+	}
+	if got := st.TokenBalance(t, keyAddr); got != 10*usdc-10_000 {
+		t.Fatalf("key holds %d on chain", got)
+	}
+	kv, _ := st.Service.Status(ctx, "bot", k.SessionKeyID)
+	if kv.SpentAmount != "0.01" || kv.ReservedAmount != "0.00" || kv.RemainingAmount != "9.99" {
+		t.Fatalf("ledger after the fetch: %+v", kv)
+	}
+
+	// The same idempotency key: the first answer, not a second payment.
+	isErr, again := fetch(map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
+		"max_amount": "0.05", "idempotency_key": "weather-1"})
+	if isErr || again["duplicate"] != true || again["payment_id"] != m["payment_id"] || again["body"] != m["body"] ||
+		again["transaction_signature"] != sig {
+		t.Fatalf("replay: %v", again)
+	}
+	if got := st.TokenBalance(t, seller.PayTo); got != 10_000 {
+		t.Fatalf("seller holds %d after the replay; paid twice", got)
+	}
+	// ... and with another request it is a conflict.
+	if isErr, m := fetch(map[string]any{"url": seller.URL + "/premium", "session_key_id": k.SessionKeyID,
+		"max_amount": "10", "idempotency_key": "weather-1"}); !isErr || errCode(m) != "conflict" {
+		t.Fatalf("reused key for another URL: %v", m)
+	}
+
+	// POST with a body.
+	isErr, m = fetch(map[string]any{"url": seller.URL + "/echo", "method": "POST", "body": "hello", "content_type": "text/plain",
+		"session_key_id": k.SessionKeyID, "max_amount": "0.05", "idempotency_key": "echo-1"})
+	if isErr || m["status"] != "paid" || m["body"] != "echo: hello" || m["amount"] != "0.02" {
+		t.Fatalf("paid POST: %v", m)
+	}
+	if got := st.TokenBalance(t, seller.PayTo); got != 30_000 {
+		t.Fatalf("seller holds %d; want 30000", got)
+	}
+
+	// A free resource is fetched and nothing is paid.
+	if isErr, m := fetch(map[string]any{"url": seller.URL + "/free", "session_key_id": k.SessionKeyID,
+		"max_amount": "0.05", "idempotency_key": "free-1"}); isErr || m["status"] != "free" || m["body"] != "free content" {
+		t.Fatalf("free: %v", m)
+	}
+
+	// Refusals sign nothing: the key's transactions on chain do not change.
+	before := keyTransactions(t, st, keyAddr)
+	isErr, m = fetch(map[string]any{"url": seller.URL + "/premium", "session_key_id": k.SessionKeyID,
+		"max_amount": "1", "idempotency_key": "premium-1"})
+	if !isErr || errCode(m) != string(policy.CodePriceAboveMaximum) {
+		t.Fatalf("price above max_amount: %v", m)
+	}
+
+	sess, err := st.Service.CreateSession(ctx, service.CreateSessionInput{AgentID: "bot", UserWallet: user.Address().String(),
+		Limits: policy.Limits{PerTransaction: 15_000, PerDay: usdc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := st.Fund(t, "bot", user, usdc, sess.SessionID)
+	isErr, m = fetch(map[string]any{"url": seller.URL + "/echo", "method": "POST", "body": "x", "session_key_id": linked.SessionKeyID,
+		"max_amount": "1", "idempotency_key": "echo-limit"})
+	if !isErr || errCode(m) != string(policy.CodePerTransactionLimit) {
+		t.Fatalf("price above the session's per-transaction limit: %v", m)
+	}
+	details, _ := m["details"].(map[string]any)
+	if d, _ := details["decision"].(map[string]any); d == nil || len(d["checks"].([]any)) == 0 {
+		t.Fatalf("a refusal lists its checks: %v", m)
+	}
+	if got := keyTransactions(t, st, keyAddr); got != before {
+		t.Fatalf("a refusal signed or sent something: %d transactions, was %d", got, before)
+	}
+	if got := st.TokenBalance(t, seller.PayTo); got != 30_000 {
+		t.Fatalf("seller holds %d after the refusals", got)
+	}
+	for _, id := range []string{"premium-1"} {
+		if p, err := st.Store.PaymentByIdempotencyKey(ctx, k.SessionKeyID, id); err != nil || p != nil {
+			t.Fatalf("a refused fetch left a payment: %+v %v", p, err)
+		}
+	}
+}
+
+// TestFetchPaidRefusesPrivateAddresses: by default the tool never reaches
+// loopback or private addresses, and says so with invalid_argument.
+func TestFetchPaidRefusesPrivateAddresses(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{})
+	user := st.NewUser(t, 10*usdc)
+	k := st.Fund(t, "bot", user, usdc, "")
+	c := connect(t, tools.NewServer(st.Service, tools.Options{DefaultAgent: "bot"}), nil)
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://localhost:9/x", "http://[::1]:9/x", "http://169.254.169.254/latest/meta-data",
+		"http://10.0.0.1/", "file:///etc/passwd", "http://user:pw@example.com/"} {
+		res, m := call(t, c, "fetch_paid", map[string]any{"url": u, "session_key_id": k.SessionKeyID, "max_amount": "1", "idempotency_key": "p"})
+		if !res.IsError || errCode(m) != "invalid_argument" {
+			t.Fatalf("%s: %v", u, m)
+		}
+	}
+}
+
+// keyTransactions counts the transactions that name the key on chain.
+func keyTransactions(t *testing.T, st *testenv.Stack, key solana.PublicKey) int {
+	t.Helper()
+	list, err := st.Chain.RPC().GetSignaturesForAddress(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
