@@ -41,6 +41,7 @@ type FetchOptions struct {
 type Fetcher struct {
 	opts   FetchOptions
 	client *http.Client
+	public func(netip.Addr) bool // PublicAddr; tests narrow it
 }
 
 // NewFetcher returns a Fetcher.
@@ -54,7 +55,7 @@ func NewFetcher(o FetchOptions) *Fetcher {
 	if o.MaxRedirects <= 0 {
 		o.MaxRedirects = 5
 	}
-	f := &Fetcher{opts: o}
+	f := &Fetcher{opts: o, public: PublicAddr}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: f.control}
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -78,7 +79,7 @@ func (f *Fetcher) control(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
 	}
-	if !PublicAddr(ap.Addr()) {
+	if !f.public(ap.Addr()) {
 		return fmt.Errorf("%w: %s is not a public address", ErrBlockedAddress, ap.Addr())
 	}
 	return nil
