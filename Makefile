@@ -4,16 +4,16 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test deps redis redis-cluster node-localnet node-e2e
+.PHONY: demo test deps redis redis-cluster node-localnet node-x402 node-e2e
 
-demo: node-localnet
+demo: node-localnet node-x402
 	go run ./cmd/stipend demo
 
 test: deps
 	go vet ./...
 	STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
 
-deps: redis redis-cluster node-localnet node-e2e
+deps: redis redis-cluster node-localnet node-x402 node-e2e
 
 # A Redis server answering on 127.0.0.1:6379 (started if installed, installed if missing).
 redis:
@@ -46,6 +46,10 @@ redis-cluster: redis
 node-localnet:
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	cd localnet && npm ci --no-audit --no-fund
+
+# The x402 seller of fetch_paid's tests and the demo: Express + @x402/express + the @x402/svm facilitator.
+node-x402: node-localnet
+	cd localnet/x402 && npm ci --no-audit --no-fund
 
 # Browser tests: Debian's Chromium driven by playwright-core (no browser download).
 node-e2e:
