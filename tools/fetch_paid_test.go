@@ -1,11 +1,14 @@
 package tools_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
@@ -150,4 +153,41 @@ func keyTransactions(t *testing.T, st *testenv.Stack, key solana.PublicKey) int 
 		t.Fatal(err)
 	}
 	return len(list)
+}
+
+// BenchmarkFetchPaid: one paid fetch through the MCP client on the local
+// chain: the unpaid request and its 402, the decision, signing, the
+// reservation, the paid retry that the facilitator verifies, submits and
+// confirms, the lookup of the transfer on chain and the commit.
+// go test -bench FetchPaid -benchtime 50x -run XXX ./tools/
+func BenchmarkFetchPaid(b *testing.B) {
+	st := testenv.NewStack(b, testenv.StackOptions{X402: true})
+	seller := testenv.X402(b, st.Local)
+	user := st.NewUser(b, 1000*usdc)
+	k := st.Fund(b, "bot", user, 900*usdc, "")
+	srv := tools.NewServer(st.Service, tools.Options{DefaultAgent: "bot"})
+	c, err := client.NewInProcessClient(srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if _, err := c.Initialize(ctx, init); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "fetch_paid"
+		req.Params.Arguments = map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
+			"max_amount": "0.05", "idempotency_key": fmt.Sprintf("bench-%d", i)}
+		res, err := c.CallTool(ctx, req)
+		if err != nil || res.IsError {
+			b.Fatalf("fetch_paid: %v %v", res, err)
+		}
+	}
 }
