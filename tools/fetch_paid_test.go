@@ -102,7 +102,7 @@ func TestFetchPaid(t *testing.T) {
 	}
 
 	sess, err := st.Service.CreateSession(ctx, service.CreateSessionInput{AgentID: "bot", UserWallet: user.Address().String(),
-		Limits: policy.Limits{PerTransaction: 15_000, PerDay: usdc}})
+		Limits: policy.Limits{PerTransaction: 15_000, PerDay: usdc}, RequireApprovalAbove: 5_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,15 @@ func TestFetchPaid(t *testing.T) {
 	details, _ := m["details"].(map[string]any)
 	if d, _ := details["decision"].(map[string]any); d == nil || len(d["checks"].([]any)) == 0 {
 		t.Fatalf("a refusal lists its checks: %v", m)
+	}
+	// Within the limits but above the owner's approval threshold: refused, nothing signed.
+	isErr, m = fetch(map[string]any{"url": seller.URL + "/weather", "session_key_id": linked.SessionKeyID,
+		"max_amount": "1", "idempotency_key": "weather-approval"})
+	if !isErr || errCode(m) != string(policy.CodeApprovalRequired) {
+		t.Fatalf("price above require_approval_above: %v", m)
+	}
+	if got := keyTransactions(t, st, solana.MustPublicKeyFromBase58(linked.SessionKeyAddress)); got != 1 { // its funding only
+		t.Fatalf("the linked key has %d transactions; a refusal signed or sent something", got)
 	}
 	if got := keyTransactions(t, st, keyAddr); got != before {
 		t.Fatalf("a refusal signed or sent something: %d transactions, was %d", got, before)
