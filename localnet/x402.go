@@ -31,7 +31,7 @@ var ErrX402NotInstalled = errors.New("localnet: x402/node_modules missing (run: 
 // server protected by @x402/express, with the @x402/svm facilitator in the
 // same process paying fees from its own keypair, every RPC on the local chain.
 // Its routes: GET /weather ($0.01), POST /echo ($0.02), GET /premium ($5.00),
-// GET /free.
+// GET /unpayable ($0.01 that never settles), GET /free.
 type Seller struct {
 	URL      string           // http://127.0.0.1:PORT
 	PayTo    solana.PublicKey // the seller's wallet

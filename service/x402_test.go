@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"testing"
+	"time"
 
 	solana "github.com/gagliardetto/solana-go"
 
@@ -118,5 +119,51 @@ func TestFetchPaidCrashBeforeSending(t *testing.T) {
 	p, err := st.Store.PaymentByIdempotencyKey(ctx, k.SessionKeyID, "crash-2")
 	if err != nil || p == nil || p.Status != policy.PaymentFailed {
 		t.Fatalf("payment: %+v %v", p, err)
+	}
+}
+
+// TestFetchPaidUnsettled: the seller takes the signed payment but cannot
+// settle it (its facilitator's verification fails). The agent hears
+// "pending"; once the blockhash expired without the transfer, the hold is
+// released in the background and the ledger matches the chain.
+func TestFetchPaidUnsettled(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{X402: true})
+	seller := testenv.X402(t, st.Local)
+	user := st.NewUser(t, 100*usdc)
+	k := st.Fund(t, "bot", user, 10*usdc, "")
+	in := service.FetchInput{AgentID: "bot", SessionKeyID: k.SessionKeyID, URL: seller.URL + "/unpayable",
+		MaxAmount: usdc, IdempotencyKey: "unsettled-1"}
+	res, err := st.Service.FetchPaid(ctx, in)
+	if err != nil || res.Status != "pending" || res.PaymentID == "" || res.Reason == "" {
+		t.Fatalf("unsettled: %+v %v", res, err)
+	}
+	t.Logf("the agent hears: %s", res.Reason)
+	kv, _ := st.Service.Status(ctx, "bot", k.SessionKeyID)
+	if kv.ReservedAmount != "0.01" {
+		t.Fatalf("the payment is held until it can no longer land: %+v", kv)
+	}
+	if _, err := st.Local.AdvanceSlots(ctx, 200); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, err := st.Store.GetPayment(ctx, user.Address().String(), res.PaymentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status == policy.PaymentFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("payment still %s after its blockhash expired", p.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ledgerMatchesChain(t, st, k.SessionKeyID)
+	if again, err := st.Service.FetchPaid(ctx, in); err != nil || again.Status != "failed" || !again.Duplicate {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	if err := st.Service.Wait(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,8 +12,8 @@
 //   {"url":"http://127.0.0.1:PORT","pay_to":"<base58>","fee_payer":"<base58>","network":"solana:…"}
 //
 // Routes: GET /weather ($0.01), POST /echo ($0.02, answers the body it got),
-// GET /premium ($5.00), GET /free (no payment), GET /redirect-private (302 to
-// the weather route, for redirect tests). X402_DEBUG=1 logs to stderr.
+// GET /premium ($5.00), GET /unpayable ($0.01 to an address without a token
+// account: verification fails, nothing settles), GET /free (no payment). X402_DEBUG=1 logs to stderr.
 import express from "express";
 import { parseArgs } from "node:util";
 import { createSolanaRpc, generateKeyPairSigner } from "@solana/kit";
@@ -51,6 +51,7 @@ async function localnet(method, params) {
 const rpc = createSolanaRpc(opt.rpc);
 const feePayer = await generateKeyPairSigner();
 const seller = await generateKeyPairSigner();
+const nobody = await generateKeyPairSigner(); // has no token account: payments to it fail verification
 await rpc.requestAirdrop(feePayer.address, 10_000_000_000n).send();
 await localnet("localnet_mintTo", [seller.address, 0]); // the seller's token account exists
 
@@ -77,15 +78,16 @@ if (DEBUG) {
     next();
   });
 }
-app.get("/redirect-private", (_req, res) => res.redirect(302, "/weather"));
 app.use(paymentMiddleware({
   "GET /weather": { accepts: offer("$0.01"), description: "Today's weather", mimeType: "application/json" },
   "POST /echo": { accepts: offer("$0.02"), description: "Echo", mimeType: "text/plain" },
   "GET /premium": { accepts: offer("$5.00"), description: "Premium report", mimeType: "application/json" },
+  "GET /unpayable": { accepts: { ...offer("$0.01"), payTo: nobody.address }, description: "Never settles", mimeType: "text/plain" },
 }, resourceServer));
 app.get("/weather", (_req, res) => res.json({ city: "Lisbon", forecast: "sunny", temperature_c: 21 }));
 app.post("/echo", (req, res) => res.type("text/plain").send(`echo: ${req.body}`));
 app.get("/premium", (_req, res) => res.json({ report: "premium" }));
+app.get("/unpayable", (_req, res) => res.type("text/plain").send("unreachable"));
 app.get("/free", (_req, res) => res.type("text/plain").send("free content"));
 
 const server = app.listen(Number(opt.port), "127.0.0.1", () => {
