@@ -148,6 +148,10 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		return nil, err
 	}
 	fp := fetchRequestFingerprint(in)
+	// The key must be the agent's before anything else, its purchases included.
+	if _, _, err := s.store.GetKey(ctx, in.AgentID, in.SessionKeyID); err != nil {
+		return nil, err
+	}
 	// A used idempotency key answers with its first result, without asking the server again.
 	prev, err := s.store.PaymentByIdempotencyKey(ctx, in.SessionKeyID, in.IdempotencyKey)
 	if err != nil {
@@ -155,9 +159,6 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	}
 	if prev != nil {
 		return s.fetchReplay(ctx, in, prev, fp)
-	}
-	if _, _, err := s.store.GetKey(ctx, in.AgentID, in.SessionKeyID); err != nil {
-		return nil, err
 	}
 	res := &FetchResult{URL: in.URL, Network: s.X402Network()}
 	first, err := s.fetcher().Do(ctx, x402.Request{Method: in.Method, URL: in.URL, Body: in.Body, ContentType: in.ContentType})
@@ -210,7 +211,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	}
 	desc := "x402 " + in.Method + " " + in.URL
 	if len(desc) > 500 {
-		desc = desc[:500]
+		desc = strings.ToValidUTF8(desc[:500], "")
 	}
 	req := policy.PaymentRequest{Mode: policy.ModeCheck, SessionKeyID: k.ID, AgentID: in.AgentID, Amount: amount,
 		Recipient: payTo.String(), Description: desc, Risky: risky}
@@ -325,6 +326,9 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		s.log.Warn("x402 payment of unknown fate stays reserved", "payment_id", p.ID, "err", err)
 		outcome = "pending"
 	}
+	if outcome == "pending" {
+		s.settleLater(p, rec)
+	}
 	return s.fetchOutcome(ctx, res, p, rec, outcome, landed, serverSays, progress), nil
 }
 
@@ -338,7 +342,11 @@ func (s *Service) fetchOutcome(ctx context.Context, res *FetchResult, p *policy.
 	case "confirmed":
 		progress("settled")
 		res.Status = "paid"
-		res.TransactionSignature = landed.Signature.String()
+		if landed != nil && !landed.Signature.IsZero() {
+			res.TransactionSignature = landed.Signature.String()
+		} else {
+			res.TransactionSignature = rec.Settlement
+		}
 		if k, _, err := s.store.GetKey(ctx, "", p.SessionKeyID); err == nil {
 			res.RemainingAmount = s.Format(k.Remaining)
 		}
@@ -351,7 +359,6 @@ func (s *Service) fetchOutcome(ctx context.Context, res *FetchResult, p *policy.
 	default:
 		res.Status = "pending"
 		res.Reason = "The payment is held but not settled yet (" + strings.TrimSpace(serverSays) + "); it is released if it does not land before its blockhash expires, and never paid twice: retry with the same idempotency_key later."
-		s.settleLater(p, rec)
 	}
 	return res
 }
@@ -465,7 +472,7 @@ func (s *Service) fetchReplay(ctx context.Context, in FetchInput, p *policy.Paym
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil || rec.Request != fp || p.SessionKeyID != in.SessionKeyID {
+	if rec == nil || rec.Request != fp || p.SessionKeyID != in.SessionKeyID || p.AgentID != in.AgentID {
 		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key", "idempotency_key %s was already used for another request", in.IdempotencyKey)
 	}
 	res := &FetchResult{URL: rec.URL, Network: rec.Network, Duplicate: true}
@@ -477,13 +484,13 @@ func (s *Service) fetchReplay(ctx context.Context, in FetchInput, p *policy.Paym
 			outcome = "pending"
 		}
 	case policy.PaymentConfirmed:
-		landed = &wallet.Landed{}
-		if rec.Settlement != "" {
-			landed.Signature, _ = solana.SignatureFromBase58(rec.Settlement)
-		} else if key, err := solana.PublicKeyFromBase58(rec.KeyAddress); err == nil {
-			if sig, err := solana.SignatureFromBase58(rec.KeySignature); err == nil {
-				if l, err := s.chain.FindSignedBy(ctx, key, sig, solana.Signature{}, x402ScanLimit); err == nil && l != nil {
-					landed = l
+		if rec.Settlement == "" {
+			// The answer was lost with the crash: find the transaction id on chain.
+			if key, err := solana.PublicKeyFromBase58(rec.KeyAddress); err == nil {
+				if sig, err := solana.SignatureFromBase58(rec.KeySignature); err == nil {
+					if l, err := s.chain.FindSignedBy(ctx, key, sig, solana.Signature{}, x402ScanLimit); err == nil && l != nil {
+						landed = l
+					}
 				}
 			}
 		}

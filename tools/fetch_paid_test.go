@@ -71,6 +71,12 @@ func TestFetchPaid(t *testing.T) {
 	if got := st.TokenBalance(t, seller.PayTo); got != 10_000 {
 		t.Fatalf("seller holds %d after the replay; paid twice", got)
 	}
+	// Another agent cannot replay (or read) this key's purchase.
+	intruder := connect(t, tools.NewServer(st.Service, tools.Options{DefaultAgent: "intruder"}), nil)
+	if res, m := call(t, intruder, "fetch_paid", map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
+		"max_amount": "0.05", "idempotency_key": "weather-1"}); !res.IsError || errCode(m) != "not_found" || m["body"] != nil {
+		t.Fatalf("another agent's replay: %v", m)
+	}
 	// ... and with another request it is a conflict.
 	if isErr, m := fetch(map[string]any{"url": seller.URL + "/premium", "session_key_id": k.SessionKeyID,
 		"max_amount": "10", "idempotency_key": "weather-1"}); !isErr || errCode(m) != "conflict" {
