@@ -23,13 +23,22 @@ const (
 // for the same idempotency key). The payment itself, its limits and status
 // are the ledger's, as for every payment.
 type X402Record struct {
-	PaymentID    string
-	URL          string
-	Method       string
-	Request      string // fingerprint of method, URL and body
-	Network      string
-	PayTo        string
-	Amount       Amount
+	PaymentID string
+	URL       string
+	Method    string
+	Request   string // fingerprint of method, URL and body
+	Network   string
+	PayTo     string
+	Amount    Amount
+	// What the paid retry needs, kept for one that waits for the owner's approval.
+	PayURL       string // the URL that asked for payment (after redirects)
+	RequestBody  string
+	RequestType  string // content type of RequestBody
+	FeePayer     string
+	Memo         string
+	Accepted     string // the offer as the server sent it (JSON)
+	Resource     string // the 402's resource (JSON)
+	Extensions   string // the 402's extensions (JSON)
 	Transaction  string // base64 wire transaction, signed by the key
 	KeyAddress   string
 	KeySignature string // the key's signature: what identifies the payment until it lands
@@ -55,7 +64,9 @@ func (s *Store) PutX402(ctx context.Context, userWallet string, r *X402Record) e
 			"network", r.Network, "pay_to", r.PayTo, "amount", units(r.Amount), "transaction", r.Transaction,
 			"key_address", r.KeyAddress, "key_signature", r.KeySignature, "settlement", r.Settlement,
 			"http_status", strconv.Itoa(r.HTTPStatus), "content_type", r.ContentType, "body", r.Body,
-			"truncated", boolArg(r.Truncated))
+			"truncated", boolArg(r.Truncated), "pay_url", r.PayURL, "request_body", r.RequestBody,
+			"request_type", r.RequestType, "fee_payer", r.FeePayer, "memo", r.Memo, "accepted", r.Accepted,
+			"resource", r.Resource, "extensions", r.Extensions)
 		p.PExpire(ctx, key, s.idemTTL)
 		return nil
 	})
@@ -82,7 +93,9 @@ func (s *Store) X402(ctx context.Context, userWallet, paymentID string) (*X402Re
 	return &X402Record{PaymentID: m["payment_id"], URL: m["url"], Method: m["method"], Request: m["request"],
 		Network: m["network"], PayTo: m["pay_to"], Amount: Amount(amt), Transaction: m["transaction"],
 		KeyAddress: m["key_address"], KeySignature: m["key_signature"], Settlement: m["settlement"],
-		HTTPStatus: st, ContentType: m["content_type"], Body: m["body"], Truncated: m["truncated"] == "1"}, nil
+		HTTPStatus: st, ContentType: m["content_type"], Body: m["body"], Truncated: m["truncated"] == "1",
+		PayURL: m["pay_url"], RequestBody: m["request_body"], RequestType: m["request_type"], FeePayer: m["fee_payer"],
+		Memo: m["memo"], Accepted: m["accepted"], Resource: m["resource"], Extensions: m["extensions"]}, nil
 }
 
 // DeleteX402 removes the record of a payment that was never reserved.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,9 +69,10 @@ type FetchInput struct {
 
 // FetchResult is the answer of a fetch. Status is paid (the resource was
 // bought: payment_id, transaction_signature), free (the server asked for no
-// payment), pending (the payment's fate is not known yet: it is held, and never
-// paid twice), refused (nothing was signed: code, reason), or failed (nothing
-// was paid).
+// payment), approval_required (the owner must approve: approval_url; nothing
+// is signed until then), pending (the payment's fate is not known yet: it is
+// held, and never paid twice), refused (nothing was signed: code, reason), or
+// failed (nothing was paid).
 type FetchResult struct {
 	Status               string          `json:"status"`
 	URL                  string          `json:"url"`
@@ -90,6 +92,7 @@ type FetchResult struct {
 	Code                 string          `json:"code,omitempty"`
 	Offers               []x402.Mismatch `json:"offers,omitempty"`
 	Decision             *DecisionView   `json:"decision,omitempty"`
+	*ApprovalLink
 }
 
 // fetchRequestFingerprint binds an idempotency key to one request.
@@ -197,7 +200,6 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	units, _ := offer.Units()
 	amount := policy.Amount(units)
 	payTo := solana.MustPublicKeyFromBase58(offer.PayTo)
-	feePayer := solana.MustPublicKeyFromBase58(offer.Extra.FeePayer)
 	res.Amount, res.PayTo = s.Format(amount), offer.PayTo
 
 	// The decision first: every limit, nothing signed yet.
@@ -223,6 +225,14 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		return r, err
 	}
 
+	rec := &policy.X402Record{PaymentID: policy.NewID("pay_"), URL: in.URL, Method: in.Method, Request: fp,
+		Network: offer.Network, PayTo: offer.PayTo, Amount: amount, PayURL: first.URL.String(), RequestBody: in.Body,
+		RequestType: in.ContentType, FeePayer: offer.Extra.FeePayer, Memo: offer.Extra.Memo, Accepted: string(offer.Raw),
+		Resource: string(pr.Resource), Extensions: string(pr.Extensions)}
+	if d.Outcome == policy.OutcomeApprovalRequired {
+		return s.fetchApproval(ctx, in, res, rec, req, k.UserWallet)
+	}
+
 	// Sign, keep the transaction beside the payment, reserve.
 	kp, err := s.openSealed(k, sealed)
 	if err != nil {
@@ -234,29 +244,20 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 			return s.refuse(res, policy.CodeOfferNotAccepted, "The offer's extra.recentBlockhash is not a blockhash; nothing was signed.")
 		}
 	}
-	tx, err := s.chain.BuildX402(ctx, kp, wallet.X402Offer{PayTo: payTo, FeePayer: feePayer, Amount: uint64(amount),
-		Memo: offer.Extra.Memo, Blockhash: bh})
+	tx, err := s.signX402(ctx, kp, rec, bh)
 	if err != nil {
-		if errors.Is(err, wallet.ErrInvalidRecipient) {
+		if errors.Is(err, wallet.ErrInvalidRecipient) || errors.Is(err, wallet.ErrInvalidMemo) {
 			return s.refuse(res, policy.CodeOfferNotAccepted, fmt.Sprintf("The offer cannot be paid (%v); nothing was signed.", err))
 		}
-		return nil, chainErr("build the payment", err)
+		return nil, err
 	}
-	wire, err := tx.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("service: encode x402 transaction: %w", err)
-	}
-	keySig := wallet.KeySignature(tx, kp.PublicKey())
-	rec := &policy.X402Record{PaymentID: policy.NewID("pay_"), URL: in.URL, Method: in.Method, Request: fp,
-		Network: offer.Network, PayTo: offer.PayTo, Amount: amount, Transaction: base64.StdEncoding.EncodeToString(wire),
-		KeyAddress: kp.PublicKey().String(), KeySignature: keySig.String()}
 	// The record is written before the reservation, so that recovery always
 	// knows a reserved x402 payment by it.
 	if err := s.store.PutX402(ctx, k.UserWallet, rec); err != nil {
 		return nil, err
 	}
 	req.Mode, req.PaymentID, req.IdempotencyKey = policy.ModeReserve, rec.PaymentID, in.IdempotencyKey
-	req.Signature, req.Blockhash = keySig.String(), tx.Message.RecentBlockhash.String()
+	req.Signature, req.Blockhash = rec.KeySignature, tx.Message.RecentBlockhash.String()
 	d, err = s.store.Decide(ctx, req)
 	if err != nil || d.Outcome != policy.OutcomeReserved || d.Duplicate {
 		_ = s.store.DeleteX402(context.WithoutCancel(ctx), k.UserWallet, rec.PaymentID)
@@ -270,7 +271,8 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	if d.Outcome == policy.OutcomeApprovalRequired && d.Payment != nil {
 		// Cannot happen after a check that needed no approval, unless the
 		// limits changed in between: give the hold back.
-		_, _ = s.store.Release(context.WithoutCancel(ctx), k.UserWallet, d.Payment.ID, "x402 purchases cannot wait for an approval")
+		_, _ = s.store.Release(context.WithoutCancel(ctx), k.UserWallet, d.Payment.ID, "the limits changed while it was being paid")
+		return s.refuse(res, policy.CodeConflict, "The session's limits changed during the purchase; nothing was paid. Retry with a new idempotency_key.")
 	}
 	if r, err, done := s.fetchRefusal(res, d); done {
 		return r, err
@@ -284,19 +286,65 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	ctx = context.WithoutCancel(ctx)
-	payload := &x402.PaymentPayload{X402Version: x402.Version, Resource: pr.Resource, Accepted: offer.Raw,
-		Payload: x402.SVMPayload{Transaction: rec.Transaction}, Extensions: pr.Extensions}
-	header, err := payload.Encode()
+	outcome, landed, serverSays, err := s.payX402(ctx, p, rec, progress)
 	if err != nil {
 		return nil, err
 	}
+	return s.fetchOutcome(ctx, res, p, rec, outcome, landed, serverSays, progress), nil
+}
+
+// signX402 builds and signs the payment transaction of rec's offer with the
+// key, and keeps it in rec (not yet stored).
+func (s *Service) signX402(ctx context.Context, kp *wallet.Keypair, rec *policy.X402Record, bh solana.Hash) (*solana.Transaction, error) {
+	payTo, err := solana.PublicKeyFromBase58(rec.PayTo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payTo: %v", wallet.ErrInvalidRecipient, err)
+	}
+	feePayer, err := solana.PublicKeyFromBase58(rec.FeePayer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fee payer: %v", wallet.ErrInvalidRecipient, err)
+	}
+	tx, err := s.chain.BuildX402(ctx, kp, wallet.X402Offer{PayTo: payTo, FeePayer: feePayer, Amount: uint64(rec.Amount),
+		Memo: rec.Memo, Blockhash: bh})
+	if err != nil {
+		if errors.Is(err, wallet.ErrInvalidRecipient) || errors.Is(err, wallet.ErrInvalidMemo) {
+			return nil, err
+		}
+		return nil, chainErr("build the payment", err)
+	}
+	wire, err := tx.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("service: encode x402 transaction: %w", err)
+	}
+	rec.Transaction = base64.StdEncoding.EncodeToString(wire)
+	rec.KeyAddress = kp.PublicKey().String()
+	rec.KeySignature = wallet.KeySignature(tx, kp.PublicKey()).String()
+	return tx, nil
+}
+
+// payX402 sends the paid retry of a reserved payment, keeps the answer in its
+// record, and resolves the payment with the chain ("confirmed", "failed" or
+// "pending", then resolved in the background). serverSays tells why it did
+// not settle.
+func (s *Service) payX402(ctx context.Context, p *policy.Payment, rec *policy.X402Record, progress func(string)) (outcome string, landed *wallet.Landed, serverSays string, err error) {
+	payload := &x402.PaymentPayload{X402Version: x402.Version, Accepted: json.RawMessage(rec.Accepted),
+		Payload: x402.SVMPayload{Transaction: rec.Transaction}}
+	if rec.Resource != "" {
+		payload.Resource = json.RawMessage(rec.Resource)
+	}
+	if rec.Extensions != "" {
+		payload.Extensions = json.RawMessage(rec.Extensions)
+	}
+	header, err := payload.Encode()
+	if err != nil {
+		return "", nil, "", err
+	}
 	progress("sent")
 	// The payment goes only to the URL that asked for it (after the unpaid request's redirects).
-	paid, ferr := s.fetcher().Do(ctx, x402.Request{Method: in.Method, URL: first.URL.String(), Body: in.Body,
-		ContentType: in.ContentType, Payment: header})
+	paid, ferr := s.fetcher().Do(ctx, x402.Request{Method: rec.Method, URL: rec.PayURL, Body: rec.RequestBody,
+		ContentType: rec.RequestType, Payment: header})
 	progress("answered")
 	var hint solana.Signature
-	serverSays := ""
 	if ferr != nil {
 		serverSays = "the paid request failed: " + fetchErr(ferr).Error()
 	} else {
@@ -318,10 +366,10 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		}
 		// The answer is kept before the ledger moves, so a replay after a crash still has it.
 		if err := s.store.PutX402(ctx, p.UserWallet, rec); err != nil {
-			return nil, err
+			return "", nil, "", err
 		}
 	}
-	outcome, landed, err := s.resolveX402(ctx, p, rec, hint)
+	outcome, landed, err = s.resolveX402(ctx, p, rec, hint)
 	if err != nil {
 		s.log.Warn("x402 payment of unknown fate stays reserved", "payment_id", p.ID, "err", err)
 		outcome = "pending"
@@ -329,7 +377,97 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	if outcome == "pending" {
 		s.settleLater(p, rec)
 	}
-	return s.fetchOutcome(ctx, res, p, rec, outcome, landed, serverSays, progress), nil
+	return outcome, landed, serverSays, nil
+}
+
+// fetchApproval holds a purchase above the owner's threshold (or a risky one)
+// for the owner's approval: nothing is signed; the payment waits as
+// approval_required and the agent gets the link. Once the owner approves, the
+// service buys it (approveX402) and the same idempotency_key returns the answer.
+func (s *Service) fetchApproval(ctx context.Context, in FetchInput, res *FetchResult, rec *policy.X402Record, req policy.PaymentRequest, userWallet string) (*FetchResult, error) {
+	if err := s.store.PutX402(ctx, userWallet, rec); err != nil {
+		return nil, err
+	}
+	req.Mode, req.PaymentID, req.IdempotencyKey = policy.ModeReserve, rec.PaymentID, in.IdempotencyKey
+	d, err := s.store.Decide(ctx, req)
+	if err != nil || d.Outcome != policy.OutcomeApprovalRequired || d.Duplicate {
+		_ = s.store.DeleteX402(context.WithoutCancel(ctx), userWallet, rec.PaymentID)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case d.Duplicate:
+		return s.fetchReplay(ctx, in, d.Payment, rec.Request)
+	case d.Outcome == policy.OutcomeReserved:
+		// The limits changed between the check and now: nothing was signed; give the hold back.
+		_, _ = s.store.Release(context.WithoutCancel(ctx), userWallet, d.Payment.ID, "the limits changed while it was being paid")
+		return s.refuse(res, policy.CodeConflict, "The session's limits changed during the purchase; nothing was paid. Retry with a new idempotency_key.")
+	case d.Outcome != policy.OutcomeApprovalRequired:
+		r, err, _ := s.fetchRefusal(res, d)
+		return r, err
+	}
+	link, err := s.paymentApproval(ctx, d.Payment, req)
+	if err != nil {
+		return nil, err
+	}
+	s.notify(Change{SessionKeyID: req.SessionKeyID, Status: "payment_approval_required"})
+	res.Status, res.PaymentID, res.ApprovalLink = "approval_required", d.Payment.ID, link
+	res.Decision = s.decisionView(d)
+	res.Reason = fmt.Sprintf("This purchase of %s %s needs the owner's approval; nothing was signed. Give them the approval link; "+
+		"once they approve, stipend buys it, and calling fetch_paid again with the same idempotency_key returns the answer.", res.Amount, s.cfg.Token)
+	return res, nil
+}
+
+// approveX402 carries out the owner's approval of an x402 purchase: sign the
+// payment, reserve it under every limit (approved), send the paid request and
+// keep the answer for the agent's replay. Approval pages call it through
+// approvePayment for a payment that has an x402 record.
+func (s *Service) approveX402(ctx context.Context, a *policy.Approval, rec *policy.X402Record, res *ApprovalResult) (*ApprovalResult, error) {
+	k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := s.openKey(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.signX402(ctx, kp, rec, solana.Hash{})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.PutX402(ctx, a.UserWallet, rec); err != nil {
+		return nil, err
+	}
+	d, err := s.store.Decide(ctx, policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: a.SessionKeyID,
+		Amount: a.Amount, Recipient: a.Recipient, PaymentID: a.PaymentID, Approved: true,
+		Signature: rec.KeySignature, Blockhash: tx.Message.RecentBlockhash.String()})
+	if err != nil {
+		return nil, err
+	}
+	if d.Outcome == policy.OutcomeRefused {
+		dv := s.decisionView(d)
+		return nil, &policy.Error{Code: d.Checks[0].Code, Message: "the purchase no longer fits the limits: " + dv.Reason}
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	ctx = context.WithoutCancel(ctx)
+	outcome, landed, serverSays, err := s.payX402(ctx, d.Payment, rec, func(string) {})
+	if err != nil {
+		return nil, err
+	}
+	res.Result["payment_id"] = a.PaymentID
+	switch outcome {
+	case "confirmed":
+		res.Status = "confirmed"
+		if landed != nil {
+			res.Result["signature"] = landed.Signature.String()
+		}
+	case "failed":
+		return nil, &policy.Error{Code: policy.CodeUnavailable, Message: "the seller did not take the payment and nothing was paid: " + serverSays}
+	default:
+		res.Status = "pending"
+	}
+	return res, nil
 }
 
 // fetchOutcome shapes the result of a paid request once its payment is resolved (or not yet).
@@ -494,6 +632,11 @@ func (s *Service) fetchReplay(ctx context.Context, in FetchInput, p *policy.Paym
 				}
 			}
 		}
+	case policy.PaymentApprovalRequired:
+		res.PaymentID, res.Amount, res.PayTo = p.ID, s.Format(p.Amount), p.Recipient
+		res.Status = "approval_required"
+		res.Reason = "This purchase is waiting for the owner's approval (the link came with the first answer); nothing was signed yet. Call again once they approved."
+		return res, nil
 	case policy.PaymentFailed:
 		res.PaymentID, res.Amount, res.PayTo = p.ID, s.Format(p.Amount), p.Recipient
 		res.Status, res.Code = "failed", string(policy.CodeUnavailable)
@@ -503,27 +646,20 @@ func (s *Service) fetchReplay(ctx context.Context, in FetchInput, p *policy.Paym
 	return s.fetchOutcome(ctx, res, p, rec, outcome, landed, "first request", func(string) {}), nil
 }
 
-// fetchRefusal turns a refusal or an approval the decision asks for into the
-// tool's answer; done is false when the payment may go ahead.
+// fetchRefusal turns a refusal into the tool's answer; done is false when
+// the decision did not refuse.
 func (s *Service) fetchRefusal(res *FetchResult, d *policy.Decision) (*FetchResult, error, bool) {
-	switch {
-	case d.Outcome == policy.OutcomeRefused:
-		dv := s.decisionView(d)
-		res.Decision = dv
-		code := policy.CodeInvalidArgument
-		if len(d.Checks) > 0 {
-			code = d.Checks[0].Code
-		}
-		r, err := s.refuse(res, code, "The price of "+res.Amount+" "+s.cfg.Token+" is refused, nothing was signed: "+dv.Reason)
-		return r, err, true
-	case d.Outcome == policy.OutcomeApprovalRequired:
-		res.Decision = s.decisionView(d)
-		r, err := s.refuse(res, policy.CodeApprovalRequired, "This purchase of "+res.Amount+" "+s.cfg.Token+
-			" needs the owner's approval (above the session's require_approval_above, or unusual for this key); nothing was signed. "+
-			"x402 purchases do not wait for an approval: ask the owner to raise the threshold, or buy it another way.")
-		return r, err, true
+	if d.Outcome != policy.OutcomeRefused {
+		return nil, nil, false
 	}
-	return nil, nil, false
+	dv := s.decisionView(d)
+	res.Decision = dv
+	code := policy.CodeInvalidArgument
+	if len(d.Checks) > 0 {
+		code = d.Checks[0].Code
+	}
+	r, err := s.refuse(res, code, "The price of "+res.Amount+" "+s.cfg.Token+" is refused, nothing was signed: "+dv.Reason)
+	return r, err, true
 }
 
 // refuse returns a refusal: nothing was signed.

@@ -26,7 +26,7 @@ func (h *handlers) fetchPaid() Tool {
 	return tool(h, "fetch_paid",
 		"Fetch a URL that may charge with x402 (HTTP 402 Payment Required). If it asks for a price within max_amount, pays it "+
 			"from the session key under the same limits as pay, then returns the answer: http_status, content_type, body, "+
-			"payment_id and transaction_signature. Refusals sign nothing and name why.",
+			"payment_id and transaction_signature. Above the owner's threshold it returns an approval_url for the human. Refusals sign nothing and name why.",
 		annotations("Fetch a paid resource", false, true, false), h.doFetchPaid)
 }
 
@@ -63,6 +63,15 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	case "paid":
 		return r, fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s); the server answered %d %s. %s", r.Amount, token,
 			r.PayTo, r.PaymentID, r.TransactionSignature, r.HTTPStatus, r.ContentType, r.Reason), nil
+	case "approval_required":
+		if r.ApprovalLink != nil && h.elicit(ctx, r.ApprovalLink, fmt.Sprintf("Approve buying %s for %s %s.", r.URL, r.Amount, token)) {
+			r.ApprovalURL = ""
+			return r, fmt.Sprintf("Buying %s for %s %s needs the human's approval; your host showed them the link. Call fetch_paid again with the same idempotency_key once they approved.", r.URL, r.Amount, token), nil
+		}
+		if r.ApprovalLink != nil {
+			return r, fmt.Sprintf("Buying %s for %s %s needs the human's approval: ask them to open %s, then call fetch_paid again with the same idempotency_key.", r.URL, r.Amount, token, r.ApprovalURL), nil
+		}
+		return r, r.Reason, nil
 	case "free":
 		return r, fmt.Sprintf("The server asked for no payment and answered %d %s.", r.HTTPStatus, r.ContentType), nil
 	case "failed":

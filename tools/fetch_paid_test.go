@@ -122,19 +122,43 @@ func TestFetchPaid(t *testing.T) {
 	if d, _ := details["decision"].(map[string]any); d == nil || len(d["checks"].([]any)) == 0 {
 		t.Fatalf("a refusal lists its checks: %v", m)
 	}
-	// Within the limits but above the owner's approval threshold: refused, nothing signed.
-	isErr, m = fetch(map[string]any{"url": seller.URL + "/weather", "session_key_id": linked.SessionKeyID,
-		"max_amount": "1", "idempotency_key": "weather-approval"})
-	if !isErr || errCode(m) != string(policy.CodeApprovalRequired) {
+	// Within the limits but above the owner's approval threshold: nothing is
+	// signed; the human gets a link; once they approve, stipend buys it and the
+	// same idempotency key returns the answer.
+	linkedAddr := solana.MustPublicKeyFromBase58(linked.SessionKeyAddress)
+	approvalArgs := map[string]any{"url": seller.URL + "/weather", "session_key_id": linked.SessionKeyID,
+		"max_amount": "1", "idempotency_key": "weather-approval"}
+	isErr, m = fetch(approvalArgs)
+	url, _ := m["approval_url"].(string)
+	if isErr || m["status"] != "approval_required" || url == "" || m["body"] != nil {
 		t.Fatalf("price above require_approval_above: %v", m)
 	}
-	if got := keyTransactions(t, st, solana.MustPublicKeyFromBase58(linked.SessionKeyAddress)); got != 1 { // its funding only
-		t.Fatalf("the linked key has %d transactions; a refusal signed or sent something", got)
+	if got := keyTransactions(t, st, linkedAddr); got != 1 { // its funding only
+		t.Fatalf("the linked key has %d transactions; nothing may be signed before the approval", got)
+	}
+	if isErr, m := fetch(approvalArgs); isErr || m["status"] != "approval_required" || m["duplicate"] != true {
+		t.Fatalf("asked again before the approval: %v", m)
+	}
+	token := url[strings.LastIndex(url, "/")+1:]
+	view, err := st.Service.Approval(ctx, token)
+	if err != nil || view.Sign != "message" {
+		t.Fatalf("approval view: %+v %v", view, err)
+	}
+	ar, err := st.Service.SubmitApproval(ctx, token, service.Submission{Signature: user.SignMessage(view.Message)})
+	if err != nil || ar.Status != "confirmed" {
+		t.Fatalf("owner approves: %+v %v", ar, err)
+	}
+	if got := st.TokenBalance(t, seller.PayTo); got != 40_000 {
+		t.Fatalf("seller holds %d after the approved purchase; want 40000", got)
+	}
+	isErr, m = fetch(approvalArgs)
+	if isErr || m["status"] != "paid" || m["duplicate"] != true || !strings.Contains(m["body"].(string), "sunny") || m["transaction_signature"] == "" {
+		t.Fatalf("the answer after the approval: %v", m)
 	}
 	if got := keyTransactions(t, st, keyAddr); got != before {
 		t.Fatalf("a refusal signed or sent something: %d transactions, was %d", got, before)
 	}
-	if got := st.TokenBalance(t, seller.PayTo); got != 30_000 {
+	if got := st.TokenBalance(t, seller.PayTo); got != 40_000 {
 		t.Fatalf("seller holds %d after the refusals", got)
 	}
 	for _, id := range []string{"premium-1"} {
