@@ -178,6 +178,10 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		res.setAnswer(first.Status, first.ContentType, first.Body, first.Truncated)
 		return s.refuse(res, policy.CodeOfferNotAccepted, fmt.Sprintf("The server answered 402 without an x402 version 2 offer (%v); nothing was signed.", err))
 	}
+	if s.X402Network() == "" {
+		return s.refuse(res, policy.CodeOfferNotAccepted, "This server pays no x402 network on cluster "+s.cfg.Cluster+
+			" (its operator can set x402_network); nothing was signed.")
+	}
 	offer, why := x402.Choose(pr.Accepts, x402.Want{Network: s.X402Network(), Asset: s.chain.Mint().String(), Max: int64(in.MaxAmount),
 		Format: func(n int64) string { return s.Format(policy.Amount(n)) }}, func(a string) bool {
 		_, err := solana.PublicKeyFromBase58(a)
@@ -189,7 +193,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		above := true
 		for i, m := range why {
 			reasons[i] = fmt.Sprintf("offer %d: %s", m.Index+1, m.Reason)
-			above = above && m.Field == "amount" && strings.Contains(m.Reason, "above your max_amount")
+			above = above && m.Field == "price"
 		}
 		if above {
 			code = policy.CodePriceAboveMaximum

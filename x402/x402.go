@@ -183,7 +183,7 @@ type Want struct {
 // Mismatch names why one offer cannot be paid.
 type Mismatch struct {
 	Index  int    `json:"index"`
-	Field  string `json:"field"` // scheme, network, asset, amount, payTo, extra.feePayer
+	Field  string `json:"field"` // scheme, network, asset, payTo, extra.feePayer, extra.memo, amount (malformed), price (above the maximum)
 	Reason string `json:"reason"`
 }
 
@@ -228,7 +228,7 @@ func Choose(offers []Requirements, w Want, validAddress func(string) bool) (*Req
 			continue
 		}
 		if n > w.Max {
-			miss("amount", "price %s is above your max_amount %s", format(n), format(w.Max))
+			miss("price", "price %s is above your max_amount %s", format(n), format(w.Max))
 			continue
 		}
 		if best == nil || n < bestUnits {

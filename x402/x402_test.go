@@ -42,7 +42,7 @@ func TestChoose(t *testing.T) {
 		{"one payable", []Requirements{offer(nil)}, "10000", nil},
 		{"cheapest payable", []Requirements{offer(func(r *Requirements) { r.Amount = "40000" }), offer(nil)}, "10000", nil},
 		{"at the maximum", []Requirements{offer(func(r *Requirements) { r.Amount = "50000" })}, "50000", nil},
-		{"above the maximum", []Requirements{offer(func(r *Requirements) { r.Amount = "50001" })}, "", []string{"amount"}},
+		{"above the maximum", []Requirements{offer(func(r *Requirements) { r.Amount = "50001" })}, "", []string{"price"}},
 		{"other scheme", []Requirements{offer(func(r *Requirements) { r.Scheme = "upto" })}, "", []string{"scheme"}},
 		{"other network", []Requirements{offer(func(r *Requirements) { r.Network = "eip155:8453" })}, "", []string{"network"}},
 		{"other token", []Requirements{offer(func(r *Requirements) { r.Asset = seller })}, "", []string{"asset"}},
@@ -53,7 +53,7 @@ func TestChoose(t *testing.T) {
 		{"amount negative", []Requirements{offer(func(r *Requirements) { r.Amount = "-5" })}, "", []string{"amount"}},
 		{"amount overflows", []Requirements{offer(func(r *Requirements) { r.Amount = "99999999999999999999" })}, "", []string{"amount"}},
 		{"every reason named", []Requirements{offer(func(r *Requirements) { r.Network = "x" }), offer(func(r *Requirements) { r.Amount = "60000" })},
-			"", []string{"network", "amount"}},
+			"", []string{"network", "price"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
