@@ -94,7 +94,8 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 		server.WithHooks(hooks),
 		server.WithInstructions("stipend pays for things from a capped, pre-funded Solana USDC wallet (a session key) "+
 			"that a human funded. Check with can_afford before paying; hand every approval_url to the human; "+
-			"when a key is exhausted, ask for a top-up with top_up_request."),
+			"when a key is exhausted, ask for a top-up with top_up_request. For a URL that charges with x402 "+
+			"(402 Payment Required), use fetch_paid with the most you will pay."),
 	)
 	for _, t := range h.tools() {
 		h.srv.AddTool(t.Def, t.Handler)
