@@ -195,9 +195,10 @@ func keyTransactions(t *testing.T, st *testenv.Stack, key solana.PublicKey) int 
 }
 
 // BenchmarkFetchPaid: one paid fetch through the MCP client on the local
-// chain: the unpaid request and its 402, the decision, signing, the
+// chain (the unpaid request and its 402, the decision, signing, the
 // reservation, the paid retry that the facilitator verifies, submits and
-// confirms, the lookup of the transfer on chain and the commit.
+// confirms, the lookup of the transfer on chain, the commit), beside one pay
+// of the same amount to the same seller in the same run.
 // go test -bench FetchPaid -benchtime 50x -run XXX ./tools/
 func BenchmarkFetchPaid(b *testing.B) {
 	st := testenv.NewStack(b, testenv.StackOptions{X402: true})
@@ -218,15 +219,28 @@ func BenchmarkFetchPaid(b *testing.B) {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := range b.N {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = "fetch_paid"
-		req.Params.Arguments = map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
-			"max_amount": "0.05", "idempotency_key": fmt.Sprintf("bench-%d", i)}
-		res, err := c.CallTool(ctx, req)
-		if err != nil || res.IsError {
-			b.Fatalf("fetch_paid: %v %v", res, err)
+	run := func(b *testing.B, name string, args func(i int) map[string]any) {
+		for i := range b.N {
+			req := mcp.CallToolRequest{}
+			req.Params.Name, req.Params.Arguments = name, args(i)
+			res, err := c.CallTool(ctx, req)
+			if err != nil || res.IsError {
+				b.Fatalf("%s: %v %v", name, res, err)
+			}
 		}
 	}
+	b.Run("fetch_paid", func(b *testing.B) {
+		run0 := policy.NewID("")
+		run(b, "fetch_paid", func(i int) map[string]any {
+			return map[string]any{"url": seller.URL + "/weather", "session_key_id": k.SessionKeyID,
+				"max_amount": "0.05", "idempotency_key": fmt.Sprintf("bench-%s-%d", run0, i)}
+		})
+	})
+	b.Run("pay", func(b *testing.B) {
+		run0 := policy.NewID("")
+		run(b, "pay", func(i int) map[string]any {
+			return map[string]any{"recipient": seller.PayTo.String(), "session_key_id": k.SessionKeyID,
+				"amount": "0.01", "idempotency_key": fmt.Sprintf("pay-%s-%d", run0, i)}
+		})
+	})
 }
