@@ -186,6 +186,9 @@ func TestConfigCheck(t *testing.T) {
 		{"log level", with("STIPEND_LOG_LEVEL", "loud"), "log_level"},
 		{"log format", with("STIPEND_LOG_FORMAT", "xml"), "log_format"},
 		{"allow host", with("STIPEND_ALLOW_NON_LOCAL_HOST", "maybe"), "allow_non_local_host"},
+		{"x402 network", with("STIPEND_X402_NETWORK", "solana:localnet"), "x402_network"},
+		{"x402 network not solana", with("STIPEND_X402_NETWORK", "eip155:8453"), "x402_network"},
+		{"x402 allow private", with("STIPEND_X402_ALLOW_PRIVATE", "maybe"), "x402_allow_private"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
