@@ -36,7 +36,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 			return nil, "", err
 		}
 	}
-	max, err := h.svc.ParseAmount(a.MaxAmount)
+	maxAmount, err := h.svc.ParseAmount(a.MaxAmount)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) {
@@ -45,7 +45,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 		return nil, "", err
 	}
 	r, err := h.svc.FetchPaid(ctx, service.FetchInput{AgentID: agent, SessionKeyID: a.SessionKeyID, URL: a.URL, Method: a.Method,
-		Body: a.Body, ContentType: a.ContentType, MaxAmount: max, IdempotencyKey: a.IdempotencyKey, Progress: h.progress(ctx, req, 5)})
+		Body: a.Body, ContentType: a.ContentType, MaxAmount: maxAmount, IdempotencyKey: a.IdempotencyKey, Progress: h.progress(ctx, req, 5)})
 	if errors.Is(err, service.ErrRefused) {
 		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "url"}
 		if r.Decision != nil {
