@@ -244,3 +244,49 @@ func BenchmarkFetchPaid(b *testing.B) {
 		})
 	})
 }
+
+// TestFetchPaidBadInput: bad arguments are invalid_argument naming the
+// parameter, before any request is made.
+func TestFetchPaidBadInput(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{})
+	user := st.NewUser(t, 10*usdc)
+	k := st.Fund(t, "bot", user, usdc, "")
+	c := connect(t, tools.NewServer(st.Service, tools.Options{DefaultAgent: "bot"}), nil)
+	base := func() map[string]any {
+		return map[string]any{"url": "https://example.com/x", "session_key_id": k.SessionKeyID, "max_amount": "1", "idempotency_key": "i"}
+	}
+	for _, tc := range []struct {
+		name  string
+		set   map[string]any
+		param string
+	}{
+		{"no url", map[string]any{"url": ""}, "url"},
+		{"no idempotency key", map[string]any{"idempotency_key": ""}, "idempotency_key"},
+		{"no key", map[string]any{"session_key_id": ""}, "session_key_id"},
+		{"zero max", map[string]any{"max_amount": "0"}, "max_amount"},
+		{"too many decimals", map[string]any{"max_amount": "0.0000001"}, "max_amount"},
+		{"max not a number", map[string]any{"max_amount": "lots"}, "max_amount"},
+		{"method", map[string]any{"method": "DELETE"}, "method"},
+		{"GET with a body", map[string]any{"body": "x"}, "body"},
+		{"body too long", map[string]any{"method": "POST", "body": strings.Repeat("x", service.MaxFetchBody+1)}, "body"},
+		{"content type with a newline", map[string]any{"method": "POST", "body": "x", "content_type": "text/plain\r\nX-Evil: 1"}, "content_type"},
+		{"url too long", map[string]any{"url": "https://example.com/" + strings.Repeat("a", 2100)}, "url"},
+		{"not http", map[string]any{"url": "gopher://example.com/"}, "url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := base()
+			for k, v := range tc.set {
+				args[k] = v
+			}
+			res, m := call(t, c, "fetch_paid", args)
+			e, _ := m["error"].(map[string]any)
+			if !res.IsError || errCode(m) != "invalid_argument" || e["param"] != tc.param {
+				t.Fatalf("%v; want invalid_argument on %s", m, tc.param)
+			}
+		})
+	}
+	if res, m := call(t, c, "fetch_paid", map[string]any{"url": "https://example.com/x", "session_key_id": "sk_nope",
+		"max_amount": "1", "idempotency_key": "i"}); !res.IsError || errCode(m) != "not_found" {
+		t.Fatalf("unknown key: %v", m)
+	}
+}
