@@ -533,6 +533,10 @@ func (s *Service) settleLater(p *policy.Payment, rec *policy.X402Record) {
 // blockhash expired → release; otherwise it stays reserved ("pending"). A
 // payment already settled in the ledger keeps its status.
 func (s *Service) resolveX402(ctx context.Context, p *policy.Payment, rec *policy.X402Record, hint solana.Signature) (string, *wallet.Landed, error) {
+	if rec.KeySignature == "" && rec.Transaction == "" {
+		// Reserved but never signed (a crash in between): it cannot land.
+		return s.releaseX402(ctx, p, "nothing was signed")
+	}
 	key, err := solana.PublicKeyFromBase58(rec.KeyAddress)
 	if err != nil {
 		return "", nil, fmt.Errorf("service: x402 record %s: key address: %w", p.ID, err)
