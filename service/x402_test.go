@@ -167,3 +167,25 @@ func TestFetchPaidUnsettled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecoverX402NeverSigned: a crash left an x402 payment reserved before
+// anything was signed; recovery releases it at once, and the other payments
+// are still resolved.
+func TestRecoverX402NeverSigned(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{})
+	user := st.NewUser(t, 100*usdc)
+	k := st.Fund(t, "bot", user, 10*usdc, "")
+	rec := &policy.X402Record{PaymentID: policy.NewID("pay_"), URL: "https://example.com/", Method: "GET", PayTo: recipient(t).String(), Amount: usdc}
+	if err := st.Store.PutX402(ctx, user.Address().String(), rec); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.Store.Decide(ctx, policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: k.SessionKeyID, AgentID: "bot",
+		Amount: usdc, Recipient: rec.PayTo, PaymentID: rec.PaymentID})
+	if err != nil || d.Outcome != policy.OutcomeReserved {
+		t.Fatalf("reserve: %+v %v", d, err)
+	}
+	if c, r, err := st.Service.Recover(ctx); err != nil || c != 0 || r != 1 {
+		t.Fatalf("recover: committed %d released %d %v", c, r, err)
+	}
+	ledgerMatchesChain(t, st, k.SessionKeyID)
+}
