@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/redis/go-redis/v9"
 
@@ -133,8 +132,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		a.rdb = c
 	}
 	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
-	chain, err := wallet.New(wallet.Config{RPCURL: rt.RPCURL, Commitment: rpc.CommitmentType(rt.Commitment), Mint: rt.Mint,
-		Decimals: uint8(rt.Decimals), FeePayer: rt.FeePayer, Logger: logger})
+	chain, err := wallet.New(walletConfig(rt, logger))
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("config: rpc_url: %w", err)
