@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test bench deps redis redis-cluster node-localnet node-e2e node-conformance
+.PHONY: demo test bench deps redis redis-cluster node-localnet node-x402 node-e2e node-conformance
 
-demo: node-localnet
+demo: node-localnet node-x402
 	go run ./cmd/stipend demo
 
 test: deps
@@ -17,7 +17,7 @@ test: deps
 bench: deps
 	go test -run '^$$' -bench '^BenchmarkReport$$' -benchtime 1x -timeout 20m ./internal/bench/
 
-deps: redis redis-cluster node-localnet node-e2e node-conformance
+deps: redis redis-cluster node-localnet node-x402 node-e2e node-conformance
 
 # A Redis server answering on 127.0.0.1:6379 (started if installed, installed if missing).
 redis:
@@ -50,6 +50,10 @@ redis-cluster: redis
 node-localnet:
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	cd localnet && npm ci --no-audit --no-fund
+
+# The x402 seller of fetch_paid's tests and the demo: Express + @x402/express + the @x402/svm facilitator.
+node-x402: node-localnet
+	cd localnet/x402 && npm ci --no-audit --no-fund
 
 # Browser tests: Debian's Chromium driven by playwright-core (no browser download).
 node-e2e:

@@ -156,6 +156,7 @@ let slot = 1;
 const blockhashes = new Map(); // blockhash -> lastValidBlockHeight
 let latest = null; // { blockhash, lastValidBlockHeight }
 const txs = new Map(); // signature -> record of a landed transaction
+const byAddress = new Map(); // address -> signatures of landed transactions naming it, oldest first
 const genesisHash = b58.dec.decode(createHash("sha256").update("stipend-localnet").digest());
 
 function newBlockhash() {
@@ -415,6 +416,10 @@ function submit(bytes, { skipPreflight = false } = {}) {
     err: failed ? txErrJSON(r.err()) : null, logs: meta.logs(), unitsConsumed: meta.computeUnitsConsumed(),
     fee: fee(msg), pre, post, inner,
   });
+  for (const k of new Set(keys)) {
+    if (!byAddress.has(k)) byAddress.set(k, []);
+    byAddress.get(k).push(signature);
+  }
   recordFee(slot, msg);
   notifySignature(signature);
   return signature;
@@ -542,6 +547,23 @@ const methods = {
       if (!r) return null;
       return { slot: r.slot, confirmations: null, err: r.err, status: r.err ? { Err: r.err } : { Ok: null }, confirmationStatus: "finalized" };
     }));
+  },
+  getSignaturesForAddress: ([a, cfg = {}]) => {
+    const list = byAddress.get(parseAddress(a)) ?? [];
+    const limit = cfg.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalidParams("Invalid limit; max 1000");
+    let end = list.length;
+    if (cfg.before) {
+      const i = list.lastIndexOf(cfg.before);
+      if (i >= 0) end = i;
+    }
+    const out = [];
+    for (let i = end - 1; i >= 0 && out.length < limit; i--) {
+      if (cfg.until && list[i] === cfg.until) break;
+      const r = txs.get(list[i]);
+      out.push({ signature: list[i], slot: r.slot, err: r.err, memo: null, blockTime: r.blockTime, confirmationStatus: "finalized" });
+    }
+    return out;
   },
   getTransaction: ([s, cfg = {}]) => {
     if (typeof cfg === "string") cfg = { encoding: cfg };

@@ -422,6 +422,14 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 
 // approvePayment reserves an approved payment under every limit and pays it.
 func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx *solana.Transaction, res *ApprovalResult) (*ApprovalResult, error) {
+	if a.Kind == policy.ApprovalPayment {
+		// An x402 purchase is bought from its seller, not paid by a plain transfer.
+		if rec, err := s.store.X402(ctx, a.UserWallet, a.PaymentID); err != nil {
+			return nil, err
+		} else if rec != nil {
+			return s.approveX402(ctx, a, rec, res)
+		}
+	}
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: a.SessionKeyID, AgentID: "",
 		Amount: a.Amount, Recipient: a.Recipient, PaymentID: a.PaymentID, Approved: true}
 	tx := ownTx

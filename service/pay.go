@@ -289,6 +289,14 @@ func (s *Service) Recover(ctx context.Context) (committed, released int, err err
 		if p.Status != policy.PaymentReserved {
 			continue
 		}
+		// An x402 payment's stored signature is the key's, not the transaction id.
+		if handled, outcome, err := s.RecoverX402(ctx, p); handled {
+			if err != nil {
+				return committed, released, err
+			}
+			committed, released = committed+b2i(outcome == "confirmed"), released+b2i(outcome == "failed")
+			continue
+		}
 		sig, err := solana.SignatureFromBase58(p.Signature)
 		if err != nil {
 			continue

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend/x402"
 )
 
 // Config configures the Service.
@@ -30,6 +31,11 @@ type Config struct {
 	ApprovalTTL   time.Duration // how long an approval link lives (at most the key's life); 30 min
 	MaxExpiry     time.Duration // the longest a key or session may live; 90 days
 	RiskThreshold int           // a payment whose risk score exceeds it needs the owner (0-100); 0 = off
+
+	X402Network      string        // CAIP-2 network of the x402 offers paid; default: Cluster's public cluster
+	X402AllowPrivate bool          // let paid fetches reach loopback, private and link-local addresses (tests)
+	X402Timeout      time.Duration // bound of one fetch; 20s
+	X402MaxBody      int64         // bound of an answer's body; 256 KiB
 }
 
 // Service orchestrates session keys and sessions. It is safe for concurrent use.
@@ -44,6 +50,9 @@ type Service struct {
 	mu       sync.Mutex
 	subs     map[int]func(Change)
 	nextSub  int
+
+	x402Once  sync.Once     // builds x402Fetch on first use
+	x402Fetch *x402.Fetcher // the paid fetches' HTTP client
 }
 
 // New returns a Service.

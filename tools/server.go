@@ -101,7 +101,8 @@ func NewServer(svc *service.Service, opts Options) *server.MCPServer {
 		server.WithHooks(hooks),
 		server.WithInstructions("stipend pays for things from a capped, pre-funded Solana USDC wallet (a session key) "+
 			"that a human funded. Check with can_afford before paying; hand every approval_url to the human; "+
-			"when a key is exhausted, ask for a top-up with top_up_request."),
+			"when a key is exhausted, ask for a top-up with top_up_request. For a URL that charges with x402 "+
+			"(402 Payment Required), use fetch_paid with the most you will pay."),
 	)
 	for _, t := range h.tools() {
 		h.srv.AddTool(t.Def, t.Handler)
@@ -119,7 +120,8 @@ func Tools(svc *service.Service) []Tool {
 }
 
 func (h *handlers) tools() []Tool {
-	return []Tool{h.createSessionKey(), h.canAfford(), h.pay(), h.status(), h.topUpRequest(), h.listSessionKeys(), h.revokeSessionKey()}
+	return []Tool{h.createSessionKey(), h.canAfford(), h.pay(), h.status(), h.topUpRequest(), h.listSessionKeys(), h.revokeSessionKey(),
+		h.fetchPaid()}
 }
 
 // agent is the calling agent: from the HTTP bearer key, else the configured one.

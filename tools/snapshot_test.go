@@ -45,7 +45,7 @@ func TestToolSnapshots(t *testing.T) {
 		names[tl.Def.Name] = true
 		check("tool_"+tl.Def.Name, tl.Def)
 	}
-	for _, want := range []string{"create_session_key", "can_afford", "pay", "status", "top_up_request", "list_session_keys", "revoke_session_key"} {
+	for _, want := range []string{"create_session_key", "can_afford", "pay", "status", "top_up_request", "list_session_keys", "revoke_session_key", "fetch_paid"} {
 		if !names[want] {
 			t.Errorf("tool %s is missing", want)
 		}

@@ -70,6 +70,9 @@ type Config struct {
 	AllowedOrigins        []string      `yaml:"allowed_origins"`
 	MaxStreamsPerAgent    int           `yaml:"max_streams_per_agent"`
 	MCPSessionTTL         time.Duration `yaml:"mcp_session_ttl"`
+	// fetch_paid (x402): the network whose offers are paid, and whether private addresses may be reached.
+	X402Network      string `yaml:"x402_network"`
+	X402AllowPrivate bool   `yaml:"x402_allow_private"`
 }
 
 // APIKeyConfig is an agent's API key, stored as its SHA-256 (hex).
@@ -240,6 +243,8 @@ var settings = []setting{
 	{"mcp_session_ttl", "mcp-session-ttl", "how long an idle MCP session lives (kept in Redis)", duration(func(c *Config) *time.Duration { return &c.MCPSessionTTL })},
 	{"log_level", "log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log_format", "log-format", "text or json (logs go to stderr)", str(func(c *Config) *string { return &c.LogFormat })},
+	{"x402_network", "x402-network", "CAIP-2 network of the x402 offers fetch_paid pays (default: the cluster's, e.g. solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp)", str(func(c *Config) *string { return &c.X402Network })},
+	{"x402_allow_private", "x402-allow-private", "let fetch_paid reach loopback, private and link-local addresses (tests, private deployments)", boolean(func(c *Config) *bool { return &c.X402AllowPrivate })},
 }
 
 // configFlags registers the settings' flags (and --config) on fs; load reads them after Parse.
@@ -337,6 +342,8 @@ type Runtime struct {
 var (
 	clusterRE = regexp.MustCompile(`^solana:(mainnet|devnet|testnet|localnet)$`)
 	agentRE   = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+
+	x402NetworkRE = regexp.MustCompile(`^solana:[1-9A-HJ-NP-Za-km-z]{32}$`)
 )
 
 // check validates every setting, naming the first bad one: "config: <key>: …".
@@ -498,6 +505,9 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.MaxExpiry < time.Hour || c.MaxExpiry > 366*24*time.Hour {
 		return nil, bad("max_expiry", "%s: want 1h to 8784h", c.MaxExpiry)
+	}
+	if c.X402Network != "" && !x402NetworkRE.MatchString(c.X402Network) {
+		return nil, bad("x402_network", "%q: want a Solana CAIP-2 id, solana:<first 32 characters of the genesis hash>", c.X402Network)
 	}
 	if c.RiskThreshold < 0 || c.RiskThreshold > 100 {
 		return nil, bad("risk_threshold", "%d: want 0 (off) to 100", c.RiskThreshold)

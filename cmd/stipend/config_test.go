@@ -197,6 +197,9 @@ func TestConfigCheck(t *testing.T) {
 		{"origin without scheme", with("STIPEND_ALLOWED_ORIGINS", "app.example"), "allowed_origins"},
 		{"no streams", with("STIPEND_MAX_STREAMS_PER_AGENT", "0"), "max_streams_per_agent"},
 		{"session ttl", with("STIPEND_MCP_SESSION_TTL", "1s"), "mcp_session_ttl"},
+		{"x402 network", with("STIPEND_X402_NETWORK", "solana:localnet"), "x402_network"},
+		{"x402 network not solana", with("STIPEND_X402_NETWORK", "eip155:8453"), "x402_network"},
+		{"x402 allow private", with("STIPEND_X402_ALLOW_PRIVATE", "maybe"), "x402_allow_private"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

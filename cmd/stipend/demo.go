@@ -80,7 +80,8 @@ func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.out, format, a
 func (d *demo) run(ctx context.Context, keep bool) error {
 	d.printf("stipend demo: the session-key lifecycle on a local Solana chain\n\n")
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	chain, err := localnet.Start(sctx, localnet.Options{})
+	// Devnet's USDC address, so the x402 step's seller (@x402/svm) prices in this mint.
+	chain, err := localnet.Start(sctx, localnet.Options{Mint: localnet.DevnetUSDC})
 	cancel()
 	if err != nil {
 		if errors.Is(err, localnet.ErrNotInstalled) || errors.Is(err, localnet.ErrNodeMissing) {
@@ -115,7 +116,7 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 	}
 	d.base = "http://" + ln.Addr().String()
 	d.svc = service.New(store, d.wallets, sealer, service.Config{Token: "USDC", Decimals: int32(chain.Decimals),
-		PublicURL: d.base, Cluster: "solana:localnet"}, d.log)
+		PublicURL: d.base, Cluster: "solana:localnet", X402Network: localnet.DevnetX402Network, X402AllowPrivate: true}, d.log)
 	apiKey, err := newToken("stp_")
 	if err != nil {
 		return err
@@ -184,6 +185,9 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 	d.printf("  agent %q connected over MCP to %s %s\n\n", demoAgent, ir.ServerInfo.Name, ir.ServerInfo.Version)
 
 	if err := d.lifecycle(ctx); err != nil {
+		return err
+	}
+	if err := d.paidFetch(ctx); err != nil {
 		return err
 	}
 	d.printf("\nstipend demo: every step behaved as expected.\n")

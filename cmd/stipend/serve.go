@@ -149,7 +149,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	a.chain = chain
 	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals),
 		PublicURL: rt.PublicURL, Cluster: rt.Cluster, ApprovalTTL: rt.ApprovalTTL, MaxExpiry: rt.MaxExpiry,
-		RiskThreshold: rt.RiskThreshold}, logger)
+		RiskThreshold: rt.RiskThreshold, X402Network: rt.X402Network, X402AllowPrivate: rt.X402AllowPrivate}, logger)
 	defaultAgent := ""
 	if stdio {
 		defaultAgent = rt.StdioAgentID

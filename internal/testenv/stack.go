@@ -32,12 +32,18 @@ type StackOptions struct {
 	RiskThreshold int
 	Embedded      bool // run the ledger on the embedded miniredis instead of the real Redis
 	Cluster       bool // run the ledger on the test Redis Cluster
+	X402          bool // the chain's mint is DevnetUSDC and the service pays x402 offers on DevnetX402Network, private URLs allowed
 }
 
 // NewStack starts a Stack for the test and stops it when the test ends.
 func NewStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
-	st := &Stack{Local: Chain(tb)}
+	st := &Stack{}
+	if o.X402 {
+		st.Local = ChainWith(tb, localnet.Options{Mint: DevnetUSDC})
+	} else {
+		st.Local = Chain(tb)
+	}
 	prefix := "stipendtest" + policy.NewID("")[:10]
 	if o.Embedded {
 		e, err := policy.NewEmbedded()
@@ -77,8 +83,11 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 	if o.PublicURL == "" {
 		o.PublicURL = "http://127.0.0.1:0"
 	}
-	st.Service = service.New(st.Store, st.Chain, st.Sealer, service.Config{PublicURL: o.PublicURL,
-		RiskThreshold: o.RiskThreshold}, nil)
+	scfg := service.Config{PublicURL: o.PublicURL, RiskThreshold: o.RiskThreshold}
+	if o.X402 {
+		scfg.X402Network, scfg.X402AllowPrivate = DevnetX402Network, true
+	}
+	st.Service = service.New(st.Store, st.Chain, st.Sealer, scfg, nil)
 	return st
 }
 
