@@ -30,7 +30,7 @@ func (h *handlers) fetchPaid() Tool {
 		annotations("Fetch a paid resource", false, true, false), h.doFetchPaid)
 }
 
-func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, agent string, a *FetchPaidArgs) (any, string, error) {
+func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, agent string, a *FetchPaidArgs) (*service.FetchResult, string, error) {
 	for _, f := range []struct{ name, v string }{{"url", a.URL}, {"session_key_id", a.SessionKeyID}, {"idempotency_key", a.IdempotencyKey}} {
 		if err := required(f.name, f.v); err != nil {
 			return nil, "", err
