@@ -246,26 +246,31 @@ func TestFault429(t *testing.T) {
 			p.retryAfter = tt.retryAfter
 			lifecycle(t, ln, chainVia(t, ln, 5*time.Second, p.srv.URL))
 			calls := p.seen()
-			var limited int
+			var limited, retried int
 			for i, c := range calls {
 				if c.fault != tooMany {
 					continue
 				}
 				limited++
-				// The retry of the refused call (the next call of its method;
-				// calls already under way may overlap) waited out the 429.
+				// The retry of the refused call (the next call of its method
+				// with the same parameters: other calls of that method already
+				// under way may overlap) waited out the 429.
 				for _, next := range calls[i+1:] {
-					if next.method != c.method {
+					if next.method != c.method || !sameParams(next.params, c.params) {
 						continue
 					}
 					if gap := next.at.Sub(c.at); gap < tt.minWait {
 						t.Fatalf("%s retried %s after a 429, want at least %s", c.method, gap, tt.minWait)
 					}
+					retried++
 					break
 				}
 			}
 			if limited != 4 {
 				t.Fatalf("only %d calls answered 429 of %d", limited, len(calls))
+			}
+			if retried != limited {
+				t.Fatalf("%d of the %d calls answered 429 were retried", retried, limited)
 			}
 			t.Logf("%d calls, %d answered 429", len(calls), limited)
 		})
@@ -544,4 +549,9 @@ func TestBatchedStatuses(t *testing.T) {
 		t.Fatalf("%d concurrent lookups took %d calls: not batched", len(sigs), len(calls))
 	}
 	t.Logf("%d concurrent lookups in %d getSignatureStatuses calls", len(sigs), len(calls))
+}
+
+// sameParams reports whether two calls carried the same parameters.
+func sameParams(a, b []json.RawMessage) bool {
+	return slices.EqualFunc(a, b, func(x, y json.RawMessage) bool { return string(x) == string(y) })
 }
