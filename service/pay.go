@@ -10,6 +10,7 @@ import (
 
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
+	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
 
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/wallet"
@@ -186,12 +187,12 @@ func (s *Service) signAndSend(ctx context.Context, d *policy.Decision, req polic
 			s.blockhash.Invalidate()
 			continue
 		}
-		if err == nil || !errors.Is(err, wallet.ErrSend) {
+		if !nodeRefused(err) {
 			progress("sent")
 		}
 		break
 	}
-	outcome, reason := s.await(ctx, tx)
+	outcome, reason := s.afterSend(ctx, tx, err)
 	switch outcome {
 	case landed:
 		return s.settle(ctx, p, res, nil, progress)
@@ -207,7 +208,15 @@ func (s *Service) signAndSend(ctx context.Context, d *policy.Decision, req polic
 // blockhashUnknown reports a send the node refused because it does not know
 // the transaction's blockhash.
 func blockhashUnknown(err error) bool {
-	return err != nil && errors.Is(err, wallet.ErrSend) && strings.Contains(err.Error(), "lockhash not found")
+	return nodeRefused(err) && strings.Contains(err.Error(), "lockhash not found")
+}
+
+// nodeRefused reports a send the node answered with an error (its preflight
+// refused the transaction, which was then not submitted), as opposed to a
+// send whose answer was lost.
+func nodeRefused(err error) bool {
+	var re *jsonrpc.RPCError
+	return err != nil && (errors.As(err, &re) || errors.Is(err, wallet.ErrSend))
 }
 
 // payResult is the common part of a payment's answer.
@@ -258,10 +267,10 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	_, err := s.chain.Send(sctx, tx)
 	cancel()
-	if err == nil || !errors.Is(err, wallet.ErrSend) {
+	if !nodeRefused(err) {
 		progress("sent")
 	}
-	outcome, reason := s.await(ctx, tx)
+	outcome, reason := s.afterSend(ctx, tx, err)
 	switch outcome {
 	case landed:
 		return s.settle(ctx, d.Payment, res, nil, progress)
@@ -427,6 +436,25 @@ func dependency(err error) string {
 		return "stipend's ledger (Redis)"
 	}
 	return "the Solana network"
+}
+
+// afterSend follows a sent transaction: one the node refused (preflight)
+// was not submitted and never lands unless an earlier copy did; any other
+// is awaited within the bound.
+func (s *Service) afterSend(ctx context.Context, tx *solana.Transaction, sendErr error) (fate, string) {
+	if nodeRefused(sendErr) {
+		lctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+		st, err := s.chain.LookupSignature(lctx, tx.Signatures[0])
+		cancel()
+		switch {
+		case err != nil:
+		case !st.Found:
+			return neverLands, "the Solana network refused it: " + compact(sendErr)
+		case st.Failed():
+			return neverLands, "transaction failed on chain: " + st.Err
+		}
+	}
+	return s.await(ctx, tx)
 }
 
 // Outcomes of await.

@@ -396,26 +396,7 @@ func (s *Service) sendAwait(ctx context.Context, tx *solana.Transaction) (fate, 
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	_, err := s.chain.Send(sctx, tx)
 	cancel()
-	var txErr *wallet.TxError
-	if errors.As(err, &txErr) {
-		return neverLands, "transaction failed on chain: " + txErr.Err
-	}
-	if err != nil && errors.Is(err, wallet.ErrSend) {
-		// Refused by the node (simulation): not on chain unless an earlier copy landed.
-		if f, reason := s.resolve(ctx, tx.Signatures[0].String(), tx.Message.RecentBlockhash.String()); f != unknownFate {
-			return f, reason
-		}
-		return neverLands, "the node refused it: " + compact(err)
-	}
-	return s.await(ctx, tx)
-}
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-// hasURL reports an error of a transport (whose text names the endpoint).
-func hasURL(err error) bool {
-	var ue *url.Error
-	return errors.As(err, &ue) || strings.Contains(err.Error(), "://")
+	return s.afterSend(ctx, tx, err)
 }
 
 // compact is an error's text for people, without addresses of infrastructure.
@@ -605,4 +586,12 @@ func policyMessage(err error) string {
 		return pe.Message
 	}
 	return "the key cannot take it"
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// hasURL reports an error of a transport (whose text names the endpoint).
+func hasURL(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) || strings.Contains(err.Error(), "://")
 }
