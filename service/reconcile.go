@@ -261,24 +261,28 @@ func (s *Service) SweepKey(ctx context.Context, id string) (*SweepResult, error)
 	res, err := s.sweepOnce(ctx, id)
 	if err != nil {
 		s.recon.count(SweepFailed)
-		s.requeue(ctx, id)
+		s.requeue(ctx, id, s.recon.backoff(id))
 		return nil, err
 	}
 	s.recon.count(res.Outcome)
-	if res.Done {
+	switch {
+	case res.Done:
 		s.zeroConfirmed(ctx, id)
-	} else {
-		s.requeue(ctx, id)
+	case res.Outcome == SweepWaiting || res.Outcome == SweepPending:
+		// Not a failure: look again soon.
+		s.requeue(ctx, id, 2*time.Second)
+	default:
+		s.requeue(ctx, id, s.recon.backoff(id))
 	}
 	return res, nil
 }
 
-func (s *Service) requeue(ctx context.Context, id string) {
+func (s *Service) requeue(ctx context.Context, id string, after time.Duration) {
 	now, err := s.store.Now(ctx)
 	if err != nil {
 		return
 	}
-	_ = s.store.ScheduleSweep(ctx, id, now.Add(s.recon.backoff(id)))
+	_ = s.store.ScheduleSweep(ctx, id, now.Add(after))
 }
 
 func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error) {

@@ -299,15 +299,25 @@ func (c *Chain) BuildSweep(ctx context.Context, key *Keypair, user solana.Public
 	return &Sweep{Tx: tx, Tokens: tokens, Lamports: lamports}, nil
 }
 
+// SweepReserveFees is how many later sweeps a key keeps SOL for when it
+// pays its own fees: tokens sent to a revoked key's address afterwards can
+// still be returned.
+const SweepReserveFees = 10
+
 // leftoverLamports is the SOL the key can give back in a sweep it pays for:
-// its balance less the fee and, if the user's token account must be
-// recreated, that account's rent.
+// its balance less the fee, a reserve for later sweeps (a rent-exempt
+// balance plus SweepReserveFees fees) and, if the user's token account must
+// be recreated, that account's rent.
 func (c *Chain) leftoverLamports(ctx context.Context, key, user solana.PublicKey) (uint64, error) {
 	bal, err := c.SOLBalance(ctx, key)
 	if err != nil {
 		return 0, err
 	}
-	reserve := uint64(LamportsPerSignature)
+	minBal, err := c.rpc.GetMinimumBalanceForRentExemption(ctx, 0, c.cfg.Commitment)
+	if err != nil {
+		return 0, fmt.Errorf("wallet: account rent: %w", err)
+	}
+	reserve := uint64(LamportsPerSignature) + minBal + SweepReserveFees*LamportsPerSignature
 	if _, userATA, err := c.tokenBalance(ctx, user); err != nil {
 		return 0, err
 	} else if !userATA {

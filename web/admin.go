@@ -351,6 +351,11 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 	if errors.Is(err, service.ErrRefused) && res != nil {
 		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
 	}
+	var pe *policy.Error
+	if errors.As(err, &pe) && res != nil {
+		// An unavailable answer carries the payment (its idempotency_key) so a retry is always possible.
+		return 0, nil, &refusal{err: pe, result: res}
+	}
 	if err != nil {
 		return 0, nil, err
 	}

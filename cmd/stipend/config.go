@@ -51,6 +51,7 @@ type Config struct {
 	ReconcileInterval time.Duration   `yaml:"reconcile_interval"`
 	PayWait           time.Duration   `yaml:"pay_wait"`
 	SecretGrace       time.Duration   `yaml:"secret_grace"`
+	RecoveryGrace     time.Duration   `yaml:"recovery_grace"`
 	ShutdownTimeout   time.Duration   `yaml:"shutdown_timeout"`
 	AllowNonLocalHost bool            `yaml:"allow_non_local_host"`
 	Webhooks          []WebhookConfig `yaml:"webhooks"`
@@ -88,6 +89,7 @@ func defaultConfig() Config {
 		ReconcileInterval: 10 * time.Minute,
 		PayWait:           30 * time.Second,
 		SecretGrace:       30 * 24 * time.Hour,
+		RecoveryGrace:     time.Minute,
 		ShutdownTimeout:   30 * time.Second,
 		LogLevel:          "info",
 		LogFormat:         "text",
@@ -196,6 +198,7 @@ var settings = []setting{
 	{"reconcile_interval", "reconcile-interval", "how often one replica checks every key's balance against the ledger", duration(func(c *Config) *time.Duration { return &c.ReconcileInterval })},
 	{"pay_wait", "pay-wait", "how long pay waits for confirmation before answering pending", duration(func(c *Config) *time.Duration { return &c.PayWait })},
 	{"secret_grace", "secret-grace", "how long a key's sealed secret is kept after its zero balance is confirmed", duration(func(c *Config) *time.Duration { return &c.SecretGrace })},
+	{"recovery_grace", "recovery-grace", "how old an unfinished payment or approval submission must be before recovery takes its process for dead", duration(func(c *Config) *time.Duration { return &c.RecoveryGrace })},
 	{"shutdown_timeout", "shutdown-timeout", "how long shutdown waits for in-flight payments", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"allow_non_local_host", "allow-non-local-host", "accept MCP requests on a loopback connection with a non-loopback Host (reverse proxy)", boolean(func(c *Config) *bool { return &c.AllowNonLocalHost })},
 	{"log_level", "log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
@@ -448,6 +451,9 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.SecretGrace < 0 || c.SecretGrace > 366*24*time.Hour {
 		return nil, bad("secret_grace", "%s: want 0s to 8784h", c.SecretGrace)
+	}
+	if c.RecoveryGrace < time.Second || c.RecoveryGrace > time.Hour {
+		return nil, bad("recovery_grace", "%s: want 1s to 1h", c.RecoveryGrace)
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
 		return nil, bad("shutdown_timeout", "%s: want 1s to 10m", c.ShutdownTimeout)

@@ -142,7 +142,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	a.chain = chain
 	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals),
 		PublicURL: rt.PublicURL, Cluster: rt.Cluster, ApprovalTTL: rt.ApprovalTTL, MaxExpiry: rt.MaxExpiry,
-		RiskThreshold: rt.RiskThreshold, PayWait: rt.PayWait, SecretGrace: rt.SecretGrace}, logger)
+		RiskThreshold: rt.RiskThreshold, PayWait: rt.PayWait, SecretGrace: rt.SecretGrace,
+		AttachGrace: rt.RecoveryGrace}, logger)
 	defaultAgent := ""
 	if stdio {
 		defaultAgent = rt.StdioAgentID
