@@ -303,8 +303,8 @@ func (h *harness) activeKeys() []string {
 // pay sends one payment (or its retry) and records a definitive answer.
 func (h *harness) pay(p *payment, fault string) {
 	var out struct {
-		Status  string `json:"status"`
-		Error   *struct {
+		Status string `json:"status"`
+		Error  *struct {
 			Code string `json:"code"`
 		} `json:"error"`
 		Payment *struct {
