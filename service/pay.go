@@ -96,6 +96,8 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	if in.IdempotencyKey == "" {
 		in.IdempotencyKey = policy.NewID("idem_")
 	}
+	// pay_wait bounds the whole answer, every RPC call included.
+	ctx = context.WithValue(ctx, deadlineKey{}, time.Now().Add(s.cfg.PayWait))
 	if in.SessionID != "" {
 		return s.payFromOwner(ctx, in, recipient)
 	}
@@ -155,7 +157,7 @@ func (s *Service) signAndSend(ctx context.Context, d *policy.Decision, req polic
 	}
 	var tx *solana.Transaction
 	for attempt := 0; ; attempt++ {
-		bctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+		bctx, cancel := s.rpcCtx(ctx)
 		bh, err := s.blockhash.Get(bctx)
 		cancel()
 		if err != nil {
@@ -178,7 +180,7 @@ func (s *Service) signAndSend(ctx context.Context, d *policy.Decision, req polic
 		p.Signature, p.Blockhash = tx.Signatures[0].String(), bh.String()
 		progress("signed")
 		res.TransactionSignature = p.Signature
-		sctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+		sctx, cancel := s.rpcCtx(ctx)
 		_, err = s.chain.Send(sctx, tx)
 		cancel()
 		if err != nil && attempt == 0 && blockhashUnknown(err) {
@@ -264,7 +266,7 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 	ctx = context.WithoutCancel(ctx)
 	progress("signed")
 	res.TransactionSignature = d.Payment.Signature
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+	sctx, cancel := s.rpcCtx(ctx)
 	_, err := s.chain.Send(sctx, tx)
 	cancel()
 	if !nodeRefused(err) {
@@ -389,7 +391,7 @@ func (s *Service) duplicate(ctx context.Context, d *policy.Decision, res *PayRes
 		if err != nil {
 			return res, nil
 		}
-		lctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+		lctx, cancel := s.rpcCtx(ctx)
 		st, err := s.chain.LookupSignature(lctx, sig)
 		cancel()
 		if err == nil && st.Found && !st.Failed() {
@@ -443,7 +445,7 @@ func dependency(err error) string {
 // is awaited within the bound.
 func (s *Service) afterSend(ctx context.Context, tx *solana.Transaction, sendErr error) (fate, string) {
 	if nodeRefused(sendErr) {
-		lctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+		lctx, cancel := s.rpcCtx(ctx)
 		st, err := s.chain.LookupSignature(lctx, tx.Signatures[0])
 		cancel()
 		switch {
@@ -455,6 +457,32 @@ func (s *Service) afterSend(ctx context.Context, tx *solana.Transaction, sendErr
 		}
 	}
 	return s.await(ctx, tx)
+}
+
+// deadlineKey carries the moment by which a flow must answer (pay_wait
+// after it started).
+type deadlineKey struct{}
+
+// deadline is when the flow of ctx must answer: pay_wait after it started.
+func (s *Service) deadline(ctx context.Context) time.Time {
+	if t, ok := ctx.Value(deadlineKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now().Add(s.cfg.PayWait)
+}
+
+// rpcCtx bounds one RPC call: RPCTimeout, and never past the flow's
+// deadline (but half a second at least, so a send is always attempted).
+func (s *Service) rpcCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := minTime(time.Now().Add(s.cfg.RPCTimeout), s.deadline(ctx))
+	return context.WithDeadline(ctx, maxTime(end, time.Now().Add(500*time.Millisecond)))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Outcomes of await.
@@ -472,7 +500,7 @@ const (
 // call has its own short timeout; a hung RPC costs at most the bound.
 func (s *Service) await(ctx context.Context, tx *solana.Transaction) (fate, string) {
 	sig := tx.Signatures[0]
-	deadline := time.Now().Add(s.cfg.PayWait)
+	deadline := s.deadline(ctx)
 	lastCheck, lastSend := time.Now(), time.Now()
 	for {
 		lctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(s.cfg.RPCTimeout), deadline))

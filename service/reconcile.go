@@ -397,7 +397,8 @@ func (s *Service) resolve(ctx context.Context, sigText, blockhash string) (fate,
 
 // sendAwait sends a signed transaction once and waits for it within the bound.
 func (s *Service) sendAwait(ctx context.Context, tx *solana.Transaction) (fate, string) {
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+	ctx = context.WithValue(ctx, deadlineKey{}, time.Now().Add(s.cfg.PayWait))
+	sctx, cancel := s.rpcCtx(ctx)
 	_, err := s.chain.Send(sctx, tx)
 	cancel()
 	return s.afterSend(ctx, tx, err)

@@ -91,6 +91,7 @@ type payment struct {
 	recipient solana.PublicKey
 	amount    uint64
 	status    string // last definitive answer: confirmed, failed, refused; "" unknown
+	answered  bool   // the burst's request got an answer
 }
 
 type harness struct {
@@ -324,6 +325,7 @@ func (h *harness) pay(p *payment, fault string) {
 	if el > h.maxPay[fault] {
 		h.maxPay[fault] = el
 	}
+	p.answered = true
 	switch {
 	case code == 200 && (out.Status == "confirmed" || out.Status == "failed"):
 		p.status = out.Status
@@ -355,7 +357,7 @@ func (h *harness) round(seed int64, fault string) {
 		h.proxy.Set(testenv.Delay, "sendTransaction")
 	}
 	var wg sync.WaitGroup
-	// Payments, staggered over the first 3 s.
+	// Payments, staggered over the first 8 s.
 	n := 8 + rng.IntN(5)
 	for i := 0; i < n; i++ {
 		rk, _ := solana.NewRandomPrivateKey()
@@ -364,42 +366,54 @@ func (h *harness) round(seed int64, fault string) {
 		h.mu.Lock()
 		h.payments[p.idem] = p
 		h.mu.Unlock()
-		at := time.Duration(rng.IntN(3000)) * time.Millisecond
+		at := time.Duration(rng.IntN(8000)) * time.Millisecond
 		wg.Go(func() {
 			time.Sleep(at)
 			h.pay(p, fault)
 		})
 	}
-	// A top-up, a new key's funding, a revoke.
+	// A top-up, a new key's funding, a revoke. (Every draw happens here, so
+	// the seed alone decides the round.)
+	ms := func(n int) time.Duration { return time.Duration(rng.IntN(n)) * time.Millisecond }
 	topKey, revKey := keys[rng.IntN(len(keys))], keys[rng.IntN(len(keys))]
+	topAt, fundAt, revAt, newMax, revoke := ms(2000), ms(2000), ms(3000), 10+rng.IntN(10), rng.IntN(2) == 0
+	redisDownAt, redisDownFor := 500*time.Millisecond+ms(1500), 2*time.Second+ms(4000)
 	wg.Go(func() {
-		time.Sleep(time.Duration(rng.IntN(2000)) * time.Millisecond)
+		time.Sleep(topAt)
 		var c created
 		if code, err := h.api("POST", "/admin/session-keys/"+topKey+"/top-up", map[string]string{"amount": "3"}, &c); err == nil && code == 200 {
 			h.approve(c)
 		}
 	})
 	wg.Go(func() {
-		time.Sleep(time.Duration(rng.IntN(2000)) * time.Millisecond)
-		h.newKey(10 + rng.IntN(10))
+		time.Sleep(fundAt)
+		h.newKey(newMax)
 	})
-	if rng.IntN(2) == 0 {
+	if revoke {
 		wg.Go(func() {
-			time.Sleep(time.Duration(rng.IntN(3000)) * time.Millisecond)
+			time.Sleep(revAt)
 			_, _ = h.api("POST", "/admin/session-keys/"+revKey+"/revoke", map[string]string{"reason": "fault suite"}, nil)
 		})
 	}
 	if fault == "redis" {
 		wg.Go(func() {
-			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+			time.Sleep(redisDownAt)
 			h.redis.kill()
-			time.Sleep(time.Duration(2000+rng.IntN(4000)) * time.Millisecond)
+			time.Sleep(redisDownFor)
 			h.redis.start(t)
 		})
 	}
-	killAt := time.Duration(3000+rng.IntN(6000)) * time.Millisecond
+	killAt := time.Duration(4000+rng.IntN(6000)) * time.Millisecond
 	time.Sleep(killAt)
-	t.Logf("  SIGKILL serve at %s", killAt)
+	h.mu.Lock()
+	answered := 0
+	for _, p := range h.payments {
+		if strings.HasPrefix(p.idem, fmt.Sprintf("s%d-", seed)) && p.answered {
+			answered++
+		}
+	}
+	h.mu.Unlock()
+	t.Logf("  SIGKILL serve at %s (%d of %d payments answered before)", killAt, answered, n)
 	h.kill()
 	h.proxy.Heal()
 	wg.Wait()
