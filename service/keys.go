@@ -219,6 +219,11 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 		return out, nil
 	}
 	_ = s.store.Forget(ctx, k.ID)
+	if k.ActivatedAt.IsZero() {
+		// Never funded: nothing to return now, and nothing to report. The
+		// reconciler still checks its address (a transfer cut short by a crash).
+		return out, nil
+	}
 	sw, err := s.SweepKey(ctx, k.ID)
 	switch {
 	case err != nil:

@@ -403,7 +403,8 @@ func TestSweptKeyShowsNothingRemaining(t *testing.T) {
 }
 
 // TestRevokeNeverFunded (issue 16): revoking a key that was never funded
-// reports no sweep error.
+// reports no sweep error, even while the RPC refuses every call (there is
+// nothing to return; the reconciler still watches its address).
 func TestRevokeNeverFunded(t *testing.T) {
 	st := testenv.NewStack(t, testenv.StackOptions{})
 	user := st.NewUser(t, 0)
@@ -411,7 +412,18 @@ func TestRevokeNeverFunded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev, err := st.Service.Revoke(ctx, "bot", c.SessionKeyID, "")
+	proxy := st.RPCProxy(t)
+	svc, store, _ := st.Via(t, proxy.URL, nil, service.Config{})
+	proxy.Set(testenv.Refuse)
+	rev, err := svc.Revoke(ctx, "bot", c.SessionKeyID, "")
+	if err != nil || rev.SweepError != "" || rev.Status != "revoked" {
+		t.Fatalf("revoke of a never-funded key: %+v %v", rev, err)
+	}
+	if q, _ := store.SweepQueued(ctx); q[c.SessionKeyID].IsZero() {
+		t.Fatal("the revoked key's address is not watched")
+	}
+	proxy.Heal()
+	rev, err = st.Service.Revoke(ctx, "bot", c.SessionKeyID, "")
 	if err != nil || rev.SweepError != "" || rev.Status != "revoked" {
 		t.Fatalf("revoke of a never-funded key: %+v %v", rev, err)
 	}
