@@ -547,3 +547,18 @@ func TestDecideFirst(t *testing.T) {
 		t.Fatalf("the reservation was not released: %+v", v)
 	}
 }
+
+// TestReconcileUnavailable: with the RPC refusing, the reconciler's report
+// is an unavailable error naming the dependency, never its address.
+func TestReconcileUnavailable(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{})
+	user := st.NewUser(t, 100*usdc)
+	st.Fund(t, "bot", user, 10*usdc, "")
+	proxy := st.RPCProxy(t)
+	svc, _, _ := st.Via(t, proxy.URL, nil, service.Config{RPCTimeout: time.Second})
+	proxy.Set(testenv.Refuse)
+	_, err := svc.Reconcile(ctx)
+	if policy.CodeOf(err) != policy.CodeUnavailable || strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "http") {
+		t.Fatalf("reconcile with the RPC refusing: %v", err)
+	}
+}
