@@ -45,6 +45,12 @@ type Approval struct {
 	Result    json.RawMessage // what the submission came to
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// TxSignature and TxBlockhash are those of the signed transaction a
+	// submission is sending (set when it is claimed), so a submission cut
+	// short by a crash can be finished from them.
+	TxSignature string
+	TxBlockhash string
+	ClaimedAt   time.Time
 }
 
 // NewApproval describes an approval link to create.
@@ -77,7 +83,8 @@ func (f fields) approval() *Approval {
 		UserWallet: f.str("user_wallet"), AgentID: f.str("agent_id"), SessionKeyID: f.str("session_key_id"),
 		SessionID: f.str("session_id"), PaymentID: f.str("payment_id"), Amount: f.amount("amount"),
 		Recipient: f.str("recipient"), Payload: f.str("payload"),
-		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at")}
+		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at"),
+		TxSignature: f.str("tx_signature"), TxBlockhash: f.str("tx_blockhash"), ClaimedAt: f.time("claimed_at")}
 	if d := f.str("details"); d != "" {
 		a.Details = json.RawMessage(d)
 	}

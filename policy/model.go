@@ -102,6 +102,11 @@ type Payment struct {
 	Reason         string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// Duplicate is set by Commit and Release when the payment was already
+	// confirmed or failed before the call: the call changed nothing.
+	Duplicate bool
+	// KeyRemaining is what remains on the session key after a Commit.
+	KeyRemaining Amount
 }
 
 // Check is one failing check of a payment decision.
@@ -145,6 +150,10 @@ type Decision struct {
 	SessionRemainingToday *Amount
 	Payment               *Payment
 	Now                   time.Time
+	// SealedKey and KeyAddress come with a reservation from a session key:
+	// the service signs the payment after the decision, with no other read.
+	SealedKey  string
+	KeyAddress string
 }
 
 // fields is a script's record as it comes from Lua: text values by name.
@@ -222,6 +231,7 @@ func (f fields) payment() *Payment {
 		Status: PaymentStatus(f.str("status")), Signature: f.str("signature"), Blockhash: f.str("blockhash"),
 		IdempotencyKey: f.str("idempotency_key"), Reason: f.str("reason"),
 		CreatedAt: f.time("created_at"), UpdatedAt: f.time("updated_at"),
+		Duplicate: f.str("duplicate") == "1", KeyRemaining: f.amount("key_remaining"),
 	}
 }
 
@@ -246,6 +256,8 @@ type decisionReply struct {
 	Now                   string            `json:"now"`
 	Checks                []checkReply      `json:"checks"`
 	Payment               map[string]string `json:"payment"`
+	SealedKey             string            `json:"sealed_key"`
+	KeyAddress            string            `json:"session_key_address"`
 }
 
 type checkReply struct {
@@ -274,7 +286,8 @@ func parseMillis(s string) time.Time {
 
 func (r *decisionReply) decision() *Decision {
 	d := &Decision{Allowed: r.Allowed, ApprovalRequired: r.ApprovalRequired, Duplicate: r.Duplicate,
-		Outcome: Outcome(r.Outcome), MaxAffordableNow: parseUnits(r.MaxAffordableNow), Now: parseMillis(r.Now)}
+		Outcome: Outcome(r.Outcome), MaxAffordableNow: parseUnits(r.MaxAffordableNow), Now: parseMillis(r.Now),
+		SealedKey: r.SealedKey, KeyAddress: r.KeyAddress}
 	if r.NextAvailableAt != nil {
 		t := parseMillis(*r.NextAvailableAt)
 		d.NextAvailableAt = &t

@@ -154,7 +154,7 @@ func (s *Service) buildFor(ctx context.Context, a *policy.Approval) (*wallet.Uns
 			return nil, err
 		}
 		key, _ := parseWallet(k.Address, "session_key_address")
-		return s.chain.BuildFunding(ctx, user, key, uint64(a.Amount))
+		return s.chain.BuildFundingMemo(ctx, user, key, uint64(a.Amount), approvalMemo(a.Kind))
 	case policy.ApprovalOwnPayment:
 		r, _ := parseWallet(a.Recipient, "recipient")
 		return s.chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
@@ -293,14 +293,26 @@ func (s *Service) SubmitApproval(ctx context.Context, token string, sub Submissi
 			return nil, err
 		}
 	}
-	// Claim the link: one submission at a time, once.
-	if _, err := s.store.ApprovalAction(ctx, token, "claim", ""); err != nil {
+	// Claim the link: one submission at a time, once. The signed
+	// transaction's signature is kept with the claim, before it is sent, so a
+	// submission cut short by a crash is finished by the reconciler.
+	sig, bh := "", ""
+	if tx != nil {
+		sig, bh = tx.Signatures[0].String(), tx.Message.RecentBlockhash.String()
+	}
+	if _, err := s.store.ClaimApproval(ctx, token, sig, bh); err != nil {
 		return nil, err
 	}
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	ctx = context.WithoutCancel(ctx)
 	res, err := s.carryOut(ctx, a, tx)
+	if errors.Is(err, errInFlight) {
+		// The transfer may still land: the claim stays, and the reconciler finishes it.
+		return nil, &policy.Error{Code: policy.CodeUnavailable, Message: "your transfer was sent but is not confirmed yet; " +
+			"it is finished as soon as the Solana network confirms it (or the link works again if it never lands): " +
+			"reload this page in a minute, do not sign a new transfer"}
+	}
 	if err != nil {
 		// Nothing happened: the owner may try again with the same link.
 		if _, rerr := s.store.ApprovalAction(ctx, token, "release", ""); rerr != nil {
@@ -308,13 +320,14 @@ func (s *Service) SubmitApproval(ctx context.Context, token string, sub Submissi
 		}
 		return nil, err
 	}
-	body, _ := json.Marshal(res)
-	if _, err := s.store.ApprovalAction(ctx, token, "finish", string(body)); err != nil {
+	if err := s.finishWith(ctx, a, res); err != nil {
 		s.log.Error("finish approval", "err", err)
 	}
-	s.notify(Change{SessionKeyID: a.SessionKeyID, ApprovalToken: token, Status: res.Status})
 	return res, nil
 }
+
+// errInFlight: a transfer was sent and its fate is not known yet.
+var errInFlight = errors.New("service: transfer in flight")
 
 func verifyErr(err error, userWallet string) error {
 	switch {
@@ -352,38 +365,31 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 	switch a.Kind {
 	case policy.ApprovalFund, policy.ApprovalTopUp:
 		// Refuse before sending when the key can no longer take the money.
-		var k *policy.SessionKey
 		var err error
 		if a.Kind == policy.ApprovalFund {
-			k, err = s.store.CheckActivate(ctx, a.SessionKeyID, a.Amount)
+			_, err = s.store.CheckActivate(ctx, a.SessionKeyID, a.Amount)
 		} else {
-			k, err = s.store.CheckTopUp(ctx, a.SessionKeyID, a.Amount)
+			_, err = s.store.CheckTopUp(ctx, a.SessionKeyID, a.Amount)
 		}
 		if err != nil {
-			return nil, err
-		}
-		sig, err := s.chain.SendAndConfirm(ctx, tx)
-		if err != nil {
-			return nil, chainErr("the funding transfer", err)
-		}
-		res.Result["signature"] = sig.String()
-		if a.Kind == policy.ApprovalFund {
-			k, err = s.store.Activate(ctx, a.SessionKeyID, sig.String(), a.Amount)
-		} else {
-			k, err = s.store.TopUp(ctx, a.SessionKeyID, a.Amount, sig.String())
-		}
-		if err != nil {
-			// The money moved but the key cannot take it (it expired meanwhile): send it back.
-			s.log.Error("funding landed on a key that cannot take it; sweeping back", "session_key_id", a.SessionKeyID, "err", err)
-			if k2, _, gerr := s.store.GetKey(ctx, "", a.SessionKeyID); gerr == nil {
-				_, _, _ = s.sweep(ctx, k2)
+			if !isCoded(err) {
+				return nil, unavailable(err)
 			}
-			return nil, err
+			// The owner's wallet may have sent the transfer itself: if it
+			// landed, the money goes back.
+			if f, _ := s.resolve(ctx, tx.Signatures[0].String(), tx.Message.RecentBlockhash.String()); f == landed {
+				return s.returnFunds(ctx, a, tx.Signatures[0].String(), err)
+			}
+			return nil, &policy.Error{Code: policy.CodeOf(err), Param: "token",
+				Message: "this approval can no longer take effect: " + policyMessage(err) + "; nothing was sent"}
 		}
-		res.Status = string(k.Status)
-		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.Format(k.MaxAmount)
-		res.Result["remaining_amount"] = s.Format(k.Remaining)
-		return res, nil
+		switch f, reason := s.sendAwait(ctx, tx); f {
+		case unknownFate:
+			return nil, errInFlight
+		case neverLands:
+			return nil, &policy.Error{Code: policy.CodeUnavailable, Message: "the funding transfer did not land (" + reason + "); nothing was moved, try again"}
+		}
+		return s.applyFunding(ctx, a, tx.Signatures[0].String())
 	case policy.ApprovalPayment, policy.ApprovalOwnPayment:
 		return s.approvePayment(ctx, a, tx, res)
 	case policy.ApprovalUnlink:

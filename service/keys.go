@@ -84,7 +84,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "cannot attest the key: %v", err)
 	}
-	tx, err := s.chain.BuildFunding(ctx, user, kp.PublicKey(), uint64(in.MaxAmount))
+	tx, err := s.chain.BuildFundingMemo(ctx, user, kp.PublicKey(), uint64(in.MaxAmount), approvalMemo(policy.ApprovalFund))
 	if err != nil {
 		return nil, chainErr("build the funding transaction", err)
 	}
@@ -174,7 +174,7 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	}
 	user, _ := parseWallet(k.UserWallet, "user_wallet")
 	keyPub, _ := parseWallet(k.Address, "session_key_address")
-	tx, err := s.chain.BuildFunding(ctx, user, keyPub, uint64(amount))
+	tx, err := s.chain.BuildFundingMemo(ctx, user, keyPub, uint64(amount), approvalMemo(policy.ApprovalTopUp))
 	if err != nil {
 		return nil, chainErr("build the top-up transaction", err)
 	}
@@ -200,54 +200,49 @@ type Revoked struct {
 	SweepError     string `json:"sweep_error,omitempty"`
 }
 
-// Revoke stops a key for good, then sweeps what is left on it back to the owner.
+// Revoke stops a key for good, then sweeps what is left on it back to the
+// owner. A sweep that cannot finish now (payments in flight, the network
+// down) stays queued: the reconciler retries it until the balance is zero.
 func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Revoked, error) {
 	k, err := s.store.Revoke(ctx, agent, keyID, reason)
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
 	out := &Revoked{KeyView: s.keyView(k, nil), SweptAmount: s.Format(0)}
-	sig, swept, err := s.sweep(ctx, k)
+	now, err := s.store.Now(ctx)
+	if err == nil {
+		err = s.store.EnqueueSweep(ctx, k.ID, now)
+	}
 	if err != nil {
-		out.SweepError = err.Error()
-		s.log.Error("sweep after revoke failed", "session_key_id", k.ID, "err", err)
-	} else {
-		out.SweepSignature, out.SweptAmount = sig, s.Format(policy.Amount(swept))
+		out.SweepError = "the sweep could not be queued yet (" + dependency(err) + " did not answer); the reconciler finds the balance and returns it"
+		return out, nil
 	}
 	_ = s.store.Forget(ctx, k.ID)
+	if k.ActivatedAt.IsZero() {
+		// Never funded: nothing to return now, and nothing to report. The
+		// reconciler still checks its address (a transfer cut short by a crash).
+		return out, nil
+	}
+	sw, err := s.SweepKey(ctx, k.ID)
+	switch {
+	case err != nil:
+		out.SweepError = "the sweep did not finish yet; it is retried until the balance is zero: " + policyMessage(err)
+		s.log.Warn("sweep after revoke not finished; queued", "session_key_id", k.ID, "err", err)
+	case sw.Outcome == SweepWaiting:
+		out.SweepError = "payments in flight must settle first; what is left goes back to the owner after them"
+	case sw.Outcome == SweepPending:
+		out.SweepError = "the sweep was sent and is not confirmed yet; it is retried until the balance is zero"
+	default:
+		out.SweepSignature, out.SweptAmount = sw.Signature, s.Format(policy.Amount(sw.Tokens))
+	}
 	return out, nil
 }
 
-// sweep returns what a revoked or expired key holds to its owner and closes its token account.
-func (s *Service) sweep(ctx context.Context, k *policy.SessionKey) (string, uint64, error) {
-	s.inflight.Add(1)
-	defer s.inflight.Done()
-	ctx = context.WithoutCancel(ctx)
-	kp, err := s.openKey(ctx, k)
-	if err != nil {
-		return "", 0, err
-	}
-	user, _ := parseWallet(k.UserWallet, "user_wallet")
-	for attempt := 0; attempt < 3; attempt++ {
-		sw, err := s.chain.BuildSweep(ctx, kp, user)
-		if errors.Is(err, wallet.ErrNothingToSweep) {
-			return "", 0, nil
-		}
-		if err != nil {
-			return "", 0, fmt.Errorf("build sweep: %w", err)
-		}
-		sig, err := s.chain.SendAndConfirm(ctx, sw.Tx)
-		if errors.Is(err, wallet.ErrBlockhashExpired) {
-			continue // it never landed: rebuild with a fresh blockhash
-		}
-		if err != nil {
-			return sig.String(), 0, fmt.Errorf("sweep: %w", err)
-		}
-		s.log.Info("session key swept", "session_key_id", k.ID, "tokens", sw.Tokens, "signature", sig.String())
-		return sig.String(), sw.Tokens, nil
-	}
-	return "", 0, fmt.Errorf("sweep: blockhash kept expiring")
+// approvalMemo names one funding or top-up approval in its transaction (an
+// SPL Memo), so that two approvals can never be one transfer.
+func approvalMemo(kind policy.ApprovalKind) string {
+	return "stipend " + string(kind) + " " + policy.NewID("")
 }
 
 // openKey reads a key's sealed secret and opens it.
@@ -273,14 +268,19 @@ func (s *Service) openSealed(k *policy.SessionKey, sealed string) (*wallet.Keypa
 }
 
 // SweepExpired turns due keys expired (one Lua script each, so replicas
-// racing produce one event per key) and sweeps their tokens back. It returns
-// how many keys it expired.
+// racing produce one event per key) and queues the return of their tokens to
+// the reconciler, trying each once at once. It returns how many keys it expired.
 func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 	ids, err := s.store.DueKeys(ctx, batch)
 	if err != nil {
 		return 0, err
 	}
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
+	var sweep []string
 	for _, id := range ids {
 		changed, k, err := s.store.Expire(ctx, id)
 		if errors.Is(err, policy.ErrNotFound) {
@@ -295,13 +295,22 @@ func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 			s.notify(Change{SessionKeyID: id, Status: string(k.Status)})
 		}
 		if k.Status == policy.StatusExpired || k.Status == policy.StatusRevoked {
-			if k.Status == policy.StatusExpired && k.ActivatedAt.After(time.Time{}) {
-				if _, _, err := s.sweep(ctx, k); err != nil {
-					s.log.Error("sweep of expired key failed", "session_key_id", id, "err", err)
-					continue // stays due: the next round tries again
+			// Only a key that was ever funded may hold tokens now; the
+			// reconciler's full check finds any other.
+			if !k.ActivatedAt.IsZero() {
+				if err := s.store.EnqueueSweep(ctx, id, now); err != nil {
+					return n, err
 				}
+				sweep = append(sweep, id)
 			}
 			_ = s.store.Forget(ctx, id)
+		}
+	}
+	if s.chain != nil {
+		for _, id := range sweep {
+			if _, err := s.SweepKey(ctx, id); err != nil {
+				s.log.Warn("sweep of expired key not finished; queued", "session_key_id", id, "err", err)
+			}
 		}
 	}
 	return n, nil

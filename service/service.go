@@ -36,6 +36,18 @@ type Config struct {
 	X402AllowPrivate bool          // let paid fetches reach loopback, private and link-local addresses (tests)
 	X402Timeout      time.Duration // bound of one fetch; 20s
 	X402MaxBody      int64         // bound of an answer's body; 256 KiB
+
+	// PayWait bounds how long pay waits for its transaction to confirm before
+	// answering pending (with the retry sentence); 30 s.
+	PayWait time.Duration
+	// RPCTimeout bounds each RPC call of the payment flow and the reconciler; 5 s.
+	RPCTimeout time.Duration
+	// AttachGrace is how old a reservation without a transaction must be
+	// before recovery takes its process for dead and releases it; 1 min.
+	AttachGrace time.Duration
+	// SecretGrace is how long a key's sealed secret is kept after the
+	// reconciler confirmed its zero balance; 30 days.
+	SecretGrace time.Duration
 }
 
 // Service orchestrates session keys and sessions. It is safe for concurrent use.
@@ -45,6 +57,9 @@ type Service struct {
 	sealer *wallet.Sealer
 	cfg    Config
 	log    *slog.Logger
+
+	blockhash *wallet.BlockhashCache // one recent blockhash shared by every payment
+	recon     reconStats
 
 	inflight sync.WaitGroup // payments and approvals being sent, for graceful shutdown
 	mu       sync.Mutex
@@ -69,6 +84,18 @@ func New(store *policy.Store, chain *wallet.Chain, sealer *wallet.Sealer, cfg Co
 	if cfg.MaxExpiry <= 0 {
 		cfg.MaxExpiry = 90 * 24 * time.Hour
 	}
+	if cfg.PayWait <= 0 {
+		cfg.PayWait = 30 * time.Second
+	}
+	if cfg.RPCTimeout <= 0 {
+		cfg.RPCTimeout = 5 * time.Second
+	}
+	if cfg.AttachGrace <= 0 {
+		cfg.AttachGrace = time.Minute
+	}
+	if cfg.SecretGrace <= 0 {
+		cfg.SecretGrace = 30 * 24 * time.Hour
+	}
 	if cfg.Cluster == "" {
 		cfg.Cluster = "solana:localnet"
 	}
@@ -79,7 +106,11 @@ func New(store *policy.Store, chain *wallet.Chain, sealer *wallet.Sealer, cfg Co
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, chain: chain, sealer: sealer, cfg: cfg, log: log, subs: map[int]func(Change){}}
+	svc := &Service{store: store, chain: chain, sealer: sealer, cfg: cfg, log: log, subs: map[int]func(Change){}}
+	if chain != nil {
+		svc.blockhash = wallet.NewBlockhashCache(chain, 10*time.Second)
+	}
+	return svc
 }
 
 // Config returns the service's configuration.
@@ -153,9 +184,17 @@ func parseWallet(addr, param string) (solana.PublicKey, error) {
 	return pk, nil
 }
 
-// chainErr turns a chain failure into an unavailable error that says nothing changed.
+// chainErr turns a chain failure into an unavailable error that says nothing
+// changed. It names the dependency, never its address.
 func chainErr(what string, err error) error {
-	return &policy.Error{Code: policy.CodeUnavailable, Message: fmt.Sprintf("%s: the Solana network did not accept it (%v); nothing was changed, try again", what, err)}
+	return &policy.Error{Code: policy.CodeUnavailable, Message: fmt.Sprintf("%s: the Solana network did not accept it (%s); nothing was changed, try again", what, compact(err))}
+}
+
+// RunBlockhash keeps the shared blockhash fresh until ctx ends.
+func (s *Service) RunBlockhash(ctx context.Context, interval time.Duration) {
+	if s.blockhash != nil {
+		s.blockhash.Run(ctx, interval)
+	}
 }
 
 func isCoded(err error) bool {

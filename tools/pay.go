@@ -55,6 +55,9 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 		return r, "", e
 	}
 	if err != nil {
+		if r != nil {
+			return r, "", err // the result carries the idempotency_key to retry with
+		}
 		return nil, "", err
 	}
 	switch r.Status {

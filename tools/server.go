@@ -147,8 +147,11 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 			// The caller cancelled; it ignores whatever comes back.
 			return nil, err
 		}
+		// A broken dependency (Redis or the RPC unreachable) is a tool result
+		// the model can act on, naming the dependency, never its address.
 		h.log.Error("tool failed", "tool", name, "err", err)
-		return nil, err
+		return toolError(&policy.Error{Code: policy.CodeUnavailable,
+			Message: "a dependency of stipend (its ledger or the Solana network) did not answer; try again in a moment"}, out), nil
 	}
 	return structured(out, text, false), nil
 }

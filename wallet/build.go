@@ -386,13 +386,24 @@ func (c *Chain) BuildSweep(ctx context.Context, key *Keypair, user solana.Public
 	return &Sweep{Tx: tx, Tokens: tokens, Lamports: lamports, Budget: b}, nil
 }
 
+// SweepReserveFees is how many later sweeps a key keeps SOL for when it
+// pays its own fees: tokens sent to a revoked key's address afterwards can
+// still be returned.
+const SweepReserveFees = 10
+
 // sweepReserve returns the key's SOL balance and what a sweep it pays for
-// must leave aside besides its fee: the rent of the user's token account if
-// the sweep must recreate it.
+// must leave aside besides its own fee: a reserve for later sweeps (a
+// rent-exempt balance plus SweepReserveFees signature fees) and, if the sweep
+// must recreate the user's token account, that account's rent.
 func (c *Chain) sweepReserve(ctx context.Context, key, user solana.PublicKey) (balance, reserve uint64, err error) {
 	if balance, err = c.SOLBalance(ctx, key); err != nil {
 		return 0, 0, err
 	}
+	minBal, err := c.rpc.GetMinimumBalanceForRentExemption(ctx, 0, c.cfg.Commitment)
+	if err != nil {
+		return 0, 0, fmt.Errorf("wallet: account rent: %w", err)
+	}
+	reserve = minBal + SweepReserveFees*LamportsPerSignature
 	if _, userATA, err := c.tokenBalance(ctx, user); err != nil {
 		return 0, 0, err
 	} else if !userATA {
@@ -400,7 +411,7 @@ func (c *Chain) sweepReserve(ctx context.Context, key, user solana.PublicKey) (b
 		if err != nil {
 			return 0, 0, fmt.Errorf("wallet: token account rent: %w", err)
 		}
-		reserve = rent
+		reserve += rent
 	}
 	return balance, reserve, nil
 }

@@ -183,14 +183,20 @@ func TestChainLifecycle(t *testing.T) {
 		t.Fatalf("key balance after top-up = %d", got)
 	}
 
-	// Sweep: every unit back, the token account closed, the SOL returned.
+	// Sweep: every unit back, the token account closed, the SOL returned but
+	// for a reserve that pays later sweeps (tokens sent to the key afterwards).
 	keySOL := solBal(t, c, key.PublicKey())
+	minBal, err := c.RPC().GetMinimumBalanceForRentExemption(ctx, 0, rpc.CommitmentConfirmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reserve := minBal + wallet.SweepReserveFees*wallet.LamportsPerSignature
 	sw, err := c.BuildSweep(ctx, key, user.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sw.Tokens != 6*usdc-1_250_000 || sw.Lamports != keySOL-wallet.LamportsPerSignature {
-		t.Fatalf("sweep of %d tokens, %d lamports; want %d, %d", sw.Tokens, sw.Lamports, 6*usdc-1_250_000, keySOL-wallet.LamportsPerSignature)
+	if sw.Tokens != 6*usdc-1_250_000 || sw.Lamports != keySOL-wallet.LamportsPerSignature-reserve {
+		t.Fatalf("sweep of %d tokens, %d lamports; want %d, %d", sw.Tokens, sw.Lamports, 6*usdc-1_250_000, keySOL-wallet.LamportsPerSignature-reserve)
 	}
 	if _, err := c.SendAndConfirm(ctx, sw.Tx); err != nil {
 		t.Fatal(err)
@@ -201,8 +207,8 @@ func TestChainLifecycle(t *testing.T) {
 	if _, exists, err := c.TokenBalanceExists(ctx, key.PublicKey()); err != nil || exists {
 		t.Fatalf("key token account still exists (%v, %v)", exists, err)
 	}
-	if got := solBal(t, c, key.PublicKey()); got != 0 {
-		t.Fatalf("key SOL after sweep = %d, want 0", got)
+	if got := solBal(t, c, key.PublicKey()); got != reserve {
+		t.Fatalf("key SOL after sweep = %d, want the reserve %d", got, reserve)
 	}
 	// The user paid two funding fees and two KeyFeeLamports and got back the
 	// key's leftover SOL and the token account's rent.

@@ -33,6 +33,7 @@ import (
 //	POST /admin/webhooks/{endpoint}/test          send a test event
 //	GET  /admin/webhooks/dead[?limit=]            dead letters
 //	POST /admin/webhooks/dead/{id}/retry          retry a dead letter
+//	GET  /admin/reconcile                         keys whose chain and ledger disagree
 func (h *Handler) adminRoutes() {
 	route := func(pattern, op string, fn func(r *http.Request) (int, any, error)) {
 		h.mux.Handle(pattern, h.adminAuth(h.bounded(h.adminOp(op, fn))))
@@ -55,6 +56,7 @@ func (h *Handler) adminRoutes() {
 	route("POST /admin/webhooks/{endpoint}/test", "webhooks.test", h.adminWebhookTest)
 	route("GET /admin/webhooks/dead", "webhooks.dead", h.adminWebhookDead)
 	route("POST /admin/webhooks/dead/{id}/retry", "webhooks.retry", h.adminWebhookRetry)
+	route("GET /admin/reconcile", "reconcile", h.adminReconcile)
 	h.mux.Handle("/admin/", h.adminAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
 	})))
@@ -350,6 +352,11 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 		IdempotencyKey: in.IdempotencyKey})
 	if errors.Is(err, service.ErrRefused) && res != nil {
 		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
+	}
+	var pe *policy.Error
+	if errors.As(err, &pe) && res != nil {
+		// An unavailable answer carries the payment (its idempotency_key) so a retry is always possible.
+		return 0, nil, &refusal{err: pe, result: res}
 	}
 	if err != nil {
 		return 0, nil, err

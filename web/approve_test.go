@@ -184,7 +184,7 @@ func TestStatusOf(t *testing.T) {
 	for code, want := range map[string]int{
 		"invalid_argument": 400, "tampered": 400, "wrong_signer": 401, "invalid_signature": 401, "unauthorized": 401,
 		"not_found": 404, "conflict": 409, "not_active": 409, "revoked": 409, "expired": 410,
-		"daily_limit": 422, "insufficient_funds": 422, "unavailable": 502, "something_else": 500,
+		"daily_limit": 422, "insufficient_funds": 422, "unavailable": 503, "something_else": 500,
 	} {
 		if got := web.StatusOf(codeOf(code)); got != want {
 			t.Errorf("StatusOf(%s) = %d, want %d", code, got, want)

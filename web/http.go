@@ -171,6 +171,12 @@ func NewHandler(o Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{opts: o, svc: o.Service, log: o.Logger.With("component", "http"), mux: http.NewServeMux(), metrics: m}
+	if err := o.Registry.Register(newReconCollector(o.Service)); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("web: register metrics: %w", err)
+		}
+	}
 	h.unsub = o.Service.Subscribe(func(c service.Change) {
 		switch c.Status {
 		case "payment_confirmed":
@@ -437,7 +443,7 @@ func StatusOf(code policy.Code) int {
 		policy.CodeInsufficientFunds, policy.CodeRecipientNotAllowed, policy.CodeApprovalRequired:
 		return http.StatusUnprocessableEntity
 	case policy.CodeUnavailable:
-		return http.StatusBadGateway
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -457,7 +463,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
-	writeError(w, http.StatusInternalServerError, &policy.Error{Code: "internal", Message: "internal error; see the server log"})
+	// What is not a coded refusal is a dependency that failed (Redis or the RPC).
+	writeError(w, http.StatusServiceUnavailable, &policy.Error{Code: policy.CodeUnavailable,
+		Message: "a dependency of stipend (its ledger or the Solana network) did not answer; try again in a moment"})
 }
 
 // redactPath hides approval tokens from logs: they are bearer capabilities.

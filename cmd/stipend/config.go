@@ -50,6 +50,10 @@ type Config struct {
 	MaxExpiry         time.Duration   `yaml:"max_expiry"`
 	RiskThreshold     int             `yaml:"risk_threshold"`
 	SweepInterval     time.Duration   `yaml:"sweep_interval"`
+	ReconcileInterval time.Duration   `yaml:"reconcile_interval"`
+	PayWait           time.Duration   `yaml:"pay_wait"`
+	SecretGrace       time.Duration   `yaml:"secret_grace"`
+	RecoveryGrace     time.Duration   `yaml:"recovery_grace"`
 	ShutdownTimeout   time.Duration   `yaml:"shutdown_timeout"`
 	AllowNonLocalHost bool            `yaml:"allow_non_local_host"`
 	Webhooks          []WebhookConfig `yaml:"webhooks"`
@@ -119,6 +123,10 @@ func defaultConfig() Config {
 		MaxStreamsPerAgent:    8,
 		MCPSessionTTL:         24 * time.Hour,
 		IdempotencyWindow:     30 * 24 * time.Hour,
+		ReconcileInterval:     10 * time.Minute,
+		PayWait:               30 * time.Second,
+		SecretGrace:           30 * 24 * time.Hour,
+		RecoveryGrace:         time.Minute,
 	}
 }
 
@@ -236,6 +244,10 @@ var settings = []setting{
 	{"max_expiry", "max-expiry", "the longest a key or session may live", duration(func(c *Config) *time.Duration { return &c.MaxExpiry })},
 	{"risk_threshold", "risk-threshold", "payments with a risk score above it need the owner (0-100; 0 = off)", integer(func(c *Config) *int { return &c.RiskThreshold })},
 	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},
+	{"reconcile_interval", "reconcile-interval", "how often one replica checks every key's balance against the ledger", duration(func(c *Config) *time.Duration { return &c.ReconcileInterval })},
+	{"pay_wait", "pay-wait", "how long pay waits for confirmation before answering pending", duration(func(c *Config) *time.Duration { return &c.PayWait })},
+	{"secret_grace", "secret-grace", "how long a key's sealed secret is kept after its zero balance is confirmed", duration(func(c *Config) *time.Duration { return &c.SecretGrace })},
+	{"recovery_grace", "recovery-grace", "how old an unfinished payment or approval submission must be before recovery takes its process for dead", duration(func(c *Config) *time.Duration { return &c.RecoveryGrace })},
 	{"shutdown_timeout", "shutdown-timeout", "how long shutdown waits for in-flight payments", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"allow_non_local_host", "allow-non-local-host", "accept MCP requests on a loopback connection with a non-loopback Host (reverse proxy)", boolean(func(c *Config) *bool { return &c.AllowNonLocalHost })},
 	{"allowed_origins", "allowed-origins", "comma-separated browser origins (scheme://host[:port]) besides public_url's that may call /mcp, /sse, /message", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
@@ -514,6 +526,18 @@ func (c Config) check(demo bool) (*Runtime, error) {
 	}
 	if c.SweepInterval < time.Second || c.SweepInterval > time.Hour {
 		return nil, bad("sweep_interval", "%s: want 1s to 1h", c.SweepInterval)
+	}
+	if c.ReconcileInterval < 10*time.Second || c.ReconcileInterval > 24*time.Hour {
+		return nil, bad("reconcile_interval", "%s: want 10s to 24h", c.ReconcileInterval)
+	}
+	if c.PayWait < time.Second || c.PayWait > 5*time.Minute {
+		return nil, bad("pay_wait", "%s: want 1s to 5m", c.PayWait)
+	}
+	if c.SecretGrace < 0 || c.SecretGrace > 366*24*time.Hour {
+		return nil, bad("secret_grace", "%s: want 0s to 8784h", c.SecretGrace)
+	}
+	if c.RecoveryGrace < time.Second || c.RecoveryGrace > time.Hour {
+		return nil, bad("recovery_grace", "%s: want 1s to 1h", c.RecoveryGrace)
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
 		return nil, bad("shutdown_timeout", "%s: want 1s to 10m", c.ShutdownTimeout)

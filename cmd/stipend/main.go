@@ -78,6 +78,7 @@ Usage:
   stipend audit verify [--wallet W | sk_…]
   stipend audit show (--wallet W | sk_…)
   stipend webhooks status | test ENDPOINT | dead [--limit N] | retry DEAD_ID
+  stipend reconcile                                      keys whose chain and ledger disagree (exit 1 if any)
   stipend version
 
 The operator commands call a running server's admin API:
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return auditCmd(ctx, rest, e)
 	case "webhooks", "webhook":
 		return webhooksCmd(ctx, rest, e)
+	case "reconcile":
+		return reconcileCmd(ctx, rest, e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "stipend", version)
 		return exitOK

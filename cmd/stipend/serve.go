@@ -149,7 +149,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	a.chain = chain
 	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals),
 		PublicURL: rt.PublicURL, Cluster: rt.Cluster, ApprovalTTL: rt.ApprovalTTL, MaxExpiry: rt.MaxExpiry,
-		RiskThreshold: rt.RiskThreshold, X402Network: rt.X402Network, X402AllowPrivate: rt.X402AllowPrivate}, logger)
+		RiskThreshold: rt.RiskThreshold, X402Network: rt.X402Network, X402AllowPrivate: rt.X402AllowPrivate,
+		PayWait: rt.PayWait, SecretGrace: rt.SecretGrace, AttachGrace: rt.RecoveryGrace}, logger)
 	defaultAgent := ""
 	if stdio {
 		defaultAgent = rt.StdioAgentID
@@ -208,6 +209,8 @@ func (a *app) run(ctx context.Context, stdio bool, e env) error {
 	wg.Go(func() { a.recoverLoop(bg) })
 	wg.Go(func() { a.auditLoop(bg) })
 	wg.Go(func() { a.svc.RunSweeper(bg, a.rt.SweepInterval) })
+	wg.Go(func() { a.svc.RunReconciler(bg, a.rt.SweepInterval, a.rt.ReconcileInterval) })
+	wg.Go(func() { a.svc.RunBlockhash(bg, 2*time.Second) })
 	if a.hooks != nil {
 		wg.Go(func() {
 			if err := a.hooks.Run(bg); err != nil && bg.Err() == nil {
@@ -285,7 +288,8 @@ func (a *app) recoverLoop(ctx context.Context) {
 		switch {
 		case err != nil:
 			a.log.Warn("recovery of in-flight payments failed; retrying", "err", err)
-		case committed+released > 0:
+		}
+		if committed+released > 0 {
 			a.log.Info("recovered in-flight payments", "committed", committed, "released", released)
 		}
 		select {

@@ -4,7 +4,9 @@
 -- ARGV[3] token  ARGV[4] action:
 --   'create'  [5] kind [6] agent_id [7] session_key_id [8] session_id [9] payment_id
 --             [10] amount [11] recipient [12] payload [13] expires_at (ms) [14] details (JSON)
---   'claim'   pending and unexpired → processing
+--   'claim'   pending and unexpired → processing; [5] the signed transaction's
+--             signature and [6] its blockhash, when it signs one (kept so that a
+--             submission cut short by a crash is finished by the reconciler)
 --   'release' processing → pending (the chain failed; the human may try again)
 --   'finish'  processing → used, [5] result (JSON)
 --   'rebind'  pending → pending with a new payload [5] (a fresh blockhash)
@@ -33,13 +35,17 @@ if action == 'claim' then
   if a.status == 'cancelled' then return fail('conflict', 'this approval link was cancelled', 'token') end
   if a.status == 'processing' then return fail('conflict', 'this approval is being submitted already', 'token') end
   if expired then return fail('expired', 'this approval link expired', 'token') end
-  redis.call('HSET', akey, 'status', 'processing', 'claimed_at', fmt(NOW))
+  redis.call('HSET', akey, 'status', 'processing', 'claimed_at', fmt(NOW), 'tx_signature', ARGV[5] or '',
+    'tx_blockhash', ARGV[6] or '')
+  redis.call('ZADD', P .. 'appr_processing', fmt(NOW), token)
 elseif action == 'release' then
   if a.status ~= 'processing' then return fail('conflict', 'approval is ' .. a.status, 'token') end
   redis.call('HSET', akey, 'status', 'pending')
+  redis.call('ZREM', P .. 'appr_processing', token)
 elseif action == 'finish' then
   if a.status ~= 'processing' then return fail('conflict', 'approval is ' .. a.status, 'token') end
   redis.call('HSET', akey, 'status', 'used', 'used_at', fmt(NOW), 'result', ARGV[5])
+  redis.call('ZREM', P .. 'appr_processing', token)
   audit('approval.used', {token_hash = redis.sha1hex(token), kind = a.kind, session_key_id = a.session_key_id,
     session_id = a.session_id, payment_id = a.payment_id})
 elseif action == 'rebind' then

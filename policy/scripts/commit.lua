@@ -1,12 +1,13 @@
 -- commit.lua: a reserved payment's transaction landed; its amount moves from
--- reserved to spent. Committing twice changes nothing.
+-- reserved to spent. Committing twice changes nothing (the reply says
+-- duplicate = '1'). The reply carries what remains on the key (key_remaining).
 -- A settled payment stays in Redis for the idempotency window, then leaves.
 -- ARGV[3] payment_id  [4] how long a settled payment is kept (ms)
 local pid, keep = ARGV[3], ARGV[4]
 local pkey = P .. 'pay:' .. pid
 local p = hgetall(pkey)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
-if p.status == 'confirmed' then return reply({ok = p, duplicate = true}) end
+if p.status == 'confirmed' then p.duplicate = '1'; return reply({ok = p}) end
 if p.status ~= 'reserved' then return fail('conflict', 'payment ' .. pid .. ' is ' .. p.status, 'payment_id') end
 local amount = num(p.amount)
 p.status, p.updated_at = 'confirmed', fmt(NOW)
@@ -27,6 +28,7 @@ if (p.session_key_id or '') ~= '' then
     emit('session_key.low_balance', {session_key_id = k.session_key_id, agent_id = k.agent_id,
       user_wallet = k.user_wallet, remaining_amount = key_view(k).remaining_amount, max_amount = k.max_amount})
   end
+  p.key_remaining = key_view(k).remaining_amount
 end
 emit('payment.confirmed', {payment_id = pid, session_key_id = p.session_key_id, session_id = p.session_id,
   agent_id = p.agent_id, user_wallet = p.user_wallet, amount = p.amount, recipient = p.recipient,

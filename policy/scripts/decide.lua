@@ -228,4 +228,6 @@ audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id
   amount = fmt(amount), recipient = recipient, signature = sig})
 out.outcome = 'reserved'
 out.payment = pay
+-- The service signs after the decision: it needs the key's sealed secret.
+if k then out.sealed_key, out.session_key_address = k.sealed_key, k.session_key_address end
 return reply({ok = out})

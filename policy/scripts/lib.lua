@@ -220,7 +220,9 @@ local function key_view(k)
   local v = {}
   for _, f in ipairs(KEY_FIELDS) do v[f] = k[f] end
   local rem = num(k.max_amount) - num(k.spent) - num(k.reserved)
-  if rem < 0 then rem = 0 end
+  -- A revoked or expired key can spend nothing more: what was left on it goes
+  -- back to its owner, so nothing remains.
+  if rem < 0 or k.status == 'revoked' or k.status == 'expired' then rem = 0 end
   v.remaining_amount = fmt(rem)
   return v
 end

@@ -6,7 +6,7 @@ local pid, reason, keep = ARGV[3], ARGV[4], ARGV[5]
 local pkey = P .. 'pay:' .. pid
 local p = hgetall(pkey)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
-if p.status == 'failed' then return reply({ok = p, duplicate = true}) end
+if p.status == 'failed' then p.duplicate = '1'; return reply({ok = p}) end
 if p.status ~= 'reserved' and p.status ~= 'approval_required' then
   return fail('conflict', 'payment ' .. pid .. ' is ' .. p.status, 'payment_id')
 end
