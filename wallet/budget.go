@@ -36,6 +36,13 @@ const (
 	// unitSlack is added to the margin: a few instructions' worth of units, so
 	// small transactions are not cut short by a state change since simulation.
 	unitSlack = 1000
+	// ATACreateUnits is added for every associated-token-account creation
+	// (CreateIdempotent) a transaction holds: simulated while the account
+	// exists it costs little, but the account may be closed before the
+	// transaction lands (a key swept between a top-up's approval and its
+	// signature, a recipient closing theirs), and creating it costs about
+	// 9,100 units more; without the allowance the transaction would run out.
+	ATACreateUnits = 10_000
 	// maxFeeAccounts is how many accounts getRecentPrioritizationFees takes.
 	maxFeeAccounts = 128
 )
@@ -185,7 +192,7 @@ func (c *Chain) simulateUnits(ctx context.Context, tx *solana.Transaction) uint3
 		return FallbackComputeUnits
 	}
 	units := *res.Value.UnitsConsumed
-	limit := units + units*uint64(c.cfg.UnitMargin)/100 + unitSlack
+	limit := units + units*uint64(c.cfg.UnitMargin)/100 + unitSlack + ATACreateUnits*ataCreations(&tx.Message)
 	return uint32(min(limit, MaxComputeUnits))
 }
 
@@ -221,4 +228,16 @@ func Percentile(values []uint64, p int) uint64 {
 	p = min(max(p, 1), 100)
 	rank := (p*len(s) + 99) / 100 // ceil(p/100 × n)
 	return s[max(rank, 1)-1]
+}
+
+// ataCreations counts the associated-token-account creations in msg.
+func ataCreations(msg *solana.Message) uint64 {
+	var n uint64
+	for _, ix := range msg.Instructions {
+		pid, err := msg.Program(ix.ProgramIDIndex)
+		if err == nil && pid.Equals(solana.SPLAssociatedTokenAccountProgramID) {
+			n++
+		}
+	}
+	return n
 }

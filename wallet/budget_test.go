@@ -76,7 +76,7 @@ func checkLanded(t *testing.T, what string, c *wallet.Chain, sig solana.Signatur
 	if b.UnitPrice != wantPrice {
 		t.Errorf("%s: unit price %d, want %d", what, b.UnitPrice, wantPrice)
 	}
-	if uint64(b.UnitLimit) < used || uint64(b.UnitLimit) > used+used*wallet.DefaultUnitMargin/100+1000 {
+	if uint64(b.UnitLimit) < used || uint64(b.UnitLimit) > used+used*wallet.DefaultUnitMargin/100+1000+wallet.ATACreateUnits {
 		t.Errorf("%s: unit limit %d for %d units used", what, b.UnitLimit, used)
 	}
 	if m.Fee != b.Fee() {
@@ -200,8 +200,14 @@ func TestBudgetOnEveryTransaction(t *testing.T) {
 			}
 
 			// The sweep: without a fee payer the key gives back all its SOL but
-			// the fee, and ends with none.
+			// the fee and the reserve it keeps for later sweeps (a rent-exempt
+			// balance and SweepReserveFees signature fees).
 			keySOL := solBal(t, c, key.PublicKey())
+			rentExempt, err := c.RPC().GetMinimumBalanceForRentExemption(ctx, 0, rpc.CommitmentConfirmed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := rentExempt + wallet.SweepReserveFees*wallet.LamportsPerSignature
 			sw, err := c.BuildSweep(ctx, key, user.PublicKey())
 			if err != nil {
 				t.Fatal(err)
@@ -215,9 +221,9 @@ func TestBudgetOnEveryTransaction(t *testing.T) {
 			}
 			checkLanded(t, "sweep", c, sig, sw.Budget, tt.wantPrice)
 			if tt.feePayer == nil {
-				if sw.Lamports != keySOL-sw.Budget.Fee() || solBal(t, c, key.PublicKey()) != 0 {
-					t.Errorf("sweep gave back %d of the key's %d lamports (fee %d); key keeps %d",
-						sw.Lamports, keySOL, sw.Budget.Fee(), solBal(t, c, key.PublicKey()))
+				if sw.Lamports != keySOL-sw.Budget.Fee()-keep || solBal(t, c, key.PublicKey()) != keep {
+					t.Errorf("sweep gave back %d of the key's %d lamports (fee %d); key keeps %d, want %d",
+						sw.Lamports, keySOL, sw.Budget.Fee(), solBal(t, c, key.PublicKey()), keep)
 				}
 			} else if got := before - solBal(t, c, payer); got != sw.Budget.Fee() {
 				t.Errorf("sweep: the fee payer paid %d lamports, want %d", got, sw.Budget.Fee())

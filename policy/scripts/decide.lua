@@ -229,5 +229,8 @@ audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id
 out.outcome = 'reserved'
 out.payment = pay
 -- The service signs after the decision: it needs the key's sealed secret.
-if k then out.sealed_key, out.session_key_address = k.sealed_key, k.session_key_address end
+if k then
+  local sk = redis.call('HMGET', kkey, 'sealed_key', 'session_key_address')
+  out.sealed_key, out.session_key_address = sk[1] or '', sk[2] or ''
+end
 return reply({ok = out})
