@@ -22,10 +22,10 @@ import (
 //	POST /admin/session-keys/{id}/revoke          revoke and sweep (reason)
 //	POST /admin/session-keys/{id}/can-afford      check (amount, recipient)
 //	POST /admin/session-keys/{id}/link            link to a session (session_id)
-//	POST /admin/session-keys/{id}/unlink          unlink at once (the operator's path)
+//	POST /admin/session-keys/{id}/unlink          unlink → approval link for the owner; {"force": true} at once (audited as forced)
 //	POST /admin/sessions                          create a session with limits
 //	GET  /admin/sessions/{id}                     show a session
-//	POST /admin/sessions/{id}/limits              new limits → approval link for the owner
+//	POST /admin/sessions/{id}/limits              new limits → approval link for the owner; "force": true at once (audited as forced)
 //	POST /admin/payments                          pay (as agent_id, from a key or session)
 //	GET  /admin/audit?wallet=|session_key_id=     the audit log
 //	GET  /admin/audit/verify[?wallet=|session_key_id=]  verify one chain, or every wallet's
@@ -239,9 +239,24 @@ func (h *Handler) adminLink(r *http.Request) (int, any, error) {
 	return http.StatusOK, k, err
 }
 
+// UnlinkRequest is the optional body of an unlink. Without force the owner
+// must approve it (202 and the approval link); with force it is done at once
+// and the audit log records it as the operator's forced change.
+type UnlinkRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
 func (h *Handler) adminUnlink(r *http.Request) (int, any, error) {
-	k, err := h.svc.Unlink(r.Context(), r.PathValue("id"))
-	return http.StatusOK, k, err
+	var in UnlinkRequest
+	if err := decodeJSON(r, &in); err != nil && !isEmptyBody(err) {
+		return 0, nil, err
+	}
+	if in.Force {
+		k, err := h.svc.ForceUnlink(r.Context(), r.PathValue("id"))
+		return http.StatusOK, k, err
+	}
+	link, err := h.svc.RequestUnlink(r.Context(), "", r.PathValue("id"))
+	return http.StatusAccepted, link, err
 }
 
 // LimitsRequest holds a session's limits; absent or null means no limit.
@@ -310,17 +325,30 @@ func (h *Handler) adminShowSession(r *http.Request) (int, any, error) {
 	return http.StatusOK, s, err
 }
 
+// SetLimitsRequest is the body of POST /admin/sessions/{id}/limits: the new
+// limits (absent = no limit). Without force the owner must approve them (202
+// and the approval link); with force they apply at once and the audit log
+// records the operator's forced change.
+type SetLimitsRequest struct {
+	LimitsRequest
+	Force bool `json:"force,omitempty"`
+}
+
 func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
-	var in LimitsRequest
+	var in SetLimitsRequest
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(in)
+	l, above, err := h.limits(in.LimitsRequest)
 	if err != nil {
 		return 0, nil, err
 	}
+	if in.Force {
+		s, err := h.svc.ForceLimits(r.Context(), r.PathValue("id"), l, above)
+		return http.StatusOK, s, err
+	}
 	link, err := h.svc.RequestLimits(r.Context(), "", r.PathValue("id"), l, above)
-	return http.StatusOK, link, err
+	return http.StatusAccepted, link, err
 }
 
 // PayRequest is the body of POST /admin/payments.

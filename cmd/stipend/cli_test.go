@@ -245,8 +245,16 @@ func TestCLIAgainstServer(t *testing.T) {
 		t.Fatalf("can-afford: %+v", r)
 	}
 	r = runCLI(t, cli, "sessions", "unlink", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "Approval URL") || !strings.Contains(r.stdout, "stays linked") {
+		t.Fatalf("sessions unlink (the owner must sign): %+v", r)
+	}
+	r = runCLI(t, cli, "session-keys", "status", id)
+	if r.code != 0 || !fieldIs(r.stdout, "Linked session", sess.SessionID) {
+		t.Fatalf("unlinked before the owner signed: %+v", r)
+	}
+	r = runCLI(t, cli, "sessions", "unlink", id, "--force")
 	if r.code != 0 || strings.Contains(r.stdout, "Linked session") {
-		t.Fatalf("sessions unlink: %+v", r)
+		t.Fatalf("sessions unlink --force: %+v", r)
 	}
 	r = runCLI(t, cli, "audit", "verify", id)
 	if r.code != 0 || !strings.Contains(r.stdout, w) || !strings.Contains(r.stdout, "ok") {
