@@ -20,6 +20,8 @@ type CreateKeyInput struct {
 	MaxAmount   policy.Amount
 	ExpiryHours float64 // 24 when zero
 	SessionID   string  // optional: link to this session once created
+	// DeviceFingerprint, when set, binds the key: every payment must present it (stored hashed).
+	DeviceFingerprint string
 }
 
 // ApprovalLink is what a human must open and sign.
@@ -57,6 +59,11 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if in.ExpiryHours < 0 || ttl < time.Minute || ttl > s.cfg.MaxExpiry {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "expiry_hours", "expiry_hours must be between 0.02 and %.0f", s.cfg.MaxExpiry.Hours())
 	}
+	if in.DeviceFingerprint != "" {
+		if err := policy.ValidDevice(in.DeviceFingerprint); err != nil {
+			return nil, err
+		}
+	}
 	if in.SessionID != "" {
 		sess, err := s.store.GetSession(ctx, in.AgentID, in.SessionID)
 		if err != nil {
@@ -91,7 +98,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	k, err := s.store.CreateKey(ctx, policy.NewKey{AgentID: in.AgentID, UserWallet: user.String(), Token: s.cfg.Token,
 		Mint: s.chain.Mint().String(), Decimals: s.cfg.Decimals, Address: kp.PublicKey().String(),
 		PKPPublicKey: kp.PublicKey().String(), Attestation: att, SealedSecret: sealed, MaxAmount: in.MaxAmount,
-		ExpiresAt: expiresAt})
+		ExpiresAt: expiresAt, DeviceHash: policy.HashDevice(in.DeviceFingerprint)})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type PayInput struct {
 	Amount         policy.Amount
 	Description    string
 	IdempotencyKey string
+	// DeviceFingerprint is the paying device's fingerprint, required by a key bound to a device.
+	DeviceFingerprint string
 	// Progress, when set, hears the stages: reserved, signed, sent, confirmed.
 	Progress func(stage string)
 }
@@ -111,7 +113,7 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: k.ID, AgentID: in.AgentID, Amount: in.Amount,
 		Recipient: recipient.String(), PaymentID: paymentID, IdempotencyKey: in.IdempotencyKey,
 		Signature: tx.Signatures[0].String(), Blockhash: tx.Message.RecentBlockhash.String(),
-		Description: in.Description, Risky: risky}
+		Description: in.Description, Risky: risky, DeviceHash: policy.HashDevice(in.DeviceFingerprint)}
 	d, err := s.store.Decide(ctx, req)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ type KeyView struct {
 	CreatedAt         string       `json:"created_at"`
 	ExpiresAt         string       `json:"expires_at"`
 	LinkedSessionID   string       `json:"linked_session_id,omitempty"`
+	DeviceBound       bool         `json:"device_bound,omitempty"`
 	Security          Security     `json:"security"`
 	Session           *SessionView `json:"session,omitempty"`
 }
@@ -87,7 +88,8 @@ func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
 		Token: k.Token, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
 		MaxAmount: s.Format(k.MaxAmount), SpentAmount: s.Format(k.Spent), ReservedAmount: s.Format(k.Reserved),
 		RemainingAmount: s.Format(k.Remaining), TransactionCount: k.TransactionCount,
-		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID}
+		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID,
+		DeviceBound: k.DeviceBound}
 	risk := policy.KeyRisk(k, policy.RiskInput{})
 	v.Security = Security{LastActivity: rfc(k.LastActivity), RiskScore: risk.Score, RiskFactors: risk.Factors}
 	if sess != nil {
