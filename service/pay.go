@@ -52,6 +52,7 @@ type PayResult struct {
 	SessionID            string        `json:"session_id,omitempty"`
 	RemainingAmount      string        `json:"remaining_amount,omitempty"`
 	Duplicate            bool          `json:"duplicate,omitempty"`
+	Gasless              *bool         `json:"gasless,omitempty"` // asked for with auto_detect_gasless: whether the service's fee payer paid the network fee
 	Reason               string        `json:"reason,omitempty"`
 	Code                 string        `json:"code,omitempty"`
 	Decision             *DecisionView `json:"decision,omitempty"`
@@ -242,6 +243,11 @@ func (s *Service) duplicate(ctx context.Context, d *policy.Decision, res *PayRes
 	switch p.Status {
 	case policy.PaymentConfirmed:
 		res.Status = "confirmed"
+		if p.SessionKeyID != "" {
+			if k, _, err := s.store.GetKey(ctx, "", p.SessionKeyID); err == nil {
+				res.RemainingAmount = s.Format(k.Remaining)
+			}
+		}
 	case policy.PaymentFailed:
 		res.Status, res.Reason = "failed", "This idempotency_key's payment failed: "+p.Reason+". Use a new idempotency_key to try again."
 	case policy.PaymentApprovalRequired:
@@ -349,3 +355,7 @@ func (s *Service) message(userWallet, statement, nonce string, issued, expires t
 	return fmt.Sprintf("%s wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: %s\nNonce: %s\nIssued At: %s\nExpiration Time: %s",
 		s.cfg.Domain, userWallet, statement, s.ApprovalURL(nonce), nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
 }
+
+// Gasless reports whether the service's fee payer pays the network fees of
+// payments (else each key pays its own).
+func (s *Service) Gasless() bool { return s.chain != nil && s.chain.Gasless() }
