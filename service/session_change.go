@@ -34,3 +34,21 @@ func (s *Service) RequestLimitsPatch(ctx context.Context, agent, sessionID strin
 	}
 	return s.RequestLimits(ctx, agent, sess.ID, l, above)
 }
+
+// KeyIDByAddress finds the session key of agent whose address is addr (the
+// documented SDK names the paying key by its address, as user_wallet).
+func (s *Service) KeyIDByAddress(ctx context.Context, agent, addr string) (string, error) {
+	if agent == "" {
+		return "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required to find a session key by its address")
+	}
+	ks, err := s.ListKeys(ctx, agent)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range ks {
+		if k.SessionKeyAddress == addr {
+			return k.SessionKeyID, nil
+		}
+	}
+	return "", policy.Errorf(policy.CodeInvalidArgument, "user_wallet", "user_wallet %s is not the address of a session key of agent %s (to pay from the owner's own wallet, give session_id)", addr, agent)
+}

@@ -123,13 +123,20 @@ func withParam(err error, param string) error {
 	return err
 }
 
-// CreateKeyRequest is the body of POST /admin/session-keys.
+// CreateKeyRequest is the body of POST /admin/session-keys. The documented
+// SDK's spellings are accepted too, each with one meaning: limit_usdc is
+// max_amount (of a USDC key), duration_days is expiry_hours / 24; giving
+// both spellings of one thing is invalid_argument.
 type CreateKeyRequest struct {
-	AgentID     string          `json:"agent_id"`
-	UserWallet  string          `json:"user_wallet"`
-	MaxAmount   json.RawMessage `json:"max_amount"`
-	ExpiryHours float64         `json:"expiry_hours,omitempty"`
-	SessionID   string          `json:"session_id,omitempty"`
+	AgentID           string          `json:"agent_id,omitempty"`
+	UserWallet        string          `json:"user_wallet"`
+	MaxAmount         json.RawMessage `json:"max_amount,omitempty"`
+	LimitUSDC         json.RawMessage `json:"limit_usdc,omitempty"`
+	ExpiryHours       float64         `json:"expiry_hours,omitempty"`
+	DurationDays      float64         `json:"duration_days,omitempty"`
+	SessionID         string          `json:"session_id,omitempty"`
+	Token             string          `json:"token,omitempty"`
+	DeviceFingerprint string          `json:"device_fingerprint,omitempty"`
 }
 
 func (h *Handler) adminCreateKey(r *http.Request) (int, any, error) {
@@ -137,12 +144,11 @@ func (h *Handler) adminCreateKey(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.MaxAmount, "max_amount")
+	ci, err := h.createKeyInput(in)
 	if err != nil {
 		return 0, nil, err
 	}
-	c, err := h.svc.CreateSessionKey(r.Context(), service.CreateKeyInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
-		MaxAmount: amt, ExpiryHours: in.ExpiryHours, SessionID: in.SessionID})
+	c, err := h.svc.CreateSessionKey(r.Context(), ci)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -291,12 +297,15 @@ func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error)
 	return l, above, nil
 }
 
-// CreateSessionRequest is the body of POST /admin/sessions.
+// CreateSessionRequest is the body of POST /admin/sessions. The limits are
+// given at the top level or, as the documented SDK does, nested in "limits";
+// both in one request is invalid_argument.
 type CreateSessionRequest struct {
-	AgentID           string   `json:"agent_id"`
-	UserWallet        string   `json:"user_wallet"`
-	DurationHours     float64  `json:"duration_hours,omitempty"`
-	AllowedRecipients []string `json:"allowed_recipients,omitempty"`
+	AgentID           string         `json:"agent_id"`
+	UserWallet        string         `json:"user_wallet"`
+	DurationHours     float64        `json:"duration_hours,omitempty"`
+	AllowedRecipients []string       `json:"allowed_recipients,omitempty"`
+	Limits            *LimitsRequest `json:"limits,omitempty"`
 	LimitsRequest
 }
 
@@ -308,7 +317,11 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if in.AgentID == "" {
 		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
 	}
-	l, above, err := h.limits(in.LimitsRequest)
+	lr, err := nestedLimits(in)
+	if err != nil {
+		return 0, nil, err
+	}
+	l, above, err := h.limits(lr)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -317,7 +330,14 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, s, nil
+	return http.StatusCreated, SessionCreated{ID: s.SessionID, SessionView: s}, nil
+}
+
+// SessionCreated is the answer of POST /admin/sessions: the session, and its
+// id also as "id" (the documented SDK reads session.id).
+type SessionCreated struct {
+	ID string `json:"id"`
+	*service.SessionView
 }
 
 func (h *Handler) adminShowSession(r *http.Request) (int, any, error) {
@@ -351,15 +371,23 @@ func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
 	return http.StatusAccepted, link, err
 }
 
-// PayRequest is the body of POST /admin/payments.
+// PayRequest is the body of POST /admin/payments. The documented SDK's
+// spellings are accepted too, each with one meaning: amount_usd is amount
+// (of a USD stablecoin key), user_wallet names the paying session key by its
+// address (session_key_address); giving both spellings of one thing is
+// invalid_argument.
 type PayRequest struct {
-	AgentID        string          `json:"agent_id,omitempty"`
-	SessionKeyID   string          `json:"session_key_id,omitempty"`
-	SessionID      string          `json:"session_id,omitempty"`
-	Recipient      string          `json:"recipient"`
-	Amount         json.RawMessage `json:"amount"`
-	Description    string          `json:"description,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	AgentID           string          `json:"agent_id,omitempty"`
+	SessionKeyID      string          `json:"session_key_id,omitempty"`
+	UserWallet        string          `json:"user_wallet,omitempty"`
+	SessionID         string          `json:"session_id,omitempty"`
+	Recipient         string          `json:"recipient"`
+	Amount            json.RawMessage `json:"amount,omitempty"`
+	AmountUSD         json.RawMessage `json:"amount_usd,omitempty"`
+	Description       string          `json:"description,omitempty"`
+	IdempotencyKey    string          `json:"idempotency_key,omitempty"`
+	DeviceFingerprint string          `json:"device_fingerprint,omitempty"`
+	AutoDetectGasless bool            `json:"auto_detect_gasless,omitempty"`
 }
 
 func (h *Handler) adminPay(r *http.Request) (int, any, error) {
@@ -367,13 +395,15 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	pi, err := h.payInput(r.Context(), in)
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.Pay(r.Context(), service.PayInput{AgentID: in.AgentID, SessionKeyID: in.SessionKeyID,
-		SessionID: in.SessionID, Recipient: in.Recipient, Amount: amt, Description: in.Description,
-		IdempotencyKey: in.IdempotencyKey})
+	res, err := h.svc.Pay(r.Context(), pi)
+	if res != nil && in.AutoDetectGasless {
+		g := h.svc.Gasless()
+		res.Gasless = &g
+	}
 	if errors.Is(err, service.ErrRefused) && res != nil {
 		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
 	}

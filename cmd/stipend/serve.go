@@ -157,7 +157,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		a.hooks = d
 	}
 	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
-		AllowNonLocalHost: rt.AllowNonLocalHost,
+		AllowNonLocalHost: rt.AllowNonLocalHost, DefaultAgentID: rt.StdioAgentID,
 		Wallets: func(ctx context.Context) ([]string, error) {
 			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()
 		},
