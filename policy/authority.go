@@ -41,3 +41,14 @@ func (s *Store) SetLimitsBy(ctx context.Context, by Authority, sessionID string,
 	}
 	return f.session(), nil
 }
+
+// SetAttestation stores a fresh attestation of a key that states maxAmount
+// and linkedSessionID; it is refused (conflict) when the key no longer has
+// those parameters, so a stored attestation never states old ones.
+func (s *Store) SetAttestation(ctx context.Context, keyID, attestation string, maxAmount Amount, linkedSessionID string) (*SessionKey, error) {
+	f, err := s.keyScript(ctx, "attest", keyID, attestation, units(maxAmount), linkedSessionID)
+	if err != nil {
+		return nil, err
+	}
+	return f.sessionKey(), nil
+}

@@ -374,6 +374,9 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 			}
 			return nil, err
 		}
+		if a.Kind == policy.ApprovalTopUp {
+			s.reattest(ctx, k.ID)
+		}
 		res.Status = string(k.Status)
 		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.Format(k.MaxAmount)
 		res.Result["remaining_amount"] = s.Format(k.Remaining)
@@ -385,6 +388,7 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 		if err != nil {
 			return nil, err
 		}
+		s.reattest(ctx, k.ID)
 		res.Status, res.Result["session_key_id"] = "unlinked", k.ID
 		return res, nil
 	case policy.ApprovalLink:
@@ -392,6 +396,7 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 		if err != nil {
 			return nil, err
 		}
+		s.reattest(ctx, k.ID)
 		res.Status, res.Result["session_key_id"], res.Result["session_id"] = "linked", k.ID, a.SessionID
 		return res, nil
 	case policy.ApprovalLimits:

@@ -87,7 +87,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	}
 	expiresAt := now.Add(ttl).Truncate(time.Second)
 	att, err := kp.Attest(wallet.Attestation{AgentID: in.AgentID, UserWallet: user, Token: s.chain.Mint().String(),
-		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey()})
+		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey(), SessionID: in.SessionID})
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "cannot attest the key: %v", err)
 	}

@@ -73,6 +73,7 @@ func (s *Service) Link(ctx context.Context, agent, keyID, sessionID string) (*Ke
 	if err != nil {
 		return nil, err
 	}
+	s.reattest(ctx, k.ID)
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
 	return s.Status(ctx, agent, k.ID)
 }
@@ -85,6 +86,7 @@ func (s *Service) ForceUnlink(ctx context.Context, keyID string) (*KeyView, erro
 	if err != nil {
 		return nil, err
 	}
+	s.reattest(ctx, k.ID)
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
 	return s.Status(ctx, "", k.ID)
 }

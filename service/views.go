@@ -12,6 +12,8 @@ type KeyView struct {
 	AgentID           string       `json:"agent_id"`
 	UserWallet        string       `json:"user_wallet"`
 	Token             string       `json:"token"`
+	Mint              string       `json:"mint,omitempty"`
+	Decimals          int32        `json:"decimals,omitempty"`
 	SessionKeyAddress string       `json:"session_key_address"`
 	PKPPublicKey      string       `json:"pkp_public_key"`
 	Attestation       string       `json:"attestation,omitempty"`
@@ -85,7 +87,7 @@ func (s *Service) amountOrEmpty(a policy.Amount) string {
 
 func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
 	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,
-		Token: k.Token, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
+		Token: k.Token, Mint: k.Mint, Decimals: k.Decimals, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
 		MaxAmount: s.Format(k.MaxAmount), SpentAmount: s.Format(k.Spent), ReservedAmount: s.Format(k.Reserved),
 		RemainingAmount: s.Format(k.Remaining), TransactionCount: k.TransactionCount,
 		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID,
