@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/stipend/stipend/policy"
 )
 
 // Endpoint is a receiver of webhooks.
@@ -33,6 +35,8 @@ func (e Endpoint) Wants(event string) bool {
 type Config struct {
 	// Endpoints to deliver to.
 	Endpoints []Endpoint
+	// Decimals of the token, to write amounts in the API's dialect; 6 by default.
+	Decimals int32
 	// MaxAttempts per event and endpoint before it is dead-lettered; 8 by default.
 	MaxAttempts int
 	// Timeout of one attempt (the whole HTTP exchange); 10s by default.
@@ -74,6 +78,9 @@ var ErrConfig = errors.New("webhook: invalid config")
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
+	}
+	if c.Decimals <= 0 {
+		c.Decimals = policy.USDCDecimals
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second

@@ -408,6 +408,10 @@ func (d *Dispatcher) process(ctx context.Context, c *candidate, attempts *atomic
 	payload := json.RawMessage(data)
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(data)
+	} else if v, err := View(name, payload, d.cfg.Decimals); err != nil {
+		log.ErrorContext(ctx, "webhook: event data in the ledger's dialect", "event", name, "err", err)
+	} else {
+		payload = v
 	}
 	created := createdAt(c.id, data)
 

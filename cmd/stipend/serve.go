@@ -149,7 +149,9 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	}
 	a.mcp = tools.NewServer(a.svc, tools.Options{DefaultAgent: defaultAgent, Version: version, Logger: logger})
 	if len(rt.Webhooks.Endpoints) > 0 {
-		d, err := webhook.New(a.rdb, a.store, rt.Webhooks, logger)
+		hooks := rt.Webhooks
+		hooks.Decimals = int32(rt.Decimals)
+		d, err := webhook.New(a.rdb, a.store, hooks, logger)
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("config: webhooks: %w", err)
