@@ -32,6 +32,7 @@ import (
 //	POST /admin/webhooks/{endpoint}/test          send a test event
 //	GET  /admin/webhooks/dead[?limit=]            dead letters
 //	POST /admin/webhooks/dead/{id}/retry          retry a dead letter
+//	GET  /admin/openapi.json                      this API in OpenAPI 3.1 (from the same Go types; openapi.go)
 func (h *Handler) adminRoutes() {
 	route := func(pattern, op string, fn func(r *http.Request) (int, any, error)) {
 		h.mux.Handle(pattern, h.adminAuth(h.bounded(h.adminOp(op, fn))))
@@ -53,6 +54,7 @@ func (h *Handler) adminRoutes() {
 	route("POST /admin/webhooks/{endpoint}/test", "webhooks.test", h.adminWebhookTest)
 	route("GET /admin/webhooks/dead", "webhooks.dead", h.adminWebhookDead)
 	route("POST /admin/webhooks/dead/{id}/retry", "webhooks.retry", h.adminWebhookRetry)
+	route("GET /admin/openapi.json", "openapi", h.adminOpenAPI)
 	h.mux.Handle("/admin/", h.adminAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
 	})))
@@ -532,7 +534,7 @@ func (h *Handler) adminWebhookTest(r *http.Request) (int, any, error) {
 	if err := h.opts.Webhooks.SendTest(r.Context(), name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"status": "delivered", "endpoint": name}, nil
+	return http.StatusOK, WebhookStatus{Status: "delivered", Endpoint: name}, nil
 }
 
 func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
@@ -554,7 +556,7 @@ func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
 	if ds == nil {
 		ds = []DeadLetter{}
 	}
-	return http.StatusOK, map[string]any{"total": len(ds), "dead_letters": ds}, nil
+	return http.StatusOK, DeadLetterList{Total: len(ds), DeadLetters: ds}, nil
 }
 
 func (h *Handler) adminWebhookRetry(r *http.Request) (int, any, error) {
@@ -565,5 +567,5 @@ func (h *Handler) adminWebhookRetry(r *http.Request) (int, any, error) {
 	if err := h.opts.Webhooks.Retry(r.Context(), id); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"status": "delivered", "id": id}, nil
+	return http.StatusOK, WebhookStatus{Status: "delivered", ID: id}, nil
 }

@@ -464,7 +464,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the endpoint's name")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *map[string]string) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *web.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Test event delivered to %s.\n", pos[0])
 				})
 			}
@@ -475,15 +475,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) > 0 {
 					return usageErr("unexpected argument %q", pos[0])
 				}
-				var out struct {
-					Total       int              `json:"total"`
-					DeadLetters []web.DeadLetter `json:"dead_letters"`
-				}
-				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(o *struct {
-					Total       int              `json:"total"`
-					DeadLetters []web.DeadLetter `json:"dead_letters"`
-				}) {
-					out = *o
+				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(out *web.DeadLetterList) {
 					t := newTable(e.stdout)
 					t.row("ID", "AT", "ENDPOINT", "EVENT", "ATTEMPTS", "ERROR")
 					for _, d := range out.DeadLetters {
@@ -499,7 +491,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the dead letter's id (see: stipend webhooks dead)")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *map[string]string) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *web.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Dead letter %s delivered and removed.\n", pos[0])
 				})
 			}
