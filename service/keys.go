@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -22,6 +23,8 @@ type CreateKeyInput struct {
 	SessionID   string  // optional: link to this session once created
 	// DeviceFingerprint, when set, binds the key: every payment must present it (stored hashed).
 	DeviceFingerprint string
+	// Token selects the key's token by symbol; "" is the service's token. One that is not offered is invalid_argument.
+	Token string
 }
 
 // ApprovalLink is what a human must open and sign.
@@ -58,6 +61,9 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	ttl := time.Duration(in.ExpiryHours * float64(time.Hour))
 	if in.ExpiryHours < 0 || ttl < time.Minute || ttl > s.cfg.MaxExpiry {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "expiry_hours", "expiry_hours must be between 0.02 and %.0f", s.cfg.MaxExpiry.Hours())
+	}
+	if in.Token != "" && !strings.EqualFold(in.Token, s.cfg.Token) {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "token", "token %q is not offered; offered: %s", in.Token, s.cfg.Token)
 	}
 	if in.DeviceFingerprint != "" {
 		if err := policy.ValidDevice(in.DeviceFingerprint); err != nil {

@@ -17,6 +17,7 @@ type CreateSessionKeyArgs struct {
 	ExpiryHours       float64 `json:"expiry_hours,omitempty" jsonschema:"description=Hours until the key expires (default 24). Prefer short lives."`
 	SessionID         string  `json:"session_id,omitempty" jsonschema:"description=Optional agent session (sess_…) whose per-transaction/day/week/month limits also apply to every payment."`
 	AgentID           string  `json:"agent_id,omitempty" jsonschema:"description=Optional; must be your own agent id if given."`
+	Token             string  `json:"token,omitempty" jsonschema:"description=Token to fund the key with (default: the service's)."`
 	DeviceFingerprint string  `json:"device_fingerprint,omitempty" jsonschema:"description=Optional: bind the key to your device; every pay must then give the same fingerprint."`
 }
 
@@ -40,7 +41,7 @@ func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolReque
 		return nil, "", fieldErr(err, "max_amount")
 	}
 	c, err := h.svc.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: a.UserWallet,
-		MaxAmount: amount, ExpiryHours: a.ExpiryHours, SessionID: a.SessionID, DeviceFingerprint: a.DeviceFingerprint})
+		MaxAmount: amount, ExpiryHours: a.ExpiryHours, SessionID: a.SessionID, DeviceFingerprint: a.DeviceFingerprint, Token: a.Token})
 	if err != nil {
 		return nil, "", err
 	}

@@ -107,11 +107,12 @@ func TestSessionToolsOverMCP(t *testing.T) {
 		{"limits unchanged", c, "request_session_change", map[string]any{"change": "limits", "session_id": sess, "max_per_day": "300"}, "invalid_argument"},
 		{"bad limit", c, "create_session", map[string]any{"user_wallet": w, "max_per_day": "-1"}, "invalid_argument"},
 		{"bad wallet", c, "create_session", map[string]any{"user_wallet": "nope"}, "invalid_argument"},
+		{"a token not offered", c, "create_session_key", map[string]any{"user_wallet": w, "max_amount": "10", "token": "SOL"}, "invalid_argument"},
 		{"another agent links", oc, "link_session", map[string]any{"session_key_id": id, "session_id": sess}, "not_found"},
 		{"another agent asks", oc, "request_session_change", map[string]any{"change": "limits", "session_id": sess, "max_per_day": "1000"}, "not_found"},
 	} {
 		res, m := call(t, tc.c, tc.tool, tc.args)
-		if !res.IsError || errCode(m) != tc.code {
+		if !res.IsError || errCode(m) != tc.code || (tc.name == "a token not offered" && !strings.Contains(text(res), "offered: USDC")) {
 			t.Errorf("%s: want %s, got %s %v", tc.name, tc.code, text(res), m)
 		}
 	}

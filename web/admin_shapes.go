@@ -22,10 +22,10 @@ func both(a, b string) error {
 // createKeyInput resolves a key creation's spellings into one input.
 func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, error) {
 	tok := h.svc.Config().Token
-	if in.Token != "" && !strings.EqualFold(in.Token, tok) {
-		return service.CreateKeyInput{}, policy.Errorf(policy.CodeInvalidArgument, "token", "token %q is not offered; offered: %s", in.Token, tok)
-	}
 	raw, param := in.MaxAmount, "max_amount"
+	if in.Token != "" && !strings.EqualFold(in.Token, tok) && !isNull(in.LimitUSDC) {
+		return service.CreateKeyInput{}, policy.Errorf(policy.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; give max_amount")
+	}
 	if !isNull(in.LimitUSDC) {
 		if !isNull(in.MaxAmount) {
 			return service.CreateKeyInput{}, both("max_amount", "limit_usdc")
@@ -54,7 +54,7 @@ func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, e
 		agent = h.opts.DefaultAgentID
 	}
 	return service.CreateKeyInput{AgentID: agent, UserWallet: in.UserWallet, MaxAmount: amt, ExpiryHours: hours,
-		SessionID: in.SessionID, DeviceFingerprint: in.DeviceFingerprint}, nil
+		SessionID: in.SessionID, DeviceFingerprint: in.DeviceFingerprint, Token: in.Token}, nil
 }
 
 // nestedLimits returns a session's limits given at the top level or nested.
