@@ -32,12 +32,13 @@ type StackOptions struct {
 	RiskThreshold int
 	Embedded      bool // run the ledger on the embedded miniredis instead of the real Redis
 	Cluster       bool // run the ledger on the test Redis Cluster
+	Token2022     bool // the mint is a Token-2022 mint (as PYUSD is)
 }
 
 // NewStack starts a Stack for the test and stops it when the test ends.
 func NewStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
-	st := &Stack{Local: Chain(tb)}
+	st := &Stack{Local: ChainWith(tb, localnet.Options{Token2022: o.Token2022})}
 	prefix := "stipendtest" + policy.NewID("")[:10]
 	if o.Embedded {
 		e, err := policy.NewEmbedded()
@@ -52,7 +53,7 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
 	}
 	cfg := wallet.Config{RPCURL: st.Local.URL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
-		ConfirmTimeout: 20 * time.Second}
+		TokenProgram: st.Local.TokenProgram, ConfirmTimeout: 20 * time.Second}
 	if o.FeePayer {
 		fp, err := wallet.NewKeypair()
 		if err != nil {
