@@ -134,7 +134,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	}
 	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
 	chain, err := wallet.New(wallet.Config{RPCURL: rt.RPCURL, Commitment: rpc.CommitmentType(rt.Commitment), Mint: rt.Mint,
-		Decimals: uint8(rt.Decimals), FeePayer: rt.FeePayer, Logger: logger})
+		Decimals: uint8(rt.Decimals), TokenProgram: rt.TokenProgram, FeePayer: rt.FeePayer, Logger: logger})
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("config: rpc_url: %w", err)
