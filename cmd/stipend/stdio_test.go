@@ -155,7 +155,7 @@ func TestReadmeHostConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil || len(tl.Tools) != 7 {
+	if err != nil || len(tl.Tools) != 10 {
 		t.Fatalf("tools/list: %v %v", tl, err)
 	}
 }
