@@ -64,6 +64,8 @@ type Options struct {
 type Chain struct {
 	// URL is the JSON-RPC endpoint, http://127.0.0.1:PORT.
 	URL string
+	// WSURL is the PubSub (websocket) endpoint, ws://127.0.0.1:PORT: signatureSubscribe.
+	WSURL string
 	// Mint is the 6-decimal USDC-like mint whose authority the server holds.
 	Mint solana.PublicKey
 	// Decimals is the mint's number of decimals.
@@ -196,6 +198,7 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 
 	var info struct {
 		RPCURL   string `json:"rpc_url"`
+		WSURL    string `json:"ws_url"`
 		Mint     string `json:"mint"`
 		Decimals uint8  `json:"decimals"`
 		Program  string `json:"token_program"`
@@ -209,7 +212,7 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("localnet: bad mint in ready line %q: %w", ready, err)
 	}
-	c.URL, c.Mint, c.Decimals = info.RPCURL, mint, info.Decimals
+	c.URL, c.WSURL, c.Mint, c.Decimals = info.RPCURL, info.WSURL, mint, info.Decimals
 	c.TokenProgram = solana.TokenProgramID
 	if info.Program != "" {
 		if c.TokenProgram, err = solana.PublicKeyFromBase58(info.Program); err != nil {

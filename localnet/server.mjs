@@ -7,7 +7,7 @@
 // Usage: node server.mjs [--port 0] [--slot-ms 400] [--blockhash-lifetime 150]
 //                        [--mint <base58>] [--decimals 6] [--token-2022] [--parent-stdin]
 // When ready it prints exactly one JSON line on stdout:
-//   {"rpc_url":"http://127.0.0.1:PORT","mint":"<base58>","decimals":6}
+//   {"rpc_url":"http://127.0.0.1:PORT","ws_url":"ws://127.0.0.1:PORT","mint":"<base58>","decimals":6}
 // LOCALNET_DEBUG=1 logs each request to stderr.
 //
 // Time: a ticker advances the slot every --slot-ms milliseconds (0 = only on
@@ -33,6 +33,7 @@ import {
   getMintDecoder, getMintEncoder, getMintToInstruction, getTokenDecoder,
 } from "@solana-program/token";
 import { getTransferSolInstruction } from "@solana-program/system";
+import { WebSocketServer } from "ws";
 
 const { values: opt } = parseArgs({
   options: {
@@ -271,8 +272,10 @@ function snapshot(keys) {
   return { lamports, tokens };
 }
 
-// fee is what the runtime charges: 5000 lamports a signature plus the priority fee.
-function fee(msg) {
+// computeBudget reads a message's compute-budget instructions as the runtime
+// does: the unit price (micro-lamports per unit, 0 when unset) and the unit
+// limit (when unset, 200,000 per other instruction, at most 1,400,000).
+function computeBudget(msg) {
   let price = 0n, limit = null, other = 0;
   for (const ix of msg.instructions) {
     const prog = msg.staticAccounts[ix.programAddressIndex];
@@ -282,7 +285,53 @@ function fee(msg) {
     else if (prog !== COMPUTE_BUDGET) other++;
   }
   limit ??= BigInt(Math.min(200_000 * other, 1_400_000));
+  return { price, limit };
+}
+
+// fee is what the runtime charges: 5000 lamports a signature plus the
+// priority fee, ceil(unit price × unit limit / 1,000,000).
+function fee(msg) {
+  const { price, limit } = computeBudget(msg);
   return BigInt(msg.header.numSignerAccounts) * LAMPORTS_PER_SIGNATURE + (price * limit + 999_999n) / 1_000_000n;
+}
+
+// writableAccounts lists the accounts a legacy message may write.
+function writableAccounts(msg) {
+  const h = msg.header, n = msg.staticAccounts.length;
+  return msg.staticAccounts.filter((_, i) => i < h.numSignerAccounts
+    ? i < h.numSignerAccounts - h.numReadonlySignerAccounts
+    : i < n - h.numReadonlyNonSignerAccounts);
+}
+
+// Prioritization fees of recent slots, as a validator's cache keeps them for
+// getRecentPrioritizationFees: per slot, the lowest unit price of the
+// transactions it holds, and per account they write, the lowest price among
+// those writing it. Slots without transactions count as 0.
+const FEE_SLOTS = 150;
+const slotFees = new Map(); // slot -> { min: bigint, accounts: Map<address, bigint> }
+function recordFee(atSlot, msg) {
+  const { price } = computeBudget(msg);
+  let f = slotFees.get(atSlot);
+  if (!f) { f = { min: price, accounts: new Map() }; slotFees.set(atSlot, f); }
+  if (price < f.min) f.min = price;
+  for (const a of writableAccounts(msg)) {
+    const cur = f.accounts.get(a);
+    if (cur === undefined || price < cur) f.accounts.set(a, price);
+  }
+  for (const s of slotFees.keys()) if (s <= slot - FEE_SLOTS) slotFees.delete(s);
+}
+function recentPrioritizationFees(accounts) {
+  const out = [];
+  for (let s = Math.max(1, slot - FEE_SLOTS + 1); s <= slot; s++) {
+    const f = slotFees.get(s);
+    let fee = 0n;
+    if (f) {
+      fee = f.min;
+      for (const a of accounts) { const v = f.accounts.get(a); if (v !== undefined && v > fee) fee = v; }
+    }
+    out.push({ slot: BigInt(s), prioritizationFee: fee });
+  }
+  return out;
 }
 
 // encodeAccount renders an account; "binary" (legacy base58 string) is getAccountInfo's default.
@@ -370,6 +419,8 @@ function submit(bytes, { skipPreflight = false } = {}) {
     err: failed ? txErrJSON(r.err()) : null, logs: meta.logs(), unitsConsumed: meta.computeUnitsConsumed(),
     fee: fee(msg), pre, post, inner,
   });
+  recordFee(slot, msg);
+  notifySignature(signature);
   return signature;
 }
 
@@ -456,6 +507,12 @@ const methods = {
   requestAirdrop: async ([a, lamports]) => {
     const to = parseAddress(a);
     return sendOwn([getTransferSolInstruction({ source: authority, destination: to, amount: parseAmount(lamports) })]);
+  },
+  getRecentPrioritizationFees: ([list]) => {
+    list ??= [];
+    if (!Array.isArray(list)) throw invalidParams("Invalid params: expected an array of addresses");
+    if (list.length > 128) throw invalidParams("Too many inputs provided; max 128");
+    return recentPrioritizationFees(list.map(parseAddress));
   },
   sendTransaction: ([s, cfg = {}]) => submit(decodeWire(s, cfg.encoding), { skipPreflight: !!cfg.skipPreflight }),
   simulateTransaction: ([s, cfg = {}]) => {
@@ -588,12 +645,89 @@ const server = http.createServer((request, response) => {
   });
 });
 
+// ---------- JSON-RPC over WebSocket: signatureSubscribe ----------
+// On the same port, as a validator's PubSub (ws://127.0.0.1:PORT): a
+// subscription is notified once, when the transaction lands (at once if it
+// has), then cancelled.
+
+let nextSubscription = 0;
+const signatureSubs = new Map(); // signature -> Map<subscription id, socket>
+
+function notifySignature(sig) {
+  const subs = signatureSubs.get(sig);
+  const rec = txs.get(sig);
+  if (!subs || !rec) return;
+  signatureSubs.delete(sig);
+  for (const [id, ws] of subs) {
+    ws.send(stringify({
+      jsonrpc: "2.0", method: "signatureNotification",
+      params: { result: { context: { slot: rec.slot }, value: { err: rec.err } }, subscription: id },
+    }));
+  }
+}
+
+function handleSocket(ws, req) {
+  if (req === null || typeof req !== "object" || req.jsonrpc !== "2.0" || typeof req.method !== "string") {
+    return errorResponse(req?.id, -32600, "Invalid request");
+  }
+  const params = req.params ?? [];
+  switch (req.method) {
+    case "signatureSubscribe": {
+      const [sig] = params;
+      if (typeof sig !== "string" || b58.enc.encode(sig).length !== 64) {
+        return errorResponse(req.id, -32602, "Invalid Request: Invalid signature");
+      }
+      const id = nextSubscription++;
+      if (!signatureSubs.has(sig)) signatureSubs.set(sig, new Map());
+      signatureSubs.get(sig).set(id, ws);
+      setImmediate(() => notifySignature(sig)); // after the answer; at once if it has landed
+      return { jsonrpc: "2.0", result: id, id: req.id };
+    }
+    case "signatureUnsubscribe": {
+      const [id] = params;
+      for (const [sig, subs] of signatureSubs) {
+        if (subs.delete(id)) {
+          if (subs.size === 0) signatureSubs.delete(sig);
+          return { jsonrpc: "2.0", result: true, id: req.id };
+        }
+      }
+      return errorResponse(req.id, -32602, "Invalid subscription id.");
+    }
+  }
+  return errorResponse(req.id, -32601, "Method not found");
+}
+
+const wss = new WebSocketServer({ server });
+wss.on("connection", (ws) => {
+  ws.on("message", (data) => {
+    let req;
+    const text = data.toString("utf8");
+    try { req = JSON.parse(text); } catch {
+      ws.send(stringify(errorResponse(null, -32700, "Parse error")));
+      return;
+    }
+    // Clients (solana-go) use u64 request ids: keep them exact, past 2^53.
+    if (typeof req?.id === "number" && !Number.isSafeInteger(req.id)) {
+      const m = /"id"\s*:\s*(\d+)/.exec(text);
+      if (m) req.id = BigInt(m[1]);
+    }
+    if (DEBUG) process.stderr.write(`localnet ws: ${req?.method} ${stringify(req?.params ?? []).slice(0, 200)}\n`);
+    ws.send(stringify(handleSocket(ws, req)));
+  });
+  ws.on("close", () => {
+    for (const [sig, subs] of signatureSubs) {
+      for (const [id, sock] of subs) if (sock === ws) subs.delete(id);
+      if (subs.size === 0) signatureSubs.delete(sig);
+    }
+  });
+});
+
 server.listen(Number(opt.port), "127.0.0.1", () => {
   const { port } = server.address();
-  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, mint, decimals: DECIMALS, token_program: MINT_PROGRAM }) + "\n");
+  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, ws_url: `ws://127.0.0.1:${port}`, mint, decimals: DECIMALS, token_program: MINT_PROGRAM }) + "\n");
 });
 if (SLOT_MS > 0) setInterval(() => advanceSlots(1), SLOT_MS).unref();
-const stop = () => { server.close(); process.exit(0); };
+const stop = () => { wss.close(); server.close(); process.exit(0); };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 if (opt["parent-stdin"]) {

@@ -38,6 +38,7 @@ type ApprovalView struct {
 	Message     string          `json:"message,omitempty"`
 	Cluster     string          `json:"cluster"`
 	Summary     Summary         `json:"summary"`
+	NetworkFee  string          `json:"network_fee,omitempty"` // of the transaction to sign, in SOL, from its bytes
 	ExpiresAt   string          `json:"expires_at"`
 	Result      json.RawMessage `json:"result,omitempty"`
 }
@@ -95,6 +96,11 @@ func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, er
 		v.Message = a.Payload
 	}
 	v.Summary = s.summary(ctx, a)
+	if a.Kind.SignsTransaction() {
+		if v.NetworkFee = networkFee(a.Payload); v.NetworkFee != "" {
+			v.Summary.Lines = append(v.Summary.Lines, Line{"Network fee", v.NetworkFee + ", paid by your wallet"})
+		}
+	}
 	return v, nil
 }
 

@@ -3,12 +3,14 @@ package wallet
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/programs/system"
 	"github.com/gagliardetto/solana-go/programs/token"
+	"github.com/gagliardetto/solana-go/rpc"
 )
 
 // MaxPaymentIDLen bounds the payment id carried in a payment's memo.
@@ -32,6 +34,9 @@ type Unsigned struct {
 	Blockhash solana.Hash
 	// LastValidBlockHeight is the last block height at which it can land.
 	LastValidBlockHeight uint64
+	// Budget is the transaction's compute budget; Budget.Fee is what the
+	// signing wallet is charged in network fees.
+	Budget Budget
 }
 
 // Sweep is a signed transaction returning what a session key holds.
@@ -39,6 +44,7 @@ type Sweep struct {
 	Tx       *solana.Transaction // fully signed
 	Tokens   uint64              // token base units returned to the user
 	Lamports uint64              // SOL returned to the user besides the token account's rent (0 when gasless)
+	Budget   Budget              // its compute budget; Budget.Fee is what its fee payer is charged
 }
 
 // createATAIdempotent returns the associated-token-account program's
@@ -108,24 +114,35 @@ func (c *Chain) transferChecked(amount uint64, owner, dest solana.PublicKey) (so
 // up) the session key with amount base units: create the key's token account
 // (idempotent, so a top-up uses the same builder), TransferChecked from the
 // user's token account, and, when no fee payer is configured, a transfer of
-// KeyFeeLamports SOL to the key for its own fees. The user is the fee payer
-// and the only signer.
+// KeyFeeLamports SOL to the key for its own fees, after the compute budget.
+// The user is the fee payer and the only signer; Unsigned.Budget says what
+// they are charged.
 func (c *Chain) BuildFunding(ctx context.Context, user, key solana.PublicKey, amount uint64) (*Unsigned, error) {
 	bh, err := c.latestBlockhash(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := c.fundingTx(user, key, amount, bh.Blockhash)
+	build := func(b Budget) (*solana.Transaction, error) { return c.fundingTx(user, key, amount, bh.Blockhash, b) }
+	b, err := c.budgetFor(ctx, build, 0)
 	if err != nil {
 		return nil, err
 	}
+	tx, err := build(b)
+	if err != nil {
+		return nil, err
+	}
+	return unsigned(tx, bh, b, "funding")
+}
+
+// unsigned wraps a transaction for a human's wallet to sign.
+func unsigned(tx *solana.Transaction, bh *rpc.LatestBlockhashResult, b Budget, what string) (*Unsigned, error) {
 	msg, err := tx.Message.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("wallet: encode funding message: %w", err)
+		return nil, fmt.Errorf("wallet: encode %s message: %w", what, err)
 	}
 	wire, err := tx.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("wallet: encode funding transaction: %w", err)
+		return nil, fmt.Errorf("wallet: encode %s transaction: %w", what, err)
 	}
 	return &Unsigned{
 		Tx:                   tx,
@@ -133,10 +150,11 @@ func (c *Chain) BuildFunding(ctx context.Context, user, key solana.PublicKey, am
 		Wire:                 base64.StdEncoding.EncodeToString(wire),
 		Blockhash:            bh.Blockhash,
 		LastValidBlockHeight: bh.LastValidBlockHeight,
+		Budget:               b,
 	}, nil
 }
 
-func (c *Chain) fundingTx(user, key solana.PublicKey, amount uint64, blockhash solana.Hash) (*solana.Transaction, error) {
+func (c *Chain) fundingTx(user, key solana.PublicKey, amount uint64, blockhash solana.Hash, b Budget) (*solana.Transaction, error) {
 	if amount == 0 {
 		return nil, fmt.Errorf("%w: funding amount is zero", ErrInvalidAmount)
 	}
@@ -154,7 +172,7 @@ func (c *Chain) fundingTx(user, key solana.PublicKey, amount uint64, blockhash s
 	if err != nil {
 		return nil, fmt.Errorf("wallet: funding transfer: %w", err)
 	}
-	ixs := []solana.Instruction{create, xfer}
+	ixs := append(budgetInstructions(b), create, xfer)
 	if c.cfg.FeePayer == nil {
 		ixs = append(ixs, system.NewTransferInstruction(c.cfg.KeyFeeLamports, user, key).Build())
 	}
@@ -207,29 +225,78 @@ func ValidRecipient(recipient, key solana.PublicKey) error {
 // BuildPayment builds and signs the payment of amount base units from the
 // session key to recipient's token account (created idempotently first, paid
 // by the fee payer), with an SPL Memo whose data is paymentID. The fee payer
-// is the configured FeePayer, else the key. The transaction is fully signed,
-// so tx.Signatures[0] identifies it before it is sent.
+// is the configured FeePayer, else the key; it is charged the fee of the
+// compute budget the transaction starts with (ReadBudget). The transaction is
+// fully signed, so tx.Signatures[0] identifies it before it is sent.
 func (c *Chain) BuildPayment(ctx context.Context, key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string) (*solana.Transaction, error) {
-	if key == nil || key.sec == nil {
-		return nil, fmt.Errorf("%w: nil keypair", ErrKeypair)
-	}
-	if err := ValidRecipient(recipient, key.pub); err != nil {
+	if err := c.checkPayment(key, recipient, amount, paymentID); err != nil {
 		return nil, err
 	}
+	return c.buildPayment(ctx, key, recipient, amount, paymentID, 0)
+}
+
+// RebuildPayment builds the payment again after an earlier transaction of it
+// (prev) expired without landing: a fresh blockhash, and a unit price at
+// least half again prev's (at least MinPriceBump micro-lamports more), or the
+// recent fees' percentile if higher, within MaxUnitPrice. Only call it once
+// prev can never land (its blockhash is no longer valid and it is not on
+// chain): otherwise both could land.
+func (c *Chain) RebuildPayment(ctx context.Context, key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string, prev *solana.Transaction) (*solana.Transaction, error) {
+	if prev == nil {
+		return nil, fmt.Errorf("%w: no earlier transaction", ErrMalformedTx)
+	}
+	pb, err := ReadBudget(&prev.Message)
+	if err != nil && !errors.Is(err, ErrNoBudget) {
+		return nil, err
+	}
+	if err := c.checkPayment(key, recipient, amount, paymentID); err != nil {
+		return nil, err
+	}
+	return c.buildPayment(ctx, key, recipient, amount, paymentID, BumpPrice(pb.UnitPrice))
+}
+
+// MinPriceBump is the least a rebuilt payment raises its unit price by, in
+// micro-lamports.
+const MinPriceBump = 1000
+
+// BumpPrice is the unit price a rebuilt transaction bids after one at price
+// expired unlanded: half again as much, and at least MinPriceBump more.
+func BumpPrice(price uint64) uint64 {
+	return max(price+price/2, price+MinPriceBump)
+}
+
+func (c *Chain) checkPayment(key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string) error {
+	if key == nil || key.sec == nil {
+		return fmt.Errorf("%w: nil keypair", ErrKeypair)
+	}
+	if err := ValidRecipient(recipient, key.pub); err != nil {
+		return err
+	}
 	if amount == 0 {
-		return nil, fmt.Errorf("%w: payment amount is zero", ErrInvalidAmount)
+		return fmt.Errorf("%w: payment amount is zero", ErrInvalidAmount)
 	}
 	if paymentID == "" || len(paymentID) > MaxPaymentIDLen || !utf8.ValidString(paymentID) {
-		return nil, fmt.Errorf("%w: must be 1 to %d bytes of UTF-8", ErrInvalidMemo, MaxPaymentIDLen)
+		return fmt.Errorf("%w: must be 1 to %d bytes of UTF-8", ErrInvalidMemo, MaxPaymentIDLen)
 	}
+	return nil
+}
+
+func (c *Chain) buildPayment(ctx context.Context, key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string, floor uint64) (*solana.Transaction, error) {
 	bh, err := c.latestBlockhash(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.paymentTx(key, recipient, amount, paymentID, bh.Blockhash)
+	build := func(b Budget) (*solana.Transaction, error) {
+		return c.paymentTx(key, recipient, amount, paymentID, bh.Blockhash, b)
+	}
+	b, err := c.budgetFor(ctx, build, floor)
+	if err != nil {
+		return nil, err
+	}
+	return build(b)
 }
 
-func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string, blockhash solana.Hash) (*solana.Transaction, error) {
+func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string, blockhash solana.Hash, b Budget) (*solana.Transaction, error) {
 	payer := c.payer(key).pub
 	create, err := createATAIdempotent(payer, recipient, c.cfg.Mint, c.cfg.TokenProgram)
 	if err != nil {
@@ -239,8 +306,8 @@ func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint6
 	if err != nil {
 		return nil, fmt.Errorf("wallet: payment transfer: %w", err)
 	}
-	tx, err := solana.NewTransaction([]solana.Instruction{create, xfer, memoInstruction(paymentID, key.pub)},
-		blockhash, solana.TransactionPayer(payer))
+	ixs := append(budgetInstructions(b), create, xfer, memoInstruction(paymentID, key.pub))
+	tx, err := solana.NewTransaction(ixs, blockhash, solana.TransactionPayer(payer))
 	if err != nil {
 		return nil, fmt.Errorf("wallet: payment transaction: %w", err)
 	}
@@ -254,8 +321,9 @@ func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint6
 // session key holds to user: all its tokens to the user's token account
 // (created idempotently), then CloseAccount on the key's token account with
 // its rent to the user (who paid it when funding). Without a fee payer the key
-// pays the fee and its remaining SOL goes to the user too. It returns
-// ErrNothingToSweep when the key has no token account.
+// pays the fee and its remaining SOL goes to the user too (all of it but the
+// fee of the compute budget, Sweep.Budget). It returns ErrNothingToSweep when
+// the key has no token account.
 //
 // Without a fee payer, if the user has closed their own token account in the
 // meantime, recreating it costs rent the key may not have; the transaction
@@ -275,75 +343,89 @@ func (c *Chain) BuildSweep(ctx context.Context, key *Keypair, user solana.Public
 		return nil, fmt.Errorf("%w: %s has no token account", ErrNothingToSweep, key.pub)
 	}
 	payer := c.payer(key).pub
-	create, err := createATAIdempotent(payer, user, c.cfg.Mint, c.cfg.TokenProgram)
-	if err != nil {
-		return nil, err
-	}
-	ixs := []solana.Instruction{create}
-	if tokens > 0 {
-		xfer, err := c.transferChecked(tokens, key.pub, user)
-		if err != nil {
-			return nil, fmt.Errorf("wallet: sweep transfer: %w", err)
-		}
-		ixs = append(ixs, xfer)
-	}
 	keyATA, err := c.TokenAccount(key.pub)
 	if err != nil {
 		return nil, err
 	}
-	built, err := token.NewCloseAccountInstruction(keyATA, user, key.pub, nil).ValidateAndBuild()
-	var closeIx solana.Instruction
-	if err == nil {
-		closeIx, err = onProgram(built, c.cfg.TokenProgram)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("wallet: close token account: %w", err)
-	}
-	ixs = append(ixs, closeIx)
-
-	var lamports uint64
+	// Without a fee payer the key gives back its SOL less this transaction's
+	// fee (and the user's token account's rent if it must be recreated).
+	var solBalance, reserve uint64
 	if c.cfg.FeePayer == nil {
-		if lamports, err = c.leftoverLamports(ctx, key.pub, user); err != nil {
+		if solBalance, reserve, err = c.sweepReserve(ctx, key.pub, user); err != nil {
 			return nil, err
-		}
-		if lamports > 0 {
-			ixs = append(ixs, system.NewTransferInstruction(lamports, key.pub, user).Build())
 		}
 	}
 	bh, err := c.latestBlockhash(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := solana.NewTransaction(ixs, bh.Blockhash, solana.TransactionPayer(payer))
-	if err != nil {
-		return nil, fmt.Errorf("wallet: sweep transaction: %w", err)
+	var lamports uint64
+	build := func(b Budget) (*solana.Transaction, error) {
+		create, err := createATAIdempotent(payer, user, c.cfg.Mint, c.cfg.TokenProgram)
+		if err != nil {
+			return nil, err
+		}
+		ixs := append(budgetInstructions(b), create)
+		if tokens > 0 {
+			xfer, err := c.transferChecked(tokens, key.pub, user)
+			if err != nil {
+				return nil, fmt.Errorf("wallet: sweep transfer: %w", err)
+			}
+			ixs = append(ixs, xfer)
+		}
+		built, err := token.NewCloseAccountInstruction(keyATA, user, key.pub, nil).ValidateAndBuild()
+		var closeIx solana.Instruction
+		if err == nil {
+			closeIx, err = onProgram(built, c.cfg.TokenProgram)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wallet: close token account: %w", err)
+		}
+		ixs = append(ixs, closeIx)
+		lamports = 0
+		if c.cfg.FeePayer == nil {
+			// The fee of a probe (no price) is only its signatures'.
+			b.Signatures = 1
+			if cost := reserve + b.Fee(); solBalance > cost {
+				lamports = solBalance - cost
+				ixs = append(ixs, system.NewTransferInstruction(lamports, key.pub, user).Build())
+			}
+		}
+		tx, err := solana.NewTransaction(ixs, bh.Blockhash, solana.TransactionPayer(payer))
+		if err != nil {
+			return nil, fmt.Errorf("wallet: sweep transaction: %w", err)
+		}
+		if err := c.sign(tx, key); err != nil {
+			return nil, err
+		}
+		return tx, nil
 	}
-	if err := c.sign(tx, key); err != nil {
+	b, err := c.budgetFor(ctx, build, 0)
+	if err != nil {
 		return nil, err
 	}
-	return &Sweep{Tx: tx, Tokens: tokens, Lamports: lamports}, nil
+	tx, err := build(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Sweep{Tx: tx, Tokens: tokens, Lamports: lamports, Budget: b}, nil
 }
 
-// leftoverLamports is the SOL the key can give back in a sweep it pays for:
-// its balance less the fee and, if the user's token account must be
-// recreated, that account's rent.
-func (c *Chain) leftoverLamports(ctx context.Context, key, user solana.PublicKey) (uint64, error) {
-	bal, err := c.SOLBalance(ctx, key)
-	if err != nil {
-		return 0, err
+// sweepReserve returns the key's SOL balance and what a sweep it pays for
+// must leave aside besides its fee: the rent of the user's token account if
+// the sweep must recreate it.
+func (c *Chain) sweepReserve(ctx context.Context, key, user solana.PublicKey) (balance, reserve uint64, err error) {
+	if balance, err = c.SOLBalance(ctx, key); err != nil {
+		return 0, 0, err
 	}
-	reserve := uint64(LamportsPerSignature)
 	if _, userATA, err := c.tokenBalance(ctx, user); err != nil {
-		return 0, err
+		return 0, 0, err
 	} else if !userATA {
 		rent, err := c.rpc.GetMinimumBalanceForRentExemption(ctx, tokenAccountSize, c.cfg.Commitment)
 		if err != nil {
-			return 0, fmt.Errorf("wallet: token account rent: %w", err)
+			return 0, 0, fmt.Errorf("wallet: token account rent: %w", err)
 		}
-		reserve += rent
+		reserve = rent
 	}
-	if bal <= reserve {
-		return 0, nil
-	}
-	return bal - reserve, nil
+	return balance, reserve, nil
 }

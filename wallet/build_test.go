@@ -22,6 +22,26 @@ func programs(t testing.TB, tx *solana.Transaction) []solana.PublicKey {
 	return out
 }
 
+// testBudget is the compute budget of transactions built offline.
+var testBudget = Budget{UnitLimit: 54_321, UnitPrice: 12_345}
+
+// checkBudget decodes tx's compute budget: testBudget, charged to sigs signatures.
+func checkBudget(t testing.TB, tx *solana.Transaction, sigs int) {
+	t.Helper()
+	b, err := ReadBudget(&tx.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testBudget
+	want.Signatures = sigs
+	if b != want {
+		t.Fatalf("budget %+v, want %+v", b, want)
+	}
+	if fee := uint64(sigs)*5000 + 671; b.Fee() != fee { // 12345 × 54321 / 1e6 = 670.6…
+		t.Fatalf("fee %d, want %d", b.Fee(), fee)
+	}
+}
+
 func samePrograms(got, want []solana.PublicKey) bool {
 	if len(got) != len(want) {
 		return false
@@ -43,13 +63,13 @@ func TestFundingTxShape(t *testing.T) {
 		feePayer     *Keypair
 		wantPrograms []solana.PublicKey
 	}{
-		{"key pays its own fees: SOL sent along", nil, []solana.PublicKey{solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID, solana.SystemProgramID}},
-		{"gasless: no SOL", fp, []solana.PublicKey{solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID}},
+		{"key pays its own fees: SOL sent along", nil, []solana.PublicKey{solana.ComputeBudget, solana.ComputeBudget, solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID, solana.SystemProgramID}},
+		{"gasless: no SOL", fp, []solana.PublicKey{solana.ComputeBudget, solana.ComputeBudget, solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := offlineChain(t, tt.feePayer)
-			tx, err := c.fundingTx(user.PublicKey(), key.PublicKey(), 7, solana.Hash{1})
+			tx, err := c.fundingTx(user.PublicKey(), key.PublicKey(), 7, solana.Hash{1}, testBudget)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +82,8 @@ func TestFundingTxShape(t *testing.T) {
 			if len(tx.Signatures) != 1 || !tx.Signatures[0].IsZero() {
 				t.Fatalf("want one empty signature slot, got %v", tx.Signatures)
 			}
-			if d := tx.Message.Instructions[0].Data; !bytes.Equal(d, []byte{1}) {
+			checkBudget(t, tx, 1)
+			if d := tx.Message.Instructions[2].Data; !bytes.Equal(d, []byte{1}) {
 				t.Fatalf("ATA instruction data = %x, want 01 (CreateIdempotent)", d)
 			}
 		})
@@ -81,7 +102,7 @@ func TestFundingTxShape(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := c.fundingTx(tt.user, tt.key, tt.amount, solana.Hash{1}); !errors.Is(err, tt.wantErr) {
+			if _, err := c.fundingTx(tt.user, tt.key, tt.amount, solana.Hash{1}, testBudget); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 		})
@@ -114,15 +135,16 @@ func TestPaymentTxShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := offlineChain(t, tt.feePayer)
-			tx, err := c.paymentTx(key, recipient.PublicKey(), 1234, "pay_01HXYZ", solana.Hash{2})
+			tx, err := c.paymentTx(key, recipient.PublicKey(), 1234, "pay_01HXYZ", solana.Hash{2}, testBudget)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []solana.PublicKey{solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID, solana.MemoProgramID}
+			want := []solana.PublicKey{solana.ComputeBudget, solana.ComputeBudget, solana.SPLAssociatedTokenAccountProgramID, solana.TokenProgramID, solana.MemoProgramID}
 			if got := programs(t, tx); !samePrograms(got, want) {
 				t.Fatalf("programs = %v, want %v", got, want)
 			}
-			if memo := tx.Message.Instructions[2].Data; string(memo) != "pay_01HXYZ" {
+			checkBudget(t, tx, tt.wantSigs)
+			if memo := tx.Message.Instructions[4].Data; string(memo) != "pay_01HXYZ" {
 				t.Fatalf("memo data = %q, want the bare payment id", memo)
 			}
 			if !tx.Message.AccountKeys[0].Equals(tt.wantPayer) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -21,12 +22,13 @@ const (
 	// DefaultKeyFeeLamports is the SOL a funding transaction gives a key for its
 	// own costs when no fee payer is configured: 0.01 SOL. A payment to a
 	// recipient without a token account costs that account's rent (0.00203928
-	// SOL) besides the 5000-lamport fee, so this covers four such payments or
-	// about 2000 payments to recipients that have one. Set KeyFeeLamports for
-	// more; a sweep returns what is left.
+	// SOL) besides the fee (5000 lamports and the priority fee, at most
+	// MaxUnitPrice × the unit limit), so this covers four such payments or
+	// hundreds to recipients that have one. Set KeyFeeLamports for more; a
+	// sweep returns what is left.
 	DefaultKeyFeeLamports = 10_000_000
-	// LamportsPerSignature is Solana's base fee per signature. Transactions here
-	// set no priority fee, so it is their whole fee.
+	// LamportsPerSignature is Solana's base fee per signature. A transaction's
+	// whole fee adds its priority fee (see Budget).
 	LamportsPerSignature = 5000
 )
 
@@ -49,14 +51,29 @@ type Config struct {
 	ConfirmTimeout time.Duration      // how long Confirm waits; default 60s
 	KeyFeeLamports uint64             // SOL a funding tx gives the key when FeePayer is nil; default DefaultKeyFeeLamports
 	Logger         *slog.Logger       // optional; default slog.Default()
+
+	// Compute budget of every transaction built (see Budget).
+	FeePercentile int    // percentile (1-100) of recent prioritization fees to bid; default DefaultFeePercentile
+	MaxUnitPrice  uint64 // cap on the unit price in micro-lamports; default DefaultMaxUnitPrice
+	UnitMargin    int    // percent added to simulated compute units; default DefaultUnitMargin
+
+	// RPC providers (see rpc_client.go).
+	FallbackRPCURLs []string      // further endpoints tried in order when RPCURL fails
+	RPCTimeout      time.Duration // bound of one RPC call to one endpoint; default DefaultRPCTimeout
+	// WSURL is an optional PubSub endpoint (ws:// or wss://): confirmation
+	// then waits on signatureSubscribe and polls only every 2s as a safety
+	// net; without it, or when it fails, confirmation polls every 250ms.
+	WSURL string
 }
 
 // Chain builds, sends and confirms stipend's transactions on one Solana
 // cluster for one token mint. It is safe for concurrent use.
 type Chain struct {
-	cfg Config
-	rpc *rpc.Client
-	log *slog.Logger
+	cfg      Config
+	rpc      *rpc.Client
+	log      *slog.Logger
+	statuses *statusBatcher
+	pubsub   *pubsub // nil without Config.WSURL
 }
 
 // New returns a Chain for cfg after checking it.
@@ -87,6 +104,24 @@ func New(cfg Config) (*Chain, error) {
 	if cfg.KeyFeeLamports == 0 {
 		cfg.KeyFeeLamports = DefaultKeyFeeLamports
 	}
+	switch {
+	case cfg.FeePercentile == 0:
+		cfg.FeePercentile = DefaultFeePercentile
+	case cfg.FeePercentile < 1 || cfg.FeePercentile > 100:
+		return nil, fmt.Errorf("%w: fee percentile %d (want 1 to 100)", ErrConfig, cfg.FeePercentile)
+	}
+	if cfg.MaxUnitPrice == 0 {
+		cfg.MaxUnitPrice = DefaultMaxUnitPrice
+	}
+	switch {
+	case cfg.UnitMargin == 0:
+		cfg.UnitMargin = DefaultUnitMargin
+	case cfg.UnitMargin < 0 || cfg.UnitMargin > 1000:
+		return nil, fmt.Errorf("%w: compute unit margin %d%% (want 0 to 1000)", ErrConfig, cfg.UnitMargin)
+	}
+	if cfg.RPCTimeout <= 0 {
+		cfg.RPCTimeout = DefaultRPCTimeout
+	}
 	if cfg.FeePayer != nil && cfg.FeePayer.sec == nil {
 		return nil, fmt.Errorf("%w: FeePayer has no secret key", ErrConfig)
 	}
@@ -94,7 +129,21 @@ func New(cfg Config) (*Chain, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Chain{cfg: cfg, rpc: rpc.New(cfg.RPCURL), log: log.With("component", "wallet")}, nil
+	log = log.With("component", "wallet")
+	client, _, err := newRPC(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{cfg: cfg, rpc: client, log: log}
+	c.statuses = &statusBatcher{c: c}
+	if cfg.WSURL != "" {
+		u, err := url.Parse(cfg.WSURL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return nil, fmt.Errorf("%w: WSURL %q is not a ws(s) URL", ErrConfig, redactURL(cfg.WSURL))
+		}
+		c.pubsub = &pubsub{url: cfg.WSURL, timeout: cfg.RPCTimeout, log: log}
+	}
+	return c, nil
 }
 
 // RPC returns the underlying solana-go RPC client, for reads this package

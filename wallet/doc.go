@@ -7,6 +7,12 @@
 //
 // Amounts are always uint64 base units of the configured SPL token mint.
 //
+// Every transaction built here starts with its compute budget (see [Budget]):
+// a unit limit from simulating it, a unit price from the recent
+// prioritization fees of the accounts it writes, capped. RPC calls go to the
+// first of the configured endpoints that is not set aside after a failure, a
+// timeout or a 429 (see Config.FallbackRPCURLs).
+//
 // Identity: a session key's identity public key (the product's pkp_public_key)
 // is the session key's own ed25519 public key. It signs attestations with
 // [Keypair.Attest]; anyone verifies them with [VerifyAttestation].

@@ -64,18 +64,44 @@ func (c *Chain) Send(ctx context.Context, tx *solana.Transaction) (solana.Signat
 		return solana.Signature{}, fmt.Errorf("%w: transaction is not signed", ErrSend)
 	}
 	maxRetries := uint(0)
-	sig, err := c.rpc.SendTransactionWithOpts(ctx, tx, rpc.TransactionOpts{
+	opts := rpc.TransactionOpts{
 		PreflightCommitment: c.cfg.Commitment,
 		MaxRetries:          &maxRetries, // SendAndConfirm rebroadcasts itself
-	})
-	if err != nil {
-		return tx.Signatures[0], fmt.Errorf("wallet: send %s: %w", tx.Signatures[0], compactRPCError(err))
 	}
-	if !sig.Equals(tx.Signatures[0]) {
-		return tx.Signatures[0], fmt.Errorf("wallet: send: node returned signature %s, want %s", sig, tx.Signatures[0])
+	sig := tx.Signatures[0]
+	var err error
+	for attempt := 0; ; attempt++ {
+		_, err = c.rpc.SendTransactionWithOpts(withStart(ctx, attempt), tx, opts)
+		if err == nil || isAlreadyProcessed(err) {
+			// Already processed: the same signed transaction is on chain or on
+			// its way; only confirmation is left.
+			return sig, nil
+		}
+		// A node that does not know the blockhash another gave out a moment
+		// ago lags behind: ask again (the next endpoint first) before calling
+		// it a failure. An expired blockhash ends up here too, and then
+		// fails after the last try.
+		if !isBlockhashNotFound(err) || attempt+1 >= lagRetries {
+			break
+		}
+		c.log.DebugContext(ctx, "node does not know the blockhash yet; retrying", "signature", sig, "attempt", attempt+1)
+		t := time.NewTimer(lagBackoff << attempt)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return sig, fmt.Errorf("wallet: send %s: %w", sig, ctx.Err())
+		case <-t.C:
+		}
 	}
-	return sig, nil
+	return sig, fmt.Errorf("wallet: send %s: %w", sig, compactRPCError(err))
 }
+
+// A node answering BlockhashNotFound is asked again lagRetries times in all,
+// after lagBackoff, doubling: about 1.5 s, several slots for it to catch up.
+const (
+	lagRetries = 4
+	lagBackoff = 200 * time.Millisecond
+)
 
 // rpcError shortens a JSON-RPC error (whose own Error dumps every field,
 // simulation logs included) to its code, message and, for a failed
@@ -104,32 +130,10 @@ func compactRPCError(err error) error {
 
 // LookupSignature returns what the cluster knows of sig, searching the
 // transaction history too. Found is false when the transaction has not landed
-// (yet); pair it with BlockhashValid to know whether it still may.
+// (yet); pair it with BlockhashValid to know whether it still may. Lookups of
+// concurrent callers share getSignatureStatuses calls (see LookupSignatures).
 func (c *Chain) LookupSignature(ctx context.Context, sig solana.Signature) (Status, error) {
-	res, err := c.rpc.GetSignatureStatuses(ctx, true, sig)
-	if err != nil {
-		return Status{}, fmt.Errorf("wallet: signature status %s: %w", sig, err)
-	}
-	if res == nil || len(res.Value) == 0 || res.Value[0] == nil {
-		return Status{}, nil
-	}
-	v := res.Value[0]
-	st := Status{Found: true, Confirmation: v.ConfirmationStatus, Slot: v.Slot}
-	if st.Confirmation == "" {
-		// Old nodes omit confirmationStatus; no confirmations left means rooted.
-		st.Confirmation = rpc.ConfirmationStatusConfirmed
-		if v.Confirmations == nil {
-			st.Confirmation = rpc.ConfirmationStatusFinalized
-		}
-	}
-	if v.Err != nil {
-		b, jerr := json.Marshal(v.Err)
-		if jerr != nil {
-			b = []byte(fmt.Sprint(v.Err))
-		}
-		st.Err = string(b)
-	}
-	return st, nil
+	return c.statuses.lookup(ctx, sig)
 }
 
 // Confirm waits until sig reaches the configured commitment. It returns
@@ -206,7 +210,14 @@ func (c *Chain) await(parent context.Context, sig solana.Signature, tx *solana.T
 	ctx, cancel := context.WithTimeout(parent, c.cfg.ConfirmTimeout)
 	defer cancel()
 	lastSend := time.Now()
-	ticker := time.NewTicker(pollInterval)
+	interval := pollInterval
+	var landed <-chan struct{} // closed when the websocket says sig landed (or broke)
+	if c.pubsub != nil {
+		if ch, ok := c.pubsub.watch(ctx, sig, c.cfg.Commitment); ok {
+			landed, interval = ch, wsPollInterval
+		}
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		st, err := c.LookupSignature(ctx, sig)
@@ -235,6 +246,10 @@ func (c *Chain) await(parent context.Context, sig solana.Signature, tx *solana.T
 			}
 			return st, fmt.Errorf("%w: %s after %s", ErrConfirmTimeout, sig, c.cfg.ConfirmTimeout)
 		case <-ticker.C:
+		case <-landed:
+			// Landed (look now), or the subscription broke: poll as usual.
+			landed = nil
+			ticker.Reset(pollInterval)
 		}
 	}
 }

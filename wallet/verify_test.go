@@ -25,7 +25,7 @@ func offlineChain(t testing.TB, feePayer *Keypair) *Chain {
 // issued builds a funding transaction as BuildFunding does, without a chain.
 func issued(t testing.TB, c *Chain, user, key solana.PublicKey, amount uint64, blockhash solana.Hash) (*solana.Transaction, []byte) {
 	t.Helper()
-	tx, err := c.fundingTx(user, key, amount, blockhash)
+	tx, err := c.fundingTx(user, key, amount, blockhash, testBudget)
 	if err != nil {
 		t.Fatal(err)
 	}

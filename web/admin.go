@@ -29,6 +29,7 @@ import (
 //	POST /admin/payments                          pay (as agent_id, from a key or session)
 //	GET  /admin/audit?wallet=|session_key_id=     the audit log
 //	GET  /admin/audit/verify[?wallet=|session_key_id=]  verify one chain, or every wallet's
+//	GET  /admin/webhooks                          each endpoint's health and backlog
 //	POST /admin/webhooks/{endpoint}/test          send a test event
 //	GET  /admin/webhooks/dead[?limit=]            dead letters
 //	POST /admin/webhooks/dead/{id}/retry          retry a dead letter
@@ -51,6 +52,7 @@ func (h *Handler) adminRoutes() {
 	route("POST /admin/payments", "payments.pay", h.adminPay)
 	route("GET /admin/audit", "audit.show", h.adminAudit)
 	route("GET /admin/audit/verify", "audit.verify", h.adminVerifyAudit)
+	route("GET /admin/webhooks", "webhooks.status", h.adminWebhookStatus)
 	route("POST /admin/webhooks/{endpoint}/test", "webhooks.test", h.adminWebhookTest)
 	route("GET /admin/webhooks/dead", "webhooks.dead", h.adminWebhookDead)
 	route("POST /admin/webhooks/dead/{id}/retry", "webhooks.retry", h.adminWebhookRetry)
@@ -525,6 +527,20 @@ func (h *Handler) adminVerifyAudit(r *http.Request) (int, any, error) {
 }
 
 var errNoWebhooks = &policy.Error{Code: policy.CodeNotFound, Message: "no webhook endpoints are configured"}
+
+func (h *Handler) adminWebhookStatus(r *http.Request) (int, any, error) {
+	if h.opts.Webhooks == nil {
+		return 0, nil, errNoWebhooks
+	}
+	eps, err := h.opts.Webhooks.Status(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	if eps == nil {
+		eps = []WebhookEndpoint{}
+	}
+	return http.StatusOK, map[string]any{"endpoints": eps}, nil
+}
 
 func (h *Handler) adminWebhookTest(r *http.Request) (int, any, error) {
 	if h.opts.Webhooks == nil {

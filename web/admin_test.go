@@ -271,6 +271,10 @@ func (f *fakeWebhooks) DeadLetters(_ ctxT, limit int) ([]web.DeadLetter, error) 
 	return []web.DeadLetter{{ID: "1-0", Endpoint: "ops", Event: "session_key.created", Attempts: 8}}, nil
 }
 
+func (f *fakeWebhooks) Status(_ ctxT) ([]web.WebhookEndpoint, error) {
+	return []web.WebhookEndpoint{{Name: "ops", State: "failing", ConsecutiveFailures: 5, Backlog: 3, OldestUndeliveredAgeSeconds: 90}}, nil
+}
+
 func (f *fakeWebhooks) Retry(_ ctxT, id string) error {
 	if id != "1-0" {
 		return policy.Errorf(policy.CodeNotFound, "id", "no dead letter %s", id)
@@ -291,6 +295,7 @@ func TestAdminWebhooks(t *testing.T) {
 		method, path string
 		status       int
 	}{
+		{"GET", "/admin/webhooks", 200},
 		{"POST", "/admin/webhooks/ops/test", 200},
 		{"POST", "/admin/webhooks/nope/test", 404},
 		{"GET", "/admin/webhooks/dead", 200},

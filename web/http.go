@@ -66,8 +66,27 @@ type DeadLetter struct {
 	Attempts int    `json:"attempts"`
 }
 
+// WebhookEndpoint is one webhook endpoint's delivery health, as the admin API shows it.
+type WebhookEndpoint struct {
+	Name                        string  `json:"name"`
+	State                       string  `json:"state"` // "ok" or "failing"
+	ConsecutiveFailures         int64   `json:"consecutive_failures"`
+	LastSuccessAt               string  `json:"last_success_at,omitempty"`
+	LastFailureAt               string  `json:"last_failure_at,omitempty"`
+	LastError                   string  `json:"last_error,omitempty"`
+	Backlog                     int64   `json:"backlog"`
+	OldestUndeliveredAt         string  `json:"oldest_undelivered_at,omitempty"`
+	OldestUndeliveredAgeSeconds int64   `json:"oldest_undelivered_age_seconds"`
+	InFlight                    int64   `json:"in_flight"`
+	Slots                       int     `json:"slots"`
+	TimeoutSeconds              float64 `json:"timeout_seconds"`
+	RetryWindowSeconds          int64   `json:"retry_window_seconds"`
+}
+
 // Webhooks is the operator's side of the webhook dispatcher.
 type Webhooks interface {
+	// Status reports each endpoint's health and backlog.
+	Status(ctx context.Context) ([]WebhookEndpoint, error)
 	// SendTest sends a test event to the endpoint of that name now.
 	SendTest(ctx context.Context, endpoint string) error
 	// DeadLetters lists the newest dead letters, at most limit.

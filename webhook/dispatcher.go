@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,56 +40,48 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// The state of an event at one endpoint.
-const (
-	stDelivered = "delivered"
-	stDead      = "dead"
-)
-
-// epState is the delivery state of one (stream entry, endpoint) pair.
+// epState is the delivery state of one (stream entry, endpoint) pair once
+// an attempt failed.
 type epState struct {
-	Status   string `json:"s,omitempty"`   // "", stDelivered or stDead
-	Attempts int    `json:"n,omitempty"`   // failed attempts so far
-	Due      int64  `json:"due,omitempty"` // next attempt, unix ms (0: now)
-	Err      string `json:"err,omitempty"` // last error
+	Attempts int    `json:"n,omitempty"`     // failed attempts so far
+	First    int64  `json:"first,omitempty"` // first failed attempt, unix ms
+	Err      string `json:"err,omitempty"`   // last error
 }
-
-// acquire takes the lease on a stream entry: it refuses an entry that is no
-// longer pending in the group (done: its schedule entry is dropped) or
-// whose scheduled time lies ahead (backing off, or leased by another
-// replica), and otherwise moves the entry's score to the lease's end and
-// returns the entry's delivery state ("" if none yet). A refusal is nil.
-//
-// KEYS: stream, schedule, attempts. ARGV: group, entry id, now ms, lease end ms.
-var acquire = redis.NewScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
-if #p == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return false
-end
-local s = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if s and tonumber(s) > tonumber(ARGV[3]) then return false end
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
-return redis.call('HGET', KEYS[3], ARGV[2]) or ''
-`)
 
 // Dispatcher delivers the events of every wallet's stream to the
 // configured endpoints. It is safe for concurrent use; run one per
 // replica, each with its own Config.Consumer.
 type Dispatcher struct {
-	rdb      redis.UniversalClient
-	store    *policy.Store
-	cfg      Config
-	log      *slog.Logger
-	deadKey  string
-	lease    time.Duration
-	sem      chan struct{}            // events in delivery
-	epSem    map[string]chan struct{} // requests in flight per endpoint
-	groups   sync.Map                 // stream key → struct{}: group known to exist
-	offset   atomic.Int64             // Redis clock minus local clock, ns
-	inflight sync.WaitGroup
-	acked    sync.Map // wallet → struct{}: entries acknowledged since its stream was last trimmed
+	rdb       redis.UniversalClient
+	store     *policy.Store
+	cfg       Config
+	log       *slog.Logger
+	deadKey   string
+	healthKey string
+	lanes     []*lane
+	groups    sync.Map     // stream key → struct{}: group known to exist
+	offset    atomic.Int64 // Redis clock minus local clock, ns
+	acked     sync.Map     // wallet → struct{}: entries finished since its stream was last trimmed
+	wakeCh    chan struct{}
+	metrics   *metrics
 }
+
+// lane is one endpoint's delivery line: its own slots (workers in Run),
+// its own queue of due events, its own schedule in Redis.
+type lane struct {
+	ep     Endpoint // Timeout, RetryWindow and Slots resolved
+	lease  time.Duration
+	jobs   chan job // due events waiting for a slot (Run)
+	mu     sync.Mutex
+	queued map[job]struct{} // in jobs or being delivered (Run)
+	more   atomic.Bool      // the last round left due events for want of room
+	flight atomic.Int64     // requests in flight (this replica)
+	fails  atomic.Int64     // consecutive failures seen here (0: healthy)
+	okSeen atomic.Int64     // last time a success was recorded in Redis, unix ms
+}
+
+// job is an event due at a lane.
+type job struct{ wallet, entry string }
 
 // New returns a Dispatcher reading the streams of store's wallets on rdb
 // (the client the store runs on). It fails with ErrConfig on an invalid
@@ -105,17 +96,18 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{
-		rdb:     rdb,
-		store:   store,
-		cfg:     cfg,
-		log:     log.With("component", "webhook", "consumer", cfg.Consumer),
-		deadKey: store.KeyPrefix() + ":webhooks:dead",
-		lease:   2*cfg.Timeout + 5*time.Second,
-		sem:     make(chan struct{}, cfg.Concurrency),
-		epSem:   map[string]chan struct{}{},
+		rdb:       rdb,
+		store:     store,
+		cfg:       cfg,
+		log:       log.With("component", "webhook", "consumer", cfg.Consumer),
+		deadKey:   store.KeyPrefix() + ":webhooks:dead",
+		healthKey: store.KeyPrefix() + ":webhooks:health",
+		wakeCh:    make(chan struct{}, 1),
+		metrics:   newMetrics(),
 	}
 	for _, e := range cfg.Endpoints {
-		d.epSem[e.Name] = make(chan struct{}, cfg.PerEndpoint)
+		d.lanes = append(d.lanes, &lane{ep: e, lease: 2*e.Timeout + 5*time.Second,
+			jobs: make(chan job, max(16*e.Slots, 128)), queued: map[job]struct{}{}})
 	}
 	return d, nil
 }
@@ -123,10 +115,19 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 // DeadLettersKey is the Redis Stream of the dead letters.
 func (d *Dispatcher) DeadLettersKey() string { return d.deadKey }
 
-func (d *Dispatcher) attemptsKey(wallet string) string {
+func (d *Dispatcher) stateKey(wallet string) string { return d.store.Prefix(wallet) + "webhook:state" }
+func (d *Dispatcher) queueKey(wallet, ep string) string {
+	return d.store.Prefix(wallet) + "webhook:q:" + ep
+}
+func (d *Dispatcher) waitKey(wallet, ep string) string {
+	return d.store.Prefix(wallet) + "webhook:wait:" + ep
+}
+func (d *Dispatcher) oldAttemptsKey(wallet string) string {
 	return d.store.Prefix(wallet) + "webhook:attempts"
 }
-func (d *Dispatcher) retryKey(wallet string) string { return d.store.Prefix(wallet) + "webhook:retry" }
+func (d *Dispatcher) oldRetryKey(wallet string) string {
+	return d.store.Prefix(wallet) + "webhook:retry"
+}
 
 // now is the Redis server's clock as last measured, so that replicas
 // agree on the schedule.
@@ -150,125 +151,184 @@ func EventID(wallet, entryID, endpoint string) string {
 	return "evt_" + hex.EncodeToString(h[:16])
 }
 
+// Notify tells a running dispatcher that new events may be waiting, so
+// that it reads them now instead of at its next poll. It never blocks;
+// the service calls it after every change it makes.
+func (d *Dispatcher) Notify() { d.wake() }
+
+func (d *Dispatcher) wake() {
+	select {
+	case d.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
 // Run delivers events until ctx is done, then waits for the deliveries in
-// flight and returns nil. Errors of a round (e.g. Redis unreachable) are
-// logged and the round is tried again after PollInterval. Unlike Poll, a
-// round does not wait for its slow deliveries: they go on while the next
-// rounds read new events.
+// flight and returns nil. Each endpoint has Slots workers fed from its own
+// queue; a round reads new events, hands them to the endpoints that want
+// them and queues what is due at each endpoint, as far as its queue has
+// room. Rounds run when Notify is called, when an endpoint's queue runs
+// low while it has more due, and every PollInterval. Errors of a round
+// (e.g. Redis unreachable) are logged and the round is tried again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.InfoContext(ctx, "webhook dispatcher running", "endpoints", len(d.cfg.Endpoints), "group", d.cfg.Group)
-	defer d.inflight.Wait()
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	for _, l := range d.lanes {
+		for range l.ep.Slots {
+			workers.Go(func() { d.work(ctx, l) })
+		}
+	}
+	workers.Go(func() { // trimming never holds a round up
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(trimEvery):
+				d.trimAcked(ctx)
+			}
+		}
+	})
 	for {
-		n, _, err := d.round(ctx, nil)
+		jobs, more, err := d.round(ctx, false)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			d.log.WarnContext(ctx, "webhook round failed", "err", err)
 		}
-		if n == 0 || err != nil {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(d.cfg.PollInterval):
+		for l, js := range jobs {
+			for _, j := range js {
+				select {
+				case l.jobs <- j:
+				default: // no room after all: still due, taken next round
+					l.unqueue(j)
+					l.more.Store(true)
+				}
+			}
+		}
+		if more && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wakeCh:
+		case <-time.After(d.cfg.PollInterval):
+		}
+	}
+}
+
+// work is one slot of a lane: it delivers the lane's queued events one by one.
+func (d *Dispatcher) work(ctx context.Context, l *lane) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-l.jobs:
+			d.deliver(ctx, l, j)
+			l.unqueue(j)
+			if l.more.Load() && len(l.jobs) <= cap(l.jobs)/2 {
+				d.wake()
 			}
 		}
 	}
 }
 
+func (l *lane) unqueue(j job) {
+	l.mu.Lock()
+	delete(l.queued, j)
+	l.mu.Unlock()
+}
+
 // Poll does one round: it reads new entries, takes over entries idle at
-// dead replicas, picks up retries that are due, delivers them and waits
-// for the deliveries. It returns the number of HTTP deliveries attempted.
+// dead replicas, picks up what is due at each endpoint, delivers it (at
+// most Slots requests at a time per endpoint) and waits for the
+// deliveries. It returns the number of HTTP deliveries attempted.
 func (d *Dispatcher) Poll(ctx context.Context) (int, error) {
+	jobs, _, err := d.round(ctx, true)
+	var attempts atomic.Int64
 	var wg sync.WaitGroup
-	_, attempts, err := d.round(ctx, &wg)
+	for l, js := range jobs {
+		next := make(chan job, len(js))
+		for _, j := range js {
+			next <- j
+		}
+		close(next)
+		for range min(l.ep.Slots, len(js)) {
+			wg.Go(func() {
+				for j := range next {
+					if d.deliver(ctx, l, j) {
+						attempts.Add(1)
+					}
+				}
+			})
+		}
+	}
 	wg.Wait()
 	return int(attempts.Load()), err
 }
 
-// candidate is a stream entry to deliver.
-type candidate struct {
-	wallet string
-	id     string
-	values map[string]any
-	found  bool // the entry's fields were read
-}
-
-// round collects the candidates of every wallet and starts their
-// deliveries; it returns how many candidates it found and a counter of the
-// attempts, final once wg (if any) is done.
-func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (int, *atomic.Int64, error) {
-	attempts := new(atomic.Int64)
+// round reads the streams of every wallet in chunks: new entries and
+// entries idle at other consumers are fanned out to the endpoints' schedules,
+// then what is due at each endpoint is collected, up to the room in its
+// queue (Batch per wallet when polling). more reports that some wallet had
+// a full batch of new entries: the next round should not wait.
+func (d *Dispatcher) round(ctx context.Context, poll bool) (map[*lane][]job, bool, error) {
 	if err := d.syncClock(ctx); err != nil {
-		return 0, attempts, err
+		return nil, false, err
 	}
-	d.trimAcked(ctx)
-	n := 0
+	if poll {
+		d.trimAcked(ctx)
+	}
+	jobs := map[*lane][]job{}
+	room := map[*lane]int{}
+	for _, l := range d.lanes {
+		if poll {
+			room[l] = int(^uint(0) >> 1)
+		} else {
+			room[l] = cap(l.jobs) - len(l.jobs)
+			l.more.Store(false)
+		}
+	}
+	more := false
 	var cursor uint64
 	for {
 		wallets, next, err := d.rdb.SScan(ctx, d.store.WalletsKey(), cursor, "", 512).Result()
 		if err != nil {
-			return n, attempts, fmt.Errorf("webhook: list wallets: %w", err)
+			return jobs, more, fmt.Errorf("webhook: list wallets: %w", err)
 		}
-		// Deliver what was read even if part of the reads failed: the
-		// entries read are pending at this consumer now.
-		cands, cerr := d.collect(ctx, wallets)
-		for _, c := range cands {
-			select {
-			case d.sem <- struct{}{}:
-			case <-ctx.Done():
-				return n, attempts, ctx.Err()
-			}
-			n++
-			d.inflight.Add(1)
-			if wg != nil {
-				wg.Add(1)
-			}
-			go func() {
-				defer func() {
-					<-d.sem
-					d.inflight.Done()
-					if wg != nil {
-						wg.Done()
-					}
-				}()
-				d.process(ctx, c, attempts)
-			}()
-		}
-		if cerr != nil {
-			return n, attempts, cerr
+		full, ferr := d.fanOut(ctx, wallets)
+		more = more || full
+		d.collectDue(ctx, wallets, poll, room, jobs)
+		if ferr != nil {
+			return jobs, more, ferr
 		}
 		if cursor = next; cursor == 0 {
-			return n, attempts, nil
+			return jobs, more, nil
 		}
 	}
 }
 
-// collect reads, for each wallet, its new entries, the entries idle at
-// other consumers and the entries due for a retry.
-func (d *Dispatcher) collect(ctx context.Context, wallets []string) ([]*candidate, error) {
+// fanOut reads, for each wallet, its new entries and the entries idle at
+// other consumers, and hands each to the endpoints that want it. full
+// reports a wallet with a full batch of new entries.
+func (d *Dispatcher) fanOut(ctx context.Context, wallets []string) (full bool, err error) {
 	if err := d.ensureGroups(ctx, wallets); err != nil {
-		return nil, err
+		return false, err
 	}
-	nowMs := strconv.FormatInt(d.now().UnixMilli(), 10)
-	type cmds struct {
-		read  *redis.XStreamSliceCmd
-		claim *redis.XAutoClaimCmd
-		due   *redis.StringSliceCmd
-	}
-	cs := make([]cmds, len(wallets))
+	reads := make([]*redis.XStreamSliceCmd, len(wallets))
+	claims := make([]*redis.XAutoClaimCmd, len(wallets))
 	_, _ = d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, w := range wallets {
 			stream := d.store.EventsKey(w)
-			cs[i].read = p.XReadGroup(ctx, &redis.XReadGroupArgs{Group: d.cfg.Group, Consumer: d.cfg.Consumer,
+			reads[i] = p.XReadGroup(ctx, &redis.XReadGroupArgs{Group: d.cfg.Group, Consumer: d.cfg.Consumer,
 				Streams: []string{stream, ">"}, Count: int64(d.cfg.Batch), Block: -1})
-			cs[i].claim = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: d.cfg.Group,
+			claims[i] = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: d.cfg.Group,
 				MinIdle: d.cfg.ClaimIdle, Start: "0-0", Count: int64(d.cfg.Batch), Consumer: d.cfg.Consumer})
-			cs[i].due = p.ZRangeByScore(ctx, d.retryKey(w), &redis.ZRangeBy{Min: "-inf", Max: nowMs, Count: int64(d.cfg.Batch)})
 		}
 		return nil
 	})
-	var out, missing []*candidate
 	var firstErr error
 	fail := func(w string, err error) {
 		if strings.HasPrefix(err.Error(), "NOGROUP") {
@@ -278,71 +338,107 @@ func (d *Dispatcher) collect(ctx context.Context, wallets []string) ([]*candidat
 			firstErr = fmt.Errorf("webhook: read events of %s: %w", w, err)
 		}
 	}
+	nowMs := d.now().UnixMilli()
+	var calls []scriptCall
+	var owners []string
 	for i, w := range wallets {
-		seen := map[string]bool{}
-		add := func(m redis.XMessage) {
-			if !seen[m.ID] {
-				seen[m.ID] = true
-				out = append(out, &candidate{wallet: w, id: m.ID, values: m.Values, found: true})
-			}
-		}
-		streams, err := cs[i].read.Result()
+		var msgs []redis.XMessage
+		streams, err := reads[i].Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			fail(w, err)
 		}
 		for _, s := range streams {
-			for _, m := range s.Messages {
-				add(m)
-			}
+			msgs = append(msgs, s.Messages...)
+			full = full || len(s.Messages) >= d.cfg.Batch
 		}
-		claimed, _, err := cs[i].claim.Result()
+		claimed, _, err := claims[i].Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			fail(w, err)
 		}
-		for _, m := range claimed {
-			add(m)
-		}
-		due, err := cs[i].due.Result()
-		if err != nil {
-			fail(w, err)
-		}
-		for _, id := range due {
-			if !seen[id] {
-				seen[id] = true
-				c := &candidate{wallet: w, id: id}
-				out = append(out, c)
-				missing = append(missing, c)
-			}
+		msgs = append(msgs, claimed...)
+		for _, m := range msgs {
+			calls = append(calls, d.fanoutCall(w, m, nowMs))
+			owners = append(owners, w)
 		}
 	}
-	if len(missing) > 0 {
-		ranges := make([]*redis.XMessageSliceCmd, len(missing))
-		_, _ = d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range missing {
-				ranges[i] = p.XRange(ctx, d.store.EventsKey(c.wallet), c.id, c.id)
-			}
-			return nil
-		})
-		var failed map[*candidate]bool
-		for i, c := range missing {
-			ms, err := ranges[i].Result()
-			if err != nil {
-				fail(c.wallet, err)
-				if failed == nil {
-					failed = map[*candidate]bool{}
-				}
-				failed[c] = true
+	for i, c := range runPipelined(ctx, d.rdb, fanout, calls) {
+		if err := c.Err(); err != nil {
+			fail(owners[i], fmt.Errorf("fan out: %w", err)) // still pending: fanned out next round
+		}
+	}
+	return full, firstErr
+}
+
+// fanoutCall is the fanout script's run for message m of wallet w.
+func (d *Dispatcher) fanoutCall(w string, m redis.XMessage, nowMs int64) scriptCall {
+	name, _ := m.Values["event"].(string)
+	keys := []string{d.store.EventsKey(w), d.stateKey(w), d.oldAttemptsKey(w), d.oldRetryKey(w)}
+	args := []any{d.cfg.Group, m.ID, nowMs, entryMs(m.ID)}
+	if name == "" {
+		d.log.Warn("webhook: entry without event, dropped", "wallet", w, "entry", m.ID)
+	}
+	for _, l := range d.lanes {
+		if name != "" && l.ep.Wants(name) {
+			keys = append(keys, d.queueKey(w, l.ep.Name), d.waitKey(w, l.ep.Name))
+			args = append(args, l.ep.Name)
+		}
+	}
+	return scriptCall{keys: keys, args: args}
+}
+
+// collectDue adds to jobs the entries due at each lane with room, per wallet.
+func (d *Dispatcher) collectDue(ctx context.Context, wallets []string, poll bool, room map[*lane]int, jobs map[*lane][]job) {
+	type fetch struct {
+		l   *lane
+		w   string
+		cmd *redis.StringSliceCmd
+	}
+	var fs []fetch
+	nowMs := strconv.FormatInt(d.now().UnixMilli(), 10)
+	_, _ = d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, l := range d.lanes {
+			if room[l] <= 0 {
+				l.more.Store(true)
 				continue
 			}
-			if len(ms) == 1 {
-				c.values, c.found = ms[0].Values, true
+			n := int64(d.cfg.Batch)
+			if !poll {
+				n = int64(cap(l.jobs)) // past those already queued
+			}
+			for _, w := range wallets {
+				fs = append(fs, fetch{l, w, p.ZRangeByScore(ctx, d.queueKey(w, l.ep.Name),
+					&redis.ZRangeBy{Min: "-inf", Max: nowMs, Count: n})})
 			}
 		}
-		if failed != nil { // not read: not known to be missing, tried next round
-			out = slices.DeleteFunc(out, func(c *candidate) bool { return failed[c] })
+		return nil
+	})
+	for _, f := range fs {
+		ids, err := f.cmd.Result()
+		if err != nil {
+			d.log.WarnContext(ctx, "webhook: read schedule", "wallet", f.w, "endpoint", f.l.ep.Name, "err", err)
+			continue
+		}
+		for _, id := range ids {
+			j := job{f.w, id}
+			if !poll {
+				f.l.mu.Lock()
+				_, busy := f.l.queued[j]
+				if !busy && room[f.l] > 0 {
+					f.l.queued[j] = struct{}{}
+				}
+				f.l.mu.Unlock()
+				if busy {
+					continue
+				}
+			}
+			if room[f.l] <= 0 {
+				f.l.more.Store(true)
+				break
+			}
+			room[f.l]--
+			jobs[f.l] = append(jobs[f.l], j)
 		}
 	}
-	return out, firstErr
 }
 
 // ensureGroups creates the consumer group on the streams of wallets that
@@ -374,36 +470,64 @@ func (d *Dispatcher) ensureGroups(ctx context.Context, wallets []string) error {
 	return nil
 }
 
-// process delivers one entry to the endpoints that still need it, under
-// the entry's lease, and records the outcome.
-func (d *Dispatcher) process(ctx context.Context, c *candidate, attempts *atomic.Int64) {
-	stream, akey, rkey := d.store.EventsKey(c.wallet), d.attemptsKey(c.wallet), d.retryKey(c.wallet)
-	log := d.log.With("wallet", c.wallet, "entry", c.id)
+// deliver makes one attempt of job j at lane l under a lease and records
+// the outcome. It reports whether an HTTP request was made.
+func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
+	ep := l.ep
+	field := ep.Name + "|" + j.entry
+	qkey, wkey, skey := d.queueKey(j.wallet, ep.Name), d.waitKey(j.wallet, ep.Name), d.stateKey(j.wallet)
+	log := d.log.With("wallet", j.wallet, "entry", j.entry, "endpoint", ep.Name)
 	now := d.now()
-	raw, err := acquire.Run(ctx, d.rdb, []string{stream, rkey, akey}, d.cfg.Group, c.id,
-		now.UnixMilli(), now.Add(d.lease).UnixMilli()).Text()
+	leaseEnd := now.Add(l.lease).UnixMilli()
+	res, err := take.Run(ctx, d.rdb, []string{qkey, d.store.EventsKey(j.wallet), skey},
+		j.entry, now.UnixMilli(), leaseEnd, field).Slice()
 	if errors.Is(err, redis.Nil) {
-		return // done, backing off, or another replica's
+		return false // done, backing off, or another replica's
 	}
 	if err != nil {
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "webhook: take lease", "err", err)
 		}
-		return
+		return false
 	}
-	states := map[string]*epState{}
-	if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &states); err != nil {
-			log.ErrorContext(ctx, "webhook: garbled attempt state, starting over", "err", err)
-			states = map[string]*epState{}
+	// The records outlive a cancelled ctx.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	record := func(mode string, next int64, st *epState) {
+		var js []byte
+		if st != nil {
+			js, _ = json.Marshal(st)
+		}
+		if err := settle.Run(rctx, d.rdb, []string{qkey, wkey, skey}, j.entry, field, mode, leaseEnd, next, string(js)).Err(); err != nil {
+			// The lease runs out and the entry is tried again (at least once).
+			log.ErrorContext(ctx, "webhook: record delivery state", "err", err)
+			return
+		}
+		if mode == "done" {
+			d.acked.Store(j.wallet, struct{}{})
 		}
 	}
-	name, _ := c.values["event"].(string)
-	data, _ := c.values["data"].(string)
-	if !c.found || name == "" {
-		log.WarnContext(ctx, "webhook: entry missing or without event, dropped", "found", c.found)
-		d.settle(ctx, log, c, nil, true, 0)
-		return
+	st := &epState{}
+	if s, _ := res[0].(string); s != "" {
+		if err := json.Unmarshal([]byte(s), st); err != nil {
+			log.ErrorContext(ctx, "webhook: garbled attempt state, starting over", "err", err)
+			st = &epState{}
+		}
+	}
+	values := map[string]string{}
+	if len(res) > 1 {
+		kv, _ := res[1].([]any)
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			v, _ := kv[i+1].(string)
+			values[k] = v
+		}
+	}
+	name, data := values["event"], values["data"]
+	if name == "" {
+		log.WarnContext(ctx, "webhook: entry missing or without event, dropped", "found", len(res) > 1)
+		record("done", 0, nil)
+		return false
 	}
 	payload := json.RawMessage(data)
 	if !json.Valid(payload) {
@@ -413,128 +537,58 @@ func (d *Dispatcher) process(ctx context.Context, c *candidate, attempts *atomic
 	} else {
 		payload = v
 	}
-	created := createdAt(c.id, data)
+	id := EventID(j.wallet, j.entry, ep.Name)
+	body, _ := json.Marshal(Event{ID: id, Type: name, Created: createdAt(j.entry, data), Data: payload})
+	elog := log.With("event", name, "event_id", id)
 
-	type job struct {
-		ep    Endpoint
-		st    *epState
-		body  []byte
-		id    string
-		err   error
-		later bool // put off (endpoint saturated or shutting down), not an attempt
-	}
-	var jobs []*job
-	var wg sync.WaitGroup
-	for _, ep := range d.cfg.Endpoints {
-		if !ep.Wants(name) {
-			continue
-		}
-		st := states[ep.Name]
-		if st == nil {
-			st = &epState{}
-			states[ep.Name] = st
-		}
-		if st.Status != "" || st.Due > now.UnixMilli() {
-			continue
-		}
-		id := EventID(c.wallet, c.id, ep.Name)
-		body, _ := json.Marshal(Event{ID: id, Type: name, Created: created, Data: payload})
-		j := &job{ep: ep, st: st, body: body, id: id}
-		jobs = append(jobs, j)
-		select {
-		case d.epSem[ep.Name] <- struct{}{}:
-		default:
-			j.later = true
-			continue
-		}
-		wg.Add(1)
-		attempts.Add(1)
-		go func() {
-			defer func() { <-d.epSem[j.ep.Name]; wg.Done() }()
-			j.err = d.send(ctx, j.ep, j.id, name, j.body)
-			if j.err != nil && ctx.Err() != nil {
-				j.later = true
-			}
-		}()
-	}
-	wg.Wait()
-
-	// Record the outcomes; the records outlive a cancelled ctx.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	l.flight.Add(1)
+	err = d.send(ctx, ep, id, name, body)
+	l.flight.Add(-1)
 	now = d.now()
-	for _, j := range jobs {
-		elog := log.With("endpoint", j.ep.Name, "event", name, "event_id", j.id)
-		switch {
-		case j.later:
-			j.st.Due = now.Add(d.cfg.BaseBackoff).UnixMilli()
-		case j.err == nil:
-			*j.st = epState{Status: stDelivered, Attempts: j.st.Attempts + 1}
-			elog.DebugContext(ctx, "webhook delivered", "attempt", j.st.Attempts)
-		default:
-			j.st.Attempts++
-			j.st.Err = truncate(j.err.Error(), 512)
-			if j.st.Attempts < d.cfg.MaxAttempts {
-				j.st.Due = now.Add(d.backoff(j.st.Attempts)).UnixMilli()
-				elog.WarnContext(ctx, "webhook delivery failed, will retry", "attempt", j.st.Attempts, "err", j.err,
-					"retry_at", time.UnixMilli(j.st.Due))
-				continue
-			}
-			if err := d.deadLetter(rctx, c, j.ep, j.id, name, j.body, j.st); err != nil {
-				// Not recorded as dead: the entry stays pending and is
-				// tried again after the backoff.
-				j.st.Due = now.Add(d.backoff(j.st.Attempts)).UnixMilli()
-				elog.ErrorContext(ctx, "webhook: dead-letter", "err", err)
-				continue
-			}
-			j.st.Status, j.st.Due = stDead, 0
-			elog.ErrorContext(ctx, "webhook dead-lettered", "attempts", j.st.Attempts, "err", j.err)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: not an attempt; due again at once, here or elsewhere.
+		record("retry", now.UnixMilli(), st)
+	case err == nil:
+		record("done", 0, nil)
+		d.metrics.outcome(ep.Name, "delivered")
+		d.metrics.lag.WithLabelValues(ep.Name).Observe(float64(now.UnixMilli()-entryMs(j.entry)) / 1000)
+		d.healthy(rctx, l, now)
+		elog.DebugContext(ctx, "webhook delivered", "attempt", st.Attempts+1)
+	default:
+		st.Attempts++
+		st.Err = truncate(err.Error(), 512)
+		if st.First == 0 {
+			st.First = now.UnixMilli()
 		}
+		d.unhealthy(rctx, l, now, st.Err)
+		deadline := st.First + ep.RetryWindow.Milliseconds()
+		if now.UnixMilli() < deadline && (d.cfg.MaxAttempts == 0 || st.Attempts < d.cfg.MaxAttempts) {
+			next := min(now.Add(d.backoff(st.Attempts)).UnixMilli(), deadline)
+			d.metrics.outcome(ep.Name, "failed")
+			elog.WarnContext(ctx, "webhook delivery failed, will retry", "attempt", st.Attempts, "err", err,
+				"retry_at", time.UnixMilli(next))
+			record("retry", next, st)
+			return true
+		}
+		if err := d.deadLetter(rctx, j, ep, id, name, body, st); err != nil {
+			// Not recorded as dead: tried again after the backoff.
+			elog.ErrorContext(ctx, "webhook: dead-letter", "err", err)
+			record("retry", now.Add(d.backoff(st.Attempts)).UnixMilli(), st)
+			return true
+		}
+		d.metrics.outcome(ep.Name, "dead")
+		elog.ErrorContext(ctx, "webhook dead-lettered", "attempts", st.Attempts, "err", err)
+		record("done", 0, nil)
 	}
-	done, next := true, int64(0)
-	for _, ep := range d.cfg.Endpoints {
-		st := states[ep.Name]
-		if !ep.Wants(name) || st == nil || st.Status != "" {
-			continue
-		}
-		done = false
-		if due := max(st.Due, now.UnixMilli()); next == 0 || due < next {
-			next = due
-		}
-	}
-	d.settle(rctx, log, c, states, done, next)
+	return true
 }
 
-// settle acknowledges a finished entry and drops its state, or records its
-// state and its next due time.
-func (d *Dispatcher) settle(ctx context.Context, log *slog.Logger, c *candidate, states map[string]*epState, done bool, next int64) {
-	stream, akey, rkey := d.store.EventsKey(c.wallet), d.attemptsKey(c.wallet), d.retryKey(c.wallet)
-	var js []byte
-	if !done {
-		js, _ = json.Marshal(states)
-	}
-	_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if done {
-			p.XAck(ctx, stream, d.cfg.Group, c.id)
-			p.ZRem(ctx, rkey, c.id)
-			p.HDel(ctx, akey, c.id)
-			return nil
-		}
-		p.HSet(ctx, akey, c.id, js)
-		p.ZAdd(ctx, rkey, redis.Z{Score: float64(next), Member: c.id})
-		return nil
-	})
-	if err != nil {
-		// The lease runs out and the entry is tried again (at least once).
-		log.ErrorContext(ctx, "webhook: record delivery state", "err", err)
-		return
-	}
-	if done {
-		d.acked.Store(c.wallet, struct{}{})
-	}
-}
+// trimEvery is how often Run trims, beside its rounds, the streams of the
+// wallets whose entries were finished (a few commands per wallet).
+const trimEvery = time.Second
 
-// trimAcked trims the streams of the wallets that had entries acknowledged
+// trimAcked trims the streams of the wallets that had entries finished
 // since the last round.
 func (d *Dispatcher) trimAcked(ctx context.Context) {
 	d.acked.Range(func(k, _ any) bool {
@@ -547,10 +601,11 @@ func (d *Dispatcher) trimAcked(ctx context.Context) {
 }
 
 // trim removes from a wallet's event stream the entries every consumer
-// group has had: those before the oldest entry still pending in any group
-// (or, with none pending, before the last one each group read). Entries not
-// yet read, pending, or waiting for a retry are never removed; the audit log
-// keeps the history.
+// group has had and every endpoint is done with: those before the oldest
+// entry still pending in any group (or, with none pending, after the last
+// one each group read) and before the oldest entry an endpoint still
+// waits for. Entries not yet read, pending, or waiting at an endpoint are
+// never removed; the audit log keeps the history.
 func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
 	stream := d.store.EventsKey(wallet)
 	groups, err := d.rdb.XInfoGroups(ctx, stream).Result()
@@ -559,6 +614,11 @@ func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
 	}
 	var min [2]uint64
 	have := false
+	lower := func(v [2]uint64) {
+		if !have || v[0] < min[0] || (v[0] == min[0] && v[1] < min[1]) {
+			min, have = v, true
+		}
+	}
 	for _, g := range groups {
 		id := g.LastDeliveredID
 		if g.Pending > 0 {
@@ -572,8 +632,15 @@ func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
 		if !ok || v == [2]uint64{} {
 			return nil // a group that read nothing yet: keep everything
 		}
-		if !have || v[0] < min[0] || (v[0] == min[0] && v[1] < min[1]) {
-			min, have = v, true
+		lower(v)
+	}
+	for _, l := range d.lanes {
+		zs, err := d.rdb.ZRangeWithScores(ctx, d.waitKey(wallet, l.ep.Name), 0, 0).Result()
+		if err != nil {
+			return err
+		}
+		if len(zs) == 1 {
+			lower([2]uint64{uint64(zs[0].Score), 0}) // the entry's millisecond: keeps all of it
 		}
 	}
 	if !have {
@@ -593,21 +660,38 @@ func parseStreamID(id string) ([2]uint64, bool) {
 	return [2]uint64{a, b}, err1 == nil && err2 == nil
 }
 
+// entryMs is the time of a stream entry, from its id, in unix ms.
+func entryMs(id string) int64 {
+	v, _ := parseStreamID(id)
+	return int64(v[0])
+}
+
 // backoff is the delay after the n-th failure: BaseBackoff·2^(n-1), capped
-// at MaxBackoff, drawn from [d/2, d).
+// at MaxBackoff, drawn from [d/2, d].
 func (d *Dispatcher) backoff(n int) time.Duration {
-	b := d.cfg.BaseBackoff
-	for i := 1; i < n && b < d.cfg.MaxBackoff; i++ {
+	return Backoff(d.cfg.BaseBackoff, d.cfg.MaxBackoff, n)
+}
+
+// Backoff is the delay after the n-th failed attempt (n ≥ 1): base·2^(n-1),
+// capped at maxWait, drawn at random from [d/2, d] (jitter, so that the
+// retries of many events spread out).
+func Backoff(base, maxWait time.Duration, n int) time.Duration {
+	b := base
+	for i := 1; i < n && b < maxWait; i++ {
 		b *= 2
 	}
-	b = min(b, d.cfg.MaxBackoff)
+	b = min(b, maxWait)
 	half := b / 2
 	return half + rand.N(b-half+1)
 }
 
-// send makes one signed delivery of body to ep.
+// send makes one signed delivery of body to ep, within ep.Timeout.
 func (d *Dispatcher) send(ctx context.Context, ep Endpoint, eventID, event string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	timeout := ep.Timeout
+	if timeout <= 0 {
+		timeout = d.cfg.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
@@ -642,9 +726,7 @@ func createdAt(entryID, data string) int64 {
 			return ms / 1000
 		}
 	}
-	msPart, _, _ := strings.Cut(entryID, "-")
-	ms, _ := strconv.ParseInt(msPart, 10, 64)
-	return ms / 1000
+	return entryMs(entryID) / 1000
 }
 
 func truncate(s string, n int) string {

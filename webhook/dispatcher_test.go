@@ -69,11 +69,13 @@ func TestRetryUntilDelivered(t *testing.T) {
 	if n := e.pending("webhooks", w); n != 0 {
 		t.Errorf("%d entries still pending", n)
 	}
-	if n := e.rdb.HLen(ctx, e.store.Prefix(w)+"webhook:attempts").Val(); n != 0 {
+	if n := e.rdb.HLen(ctx, e.store.Prefix(w)+"webhook:state").Val(); n != 0 {
 		t.Errorf("%d attempt records left", n)
 	}
-	if n := e.rdb.ZCard(ctx, e.store.Prefix(w)+"webhook:retry").Val(); n != 0 {
-		t.Errorf("%d schedule entries left", n)
+	for _, k := range []string{"webhook:q:a", "webhook:wait:a"} {
+		if n := e.rdb.ZCard(ctx, e.store.Prefix(w)+k).Val(); n != 0 {
+			t.Errorf("%d entries left in %s", n, k)
+		}
 	}
 }
 
@@ -426,5 +428,80 @@ func TestWants(t *testing.T) {
 		if got := (webhook.Endpoint{Events: tc.events}).Wants(tc.event); got != tc.want {
 			t.Errorf("%v wants %s = %v", tc.events, tc.event, got)
 		}
+	}
+}
+
+// TestPendingFromEarlierLayout: an entry left pending by the earlier
+// dispatcher (one state record per entry for every endpoint, and a
+// schedule of entries) is taken over after an upgrade: the endpoint that
+// had it is not sent it again, the one still retrying gets it, carrying
+// its failed attempts, and the earlier records are removed.
+func TestPendingFromEarlierLayout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := newReceiver(t, nil)
+	b := newReceiver(t, func(n int) int {
+		if n == 0 {
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	w := wallet()
+	entry := e.emit(w, "session_key.revoked", nil)
+	stream := e.store.EventsKey(w)
+	if err := e.rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "old-replica", Streams: []string{stream, ">"}, Block: -1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"a":{"s":"delivered","n":1},"b":{"n":3,"due":1,"err":"timeout"}}`
+	e.rdb.HSet(ctx, e.store.Prefix(w)+"webhook:attempts", entry, old)
+	e.rdb.ZAdd(ctx, e.store.Prefix(w)+"webhook:retry", redis.Z{Score: 1, Member: entry})
+
+	cfg := fast(a.endpoint("a"), b.endpoint("b"))
+	cfg.ClaimIdle = time.Millisecond
+	d := e.dispatcher(cfg)
+	pollUntil(t, d, func() bool { return len(b.delivered()) == 1 })
+	for range 5 {
+		_, _ = d.Poll(ctx)
+	}
+	if n := len(a.requests()); n != 0 {
+		t.Errorf("endpoint a, which had the event, got it %d more times", n)
+	}
+	if got := b.requests(); len(got) != 2 || got[1].id != webhook.EventID(w, entry, "b") {
+		t.Errorf("endpoint b got %+v", got)
+	}
+	if n := e.rdb.Exists(ctx, e.store.Prefix(w)+"webhook:attempts", e.store.Prefix(w)+"webhook:retry").Val(); n != 0 {
+		t.Errorf("%d records of the earlier layout left", n)
+	}
+	if k := e.pending("webhooks", w); k != 0 {
+		t.Errorf("%d entries pending", k)
+	}
+}
+
+// TestFailedAttemptsCarryOver: the failed attempts of the earlier layout
+// count toward MaxAttempts after the upgrade.
+func TestFailedAttemptsCarryOver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
+	w := wallet()
+	entry := e.emit(w, "payment.failed", nil)
+	stream := e.store.EventsKey(w)
+	if err := e.rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "old-replica", Streams: []string{stream, ">"}, Block: -1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.rdb.HSet(ctx, e.store.Prefix(w)+"webhook:attempts", entry, `{"r":{"n":4,"due":1,"err":"503"}}`)
+	cfg := fast(r.endpoint("r"))
+	cfg.ClaimIdle, cfg.MaxAttempts = time.Millisecond, 6
+	d := e.dispatcher(cfg)
+	pollUntil(t, d, func() bool { dead, _ := d.Dead(ctx, 10); return len(dead) == 1 })
+	dead, _ := d.Dead(ctx, 10)
+	if n := len(r.requests()); n != 2 || dead[0].Attempts != 6 {
+		t.Errorf("%d requests after the upgrade, dead letter after %d attempts; want 2 and 6", n, dead[0].Attempts)
 	}
 }

@@ -12,34 +12,45 @@
 // # Delivery
 //
 // A Dispatcher reads each wallet's stream through a consumer group, so
-// several replicas (each with its own Consumer name) share the work and each
-// entry is handled by one of them at a time. An entry stays pending in the
-// group until every endpoint subscribed to its event has either answered
-// 2xx or been given up on (dead-lettered); only then is it acknowledged.
+// several replicas (each with its own Consumer name) share the work. An
+// entry read is handed in one Lua script to every endpoint subscribed to its
+// event (put on the endpoint's schedule, due now) and acknowledged in the
+// group; from then on each endpoint delivers it on its own. Per wallet and
+// endpoint, in the wallet's own hash tag (so the same code runs on Redis
+// Cluster):
 //
-// Per wallet, in the wallet's own hash tag (so the same code runs on Redis
-// Cluster), two more keys hold the delivery state:
+//	<prefix>:{<wallet>}:webhook:q:<endpoint>     sorted set: entry id → due time (unix ms)
+//	<prefix>:{<wallet>}:webhook:wait:<endpoint>  sorted set: entry id → the event's time, until done
+//	<prefix>:{<wallet>}:webhook:state            hash: "<endpoint>|<entry id>" → failed attempts, first failure, last error
 //
-//	<prefix>:{<wallet>}:webhook:attempts  hash: entry id → JSON {endpoint → state}
-//	<prefix>:{<wallet>}:webhook:retry     sorted set: entry id → due time (unix ms)
+// so an event delivered to endpoint A but failing at B is retried at B
+// only. Each endpoint has its own slots (Endpoint.Slots requests in flight
+// per replica) and its own queue of due events, refilled as slots free up:
+// events wait for a free slot, never a back-off for being busy, and a slow,
+// failing or backlogged endpoint never holds another's deliveries. Before
+// sending, a replica takes a lease on the (entry, endpoint) pair by moving
+// its due time forward (one Lua script, which also reads the entry), so two
+// replicas never send it at once and a replica that dies mid-delivery loses
+// its lease after twice the attempt's timeout. Everything lives in Redis,
+// so retries survive restarts. Rounds run when Notify is called (the
+// service calls it after every change), when an endpoint's queue runs low
+// with more due, and every PollInterval.
 //
-// The state of an (entry, endpoint) pair is "delivered", "dead" or a number
-// of failed attempts with the time of the next one, so an event delivered
-// to endpoint A but failing at endpoint B is retried at B only. The sorted
-// set is the schedule: a failed entry is due again after an exponential
-// backoff with jitter; before sending, a replica takes a lease on the entry
-// by moving its score forward (one Lua script, which also checks that the
-// entry is still pending), so two replicas never work on one entry at once
-// and a replica that dies mid-delivery loses its lease after a while. Both
-// keys live in Redis, so retries survive restarts.
+// A failed attempt is due again after an exponential backoff with jitter
+// (BaseBackoff doubling per failure, capped at MaxBackoff, each wait drawn
+// from [d/2, d]) for RetryWindow after the first failure (72 hours by
+// default); then the event is appended to the dead-letter stream
+// "<prefix>:webhooks:dead" (fields wallet, entry, endpoint, event_id, event,
+// body, error, attempts); the operator lists it with Dispatcher.Dead and
+// resends with Dispatcher.Retry. Dispatcher.Status reports each endpoint's
+// health (failing after FailingAfter failed attempts in a row), backlog and
+// oldest undelivered event; Dispatcher.Collector exports the same to
+// Prometheus.
 //
-// Entries read by a replica that died before taking a lease stay pending in
-// the group and are taken over with XAUTOCLAIM once idle for ClaimIdle.
-//
-// After MaxAttempts failures at an endpoint the event is appended to the
-// dead-letter stream "<prefix>:webhooks:dead" (fields wallet, entry,
-// endpoint, event_id, event, body, error, attempts); the operator lists it
-// with Dispatcher.Dead and resends with Dispatcher.Retry.
+// Entries read by a replica that died before handing them out stay pending
+// in the group and are taken over with XAUTOCLAIM once idle for ClaimIdle.
+// A stream is trimmed up to the oldest entry still pending in a group or
+// waiting at an endpoint.
 //
 // Delivery is at least once: a replica that dies after an endpoint answered
 // but before it recorded the answer sends that event again. Receivers

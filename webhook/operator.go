@@ -23,8 +23,8 @@ var (
 	ErrDeadLetterNotFound = errors.New("webhook: dead letter not found")
 )
 
-// DeadLetter is an event given up on at one endpoint after MaxAttempts
-// failures.
+// DeadLetter is an event given up on at one endpoint: failing for its
+// whole retry window (or MaxAttempts times).
 type DeadLetter struct {
 	// ID is the dead letter's id in the dead-letter stream (for Retry).
 	ID string
@@ -47,9 +47,9 @@ type DeadLetter struct {
 var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
 // deadLetter appends a failed event to the dead-letter stream.
-func (d *Dispatcher) deadLetter(ctx context.Context, c *candidate, ep Endpoint, eventID, event string, body []byte, st *epState) error {
+func (d *Dispatcher) deadLetter(ctx context.Context, j job, ep Endpoint, eventID, event string, body []byte, st *epState) error {
 	err := d.rdb.XAdd(ctx, &redis.XAddArgs{Stream: d.deadKey, MaxLen: d.cfg.DeadMaxLen, Approx: true, Values: []any{
-		"wallet", c.wallet, "entry", c.id, "endpoint", ep.Name, "event_id", eventID, "event", event,
+		"wallet", j.wallet, "entry", j.entry, "endpoint", ep.Name, "event_id", eventID, "event", event,
 		"body", body, "error", st.Err, "attempts", st.Attempts,
 	}}).Err()
 	if err != nil {

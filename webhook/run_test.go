@@ -42,7 +42,7 @@ func TestReplicasRun(t *testing.T) {
 	var runs sync.WaitGroup
 	for _, name := range []string{"a", "b"} {
 		cfg := fast(ep)
-		cfg.Consumer, cfg.Concurrency, cfg.MaxAttempts = name, 8, 100
+		cfg.Consumer, cfg.PerEndpoint, cfg.MaxAttempts = name, 4, 100
 		d := e.dispatcher(cfg)
 		runs.Add(1)
 		go func() {

@@ -163,7 +163,10 @@ func TestCLIAgainstServer(t *testing.T) {
 		defer hooksMu.Unlock()
 		return slices.Contains(events, name)
 	}
-	cfgFile := writeFile(t, "webhooks:\n  - name: ops\n    url: "+receiver.URL+"\n    secret: whsec_test\n")
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // refuses connections
+	cfgFile := writeFile(t, "webhooks:\n  - name: ops\n    url: "+receiver.URL+"\n    secret: whsec_test\n"+
+		"  - name: down\n    url: "+down.URL+"\n    secret: s\n    events: [session_key.revoked]\n    timeout: 2s\n    slots: 2\n")
 
 	srv := exec.Command(binary(t), "serve", "--http", addr, "--config", cfgFile)
 	srv.Env = append(os.Environ(), env...)
@@ -308,6 +311,40 @@ func TestCLIAgainstServer(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Total: 0") {
 		t.Fatalf("webhooks dead: %+v", r)
 	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r = runCLI(t, cli, "webhooks", "status")
+		f, d := rowOf(r.stdout, "ops"), rowOf(r.stdout, "down")
+		if r.code == 0 && strings.HasPrefix(r.stdout, "ENDPOINT") && len(f) > 2 && f[1] == "ok" && f[2] == "0" &&
+			len(d) > 4 && d[1] == "failing" && d[2] == "1" && d[3] != "-" && strings.Contains(r.stdout, "connection refused") {
+			break // ops healthy, nothing undelivered; down failing with the revocation waiting
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks status: %+v", r)
+		}
+	}
+	r = runCLI(t, cli, "webhooks", "status", "--json")
+	var hooks struct {
+		Endpoints []web.WebhookEndpoint `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hooks); err != nil || len(hooks.Endpoints) != 2 || hooks.Endpoints[0].Slots != 8 ||
+		hooks.Endpoints[0].RetryWindowSeconds != 72*3600 || hooks.Endpoints[0].LastSuccessAt == "" ||
+		hooks.Endpoints[1].Slots != 2 || hooks.Endpoints[1].TimeoutSeconds != 2 || hooks.Endpoints[1].State != "failing" ||
+		hooks.Endpoints[1].OldestUndeliveredAt == "" {
+		t.Fatalf("webhooks status --json: %+v %v", r, err)
+	}
+	if resp, err := http.Get(base + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`stipend_webhook_endpoint_failing{endpoint="ops"} 0`, `stipend_webhook_backlog_events{endpoint="ops"} 0`,
+			`stipend_webhook_endpoint_failing{endpoint="down"} 1`, `stipend_webhook_backlog_events{endpoint="down"} 1`,
+			`stipend_webhook_oldest_undelivered_age_seconds{endpoint="ops"} 0`, `stipend_webhook_attempts_total{endpoint="ops",outcome="delivered"}`} {
+			if !strings.Contains(string(m), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	}
 
 	// Refusals and usage errors.
 	for _, tc := range []struct {
@@ -358,6 +395,16 @@ func TestCLIAgainstServer(t *testing.T) {
 // with returns a copy of env with more variables.
 func with(env []string, kv ...string) []string {
 	return append(append([]string(nil), env...), kv...)
+}
+
+// rowOf returns the fields of the table row whose first column is first.
+func rowOf(out, first string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == first {
+			return f
+		}
+	}
+	return nil
 }
 
 // fieldIs reports whether a key/value table has label: value.

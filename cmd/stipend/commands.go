@@ -459,6 +459,32 @@ func auditCmd(ctx context.Context, args []string, e env) int {
 
 func webhooksCmd(ctx context.Context, args []string, e env) int {
 	return dispatch(ctx, "webhooks", []command{
+		{"status", "status", func(fs *flag.FlagSet) runFn {
+			return func(ctx context.Context, c *adminClient, pos []string, e env, asJSON bool) error {
+				if len(pos) > 0 {
+					return usageErr("unexpected argument %q", pos[0])
+				}
+				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks", nil, func(o *struct {
+					Endpoints []web.WebhookEndpoint `json:"endpoints"`
+				}) {
+					t := newTable(e.stdout)
+					t.row("ENDPOINT", "STATE", "BACKLOG", "OLDEST", "FAILURES", "LAST OK", "IN FLIGHT", "LAST ERROR")
+					for _, p := range o.Endpoints {
+						oldest := "-"
+						if p.Backlog > 0 {
+							oldest = (time.Duration(p.OldestUndeliveredAgeSeconds) * time.Second).String()
+						}
+						lastOK := p.LastSuccessAt
+						if lastOK == "" {
+							lastOK = "-"
+						}
+						t.row(p.Name, p.State, p.Backlog, oldest, p.ConsecutiveFailures, lastOK,
+							fmt.Sprintf("%d/%d", p.InFlight, p.Slots), p.LastError)
+					}
+					t.flush()
+				})
+			}
+		}},
 		{"test", "test ENDPOINT", func(fs *flag.FlagSet) runFn {
 			return func(ctx context.Context, c *adminClient, pos []string, e env, asJSON bool) error {
 				if len(pos) != 1 {

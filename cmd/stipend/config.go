@@ -54,6 +54,18 @@ type Config struct {
 	Webhooks          []WebhookConfig `yaml:"webhooks"`
 	LogLevel          string          `yaml:"log_level"`
 	LogFormat         string          `yaml:"log_format"`
+
+	// More RPC endpoints, and the bound of one call to one of them.
+	RPCFallbackURLs []string      `yaml:"rpc_fallback_urls"`
+	RPCTimeout      time.Duration `yaml:"rpc_timeout"`
+	WSURL           string        `yaml:"ws_url"`
+	// The compute budget every transaction carries: its unit price is this
+	// percentile of the recent prioritization fees of the accounts it writes,
+	// at most PriorityFeeMax micro-lamports a compute unit; its unit limit is
+	// the simulated use plus ComputeUnitMargin percent.
+	PriorityFeePercentile int    `yaml:"priority_fee_percentile"`
+	PriorityFeeMax        uint64 `yaml:"priority_fee_max_micro_lamports"`
+	ComputeUnitMargin     int    `yaml:"compute_unit_margin_percent"`
 }
 
 // APIKeyConfig is an agent's API key, stored as its SHA-256 (hex).
@@ -68,6 +80,12 @@ type WebhookConfig struct {
 	URL    string   `yaml:"url"`
 	Secret string   `yaml:"secret"`
 	Events []string `yaml:"events"`
+	// Timeout of one attempt (default 10s), RetryWindow after the first
+	// failure before the dead-letter stream (default 72h), Slots: requests
+	// in flight per replica (default 8).
+	Timeout     time.Duration `yaml:"timeout"`
+	RetryWindow time.Duration `yaml:"retry_window"`
+	Slots       int           `yaml:"slots"`
 }
 
 // defaultConfig is the configuration before any file, env or flag.
@@ -86,6 +104,11 @@ func defaultConfig() Config {
 		ShutdownTimeout: 30 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
+
+		RPCTimeout:            wallet.DefaultRPCTimeout,
+		PriorityFeePercentile: wallet.DefaultFeePercentile,
+		PriorityFeeMax:        wallet.DefaultMaxUnitPrice,
+		ComputeUnitMargin:     wallet.DefaultUnitMargin,
 	}
 }
 
@@ -163,6 +186,19 @@ var settings = []setting{
 	{"redis_cluster", "redis-cluster", "redis_url names a Redis Cluster (more seed nodes as ?addr=host:port&addr=...)", boolean(func(c *Config) *bool { return &c.RedisCluster })},
 	{"redis_prefix", "redis-prefix", "prefix of every Redis key", str(func(c *Config) *string { return &c.RedisPrefix })},
 	{"rpc_url", "rpc-url", "Solana JSON-RPC URL", str(func(c *Config) *string { return &c.RPCURL })},
+	{"rpc_fallback_urls", "rpc-fallback-urls", "comma-separated further JSON-RPC URLs, tried in order when rpc_url fails", list(func(c *Config) *[]string { return &c.RPCFallbackURLs })},
+	{"rpc_timeout", "rpc-timeout", "bound of one RPC call to one endpoint; past it the next endpoint is tried", duration(func(c *Config) *time.Duration { return &c.RPCTimeout })},
+	{"ws_url", "ws-url", "optional PubSub websocket (ws:// or wss://): confirmations wait on signatureSubscribe instead of polling", str(func(c *Config) *string { return &c.WSURL })},
+	{"priority_fee_percentile", "priority-fee-percentile", "percentile (1-100) of recent prioritization fees every transaction bids", integer(func(c *Config) *int { return &c.PriorityFeePercentile })},
+	{"priority_fee_max_micro_lamports", "priority-fee-max-micro-lamports", "cap on the compute-unit price, in micro-lamports", func(c *Config, v string) error {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of micro-lamports", v)
+		}
+		c.PriorityFeeMax = n
+		return nil
+	}},
+	{"compute_unit_margin_percent", "compute-unit-margin-percent", "percent added to the simulated compute units of a transaction", integer(func(c *Config) *int { return &c.ComputeUnitMargin })},
 	{"commitment", "commitment", "processed, confirmed or finalized", str(func(c *Config) *string { return &c.Commitment })},
 	{"mint", "mint", "token mint address (USDC)", str(func(c *Config) *string { return &c.Mint })},
 	{"decimals", "decimals", "the token's decimals", integer(func(c *Config) *int { return &c.Decimals })},
@@ -360,6 +396,16 @@ func (c Config) check(demo bool) (*Runtime, error) {
 		if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, bad("rpc_url", "%q is not an http(s) URL", c.RPCURL)
 		}
+		for _, f := range c.RPCFallbackURLs {
+			if u, err := url.Parse(f); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, bad("rpc_fallback_urls", "%q is not an http(s) URL", f)
+			}
+		}
+		if c.WSURL != "" {
+			if u, err := url.Parse(c.WSURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+				return nil, bad("ws_url", "%q is not a ws(s) URL", c.WSURL)
+			}
+		}
 		if c.Mint == "" {
 			return nil, bad("mint", "required (USDC on mainnet: EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v)")
 		}
@@ -395,6 +441,18 @@ func (c Config) check(demo bool) (*Runtime, error) {
 			return nil, bad(key, "%v", err)
 		}
 		rt.Sealer = s
+	}
+	if c.RPCTimeout < 100*time.Millisecond || c.RPCTimeout > 5*time.Minute {
+		return nil, bad("rpc_timeout", "%s: want 100ms to 5m", c.RPCTimeout)
+	}
+	if p := c.PriorityFeePercentile; p < 1 || p > 100 {
+		return nil, bad("priority_fee_percentile", "%d: want 1 to 100", p)
+	}
+	if m := c.PriorityFeeMax; m < 1 || m > 1_000_000_000 {
+		return nil, bad("priority_fee_max_micro_lamports", "%d: want 1 to 1000000000 micro-lamports a compute unit", m)
+	}
+	if m := c.ComputeUnitMargin; m < 1 || m > 1000 {
+		return nil, bad("compute_unit_margin_percent", "%d: want 1 to 1000", m)
 	}
 	if c.FeePayer != "" {
 		kp, err := wallet.KeypairFromBase58(strings.TrimSpace(c.FeePayer))
@@ -460,7 +518,17 @@ func (c Config) check(demo bool) (*Runtime, error) {
 		if w.Secret == "" {
 			return nil, bad("webhooks", "%s: secret is required (it signs the requests)", w.Name)
 		}
-		rt.Webhooks.Endpoints = append(rt.Webhooks.Endpoints, webhook.Endpoint{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events})
+		if w.Timeout != 0 && (w.Timeout < 100*time.Millisecond || w.Timeout > 5*time.Minute) {
+			return nil, bad("webhooks", "%s: timeout %s: want 100ms to 5m", w.Name, w.Timeout)
+		}
+		if w.RetryWindow != 0 && (w.RetryWindow < time.Minute || w.RetryWindow > 30*24*time.Hour) {
+			return nil, bad("webhooks", "%s: retry_window %s: want 1m to 720h", w.Name, w.RetryWindow)
+		}
+		if w.Slots < 0 || w.Slots > 1024 {
+			return nil, bad("webhooks", "%s: slots %d: want 1 to 1024", w.Name, w.Slots)
+		}
+		rt.Webhooks.Endpoints = append(rt.Webhooks.Endpoints, webhook.Endpoint{Name: w.Name, URL: w.URL, Secret: w.Secret, Events: w.Events,
+			Timeout: w.Timeout, RetryWindow: w.RetryWindow, Slots: w.Slots})
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return nil, bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)

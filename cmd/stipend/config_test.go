@@ -63,6 +63,9 @@ webhooks:
   - name: ops
     url: https://hooks.example.com/x
     secret: s3cret
+    timeout: 3s
+    retry_window: 24h
+    slots: 16
 `)
 	cases := []struct {
 		name  string
@@ -80,6 +83,9 @@ webhooks:
 			if c.Listen != "127.0.0.1:9000" || c.Token != "FILE" || c.RiskThreshold != 10 || c.ApprovalTTL != 10*time.Minute ||
 				len(c.APIKeys) != 1 || c.APIKeys[0].AgentID != "from-file" || len(c.Webhooks) != 1 || c.Decimals != 6 {
 				t.Fatalf("%+v", c)
+			}
+			if w := c.Webhooks[0]; w.Timeout != 3*time.Second || w.RetryWindow != 24*time.Hour || w.Slots != 16 {
+				t.Fatalf("webhook settings %+v", w)
 			}
 		}},
 		{"env over file", map[string]string{"STIPEND_CONFIG": file, "STIPEND_TOKEN": "ENV", "STIPEND_RISK_THRESHOLD": "20",
@@ -217,6 +223,9 @@ func TestConfigCheck(t *testing.T) {
 		{"webhook no name", "webhooks:\n  - url: https://x.example\n    secret: s\n", "webhooks"},
 		{"webhook bad url", "webhooks:\n  - name: a\n    url: ftp://x\n    secret: s\n", "webhooks"},
 		{"webhook no secret", "webhooks:\n  - name: a\n    url: https://x.example\n", "webhooks"},
+		{"webhook timeout", "webhooks:\n  - {name: a, url: 'https://x.example', secret: s, timeout: 1h}\n", "webhooks"},
+		{"webhook window", "webhooks:\n  - {name: a, url: 'https://x.example', secret: s, retry_window: 10s}\n", "webhooks"},
+		{"webhook slots", "webhooks:\n  - {name: a, url: 'https://x.example', secret: s, slots: -1}\n", "webhooks"},
 		{"webhook twice", "webhooks:\n  - {name: a, url: 'https://x.example', secret: s}\n  - {name: a, url: 'https://y.example', secret: s}\n", "webhooks"},
 	} {
 		t.Run("file/"+tc.name, func(t *testing.T) {

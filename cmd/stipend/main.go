@@ -5,11 +5,12 @@
 //	stipend serve [--http ADDR] [--config FILE] [flags]   run the server (stdio MCP by default)
 //	stipend demo                                          the whole lifecycle on a local chain
 //	stipend keygen                                        new master key, API key, admin token
+//	stipend doctor [--config FILE]                        check a configuration against its cluster
 //	stipend session-keys create|status|top-up|revoke|list|can-afford
 //	stipend sessions create|show|link|unlink|limits
 //	stipend pay --session-key sk_… --recipient … --amount …
 //	stipend audit verify|show
-//	stipend webhooks test|dead|retry
+//	stipend webhooks status|test|dead|retry
 //
 // Exit codes: 0 ok, 1 refused or failed (the error code and message on
 // stderr), 2 usage.
@@ -58,6 +59,7 @@ Usage:
                                                         --http serves MCP over HTTP instead)
   stipend demo                                          run the whole lifecycle on a local chain
   stipend keygen [--agent-id ID] [--kid KID]            make a master key, an API key, an admin token
+  stipend doctor [--config FILE] [flags]                check a configuration against its cluster and Redis
 
   stipend session-keys create --agent-id ID --wallet W --max-amount 100 [--expiry-hours 24] [--session sess_…]
   stipend session-keys status sk_…
@@ -75,7 +77,7 @@ Usage:
   stipend pay --agent-id ID --session-key sk_… --recipient ADDR --amount N [--description T] [--idempotency-key K]
   stipend audit verify [--wallet W | sk_…]
   stipend audit show (--wallet W | sk_…)
-  stipend webhooks test ENDPOINT | dead [--limit N] | retry DEAD_ID
+  stipend webhooks status | test ENDPOINT | dead [--limit N] | retry DEAD_ID
   stipend attestation verify [FILE|-]                   check a key's attestation offline (its --json status)
   stipend version
 
@@ -101,6 +103,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return demoCmd(ctx, rest, e)
 	case "keygen":
 		return keygenCmd(rest, e)
+	case "doctor":
+		return doctorCmd(ctx, rest, e)
 	case "session-keys", "session-key", "keys":
 		return sessionKeysCmd(ctx, rest, e)
 	case "sessions", "session":

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stipend/stipend/policy"
@@ -133,8 +133,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		a.rdb = c
 	}
 	a.store = policy.New(a.rdb, policy.Options{Prefix: rt.RedisPrefix})
-	chain, err := wallet.New(wallet.Config{RPCURL: rt.RPCURL, Commitment: rpc.CommitmentType(rt.Commitment), Mint: rt.Mint,
-		Decimals: uint8(rt.Decimals), TokenProgram: rt.TokenProgram, FeePayer: rt.FeePayer, Logger: logger})
+	chain, err := wallet.New(walletConfig(rt, logger))
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("config: rpc_url: %w", err)
@@ -157,6 +156,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 			return nil, fmt.Errorf("config: webhooks: %w", err)
 		}
 		a.hooks = d
+		a.svc.Subscribe(func(service.Change) { d.Notify() }) // deliver a change now, not at the next poll
 	}
 	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
 		AllowNonLocalHost: rt.AllowNonLocalHost, DefaultAgentID: rt.StdioAgentID,
@@ -169,6 +169,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		}}
 	if a.hooks != nil {
 		o.Webhooks = webhookOps{a.hooks}
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(a.hooks.Collector())
 	}
 	if a.handler, err = web.NewHandler(o); err != nil {
 		a.close()
@@ -297,6 +299,31 @@ func (w webhookOps) DeadLetters(ctx context.Context, limit int) ([]web.DeadLette
 	for _, d := range ds {
 		out = append(out, web.DeadLetter{ID: d.ID, At: d.At.UTC().Format(time.RFC3339), Wallet: d.Wallet, Endpoint: d.Endpoint,
 			EventID: d.EventID, Event: d.Event, Error: d.Error, Attempts: d.Attempts})
+	}
+	return out, nil
+}
+
+func (w webhookOps) Status(ctx context.Context) ([]web.WebhookEndpoint, error) {
+	sts, err := w.d.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	out := make([]web.WebhookEndpoint, 0, len(sts))
+	for _, s := range sts {
+		state := "ok"
+		if s.Failing {
+			state = "failing"
+		}
+		out = append(out, web.WebhookEndpoint{Name: s.Name, State: state, ConsecutiveFailures: s.ConsecutiveFailures,
+			LastSuccessAt: at(s.LastSuccess), LastFailureAt: at(s.LastFailure), LastError: s.LastError, Backlog: s.Backlog,
+			OldestUndeliveredAt: at(s.Oldest), OldestUndeliveredAgeSeconds: int64(s.OldestAge.Seconds()), InFlight: s.InFlight,
+			Slots: s.Slots, TimeoutSeconds: s.Timeout.Seconds(), RetryWindowSeconds: int64(s.RetryWindow.Seconds())})
 	}
 	return out, nil
 }
