@@ -55,6 +55,9 @@ type Options struct {
 	BlockhashLifetime int
 	// Mint optionally fixes the address of the USDC-like mint; default random.
 	Mint solana.PublicKey
+	// Token2022 makes the mint a Token-2022 mint (owned by the Token-2022
+	// program, as PYUSD is) instead of an SPL Token one.
+	Token2022 bool
 }
 
 // Chain is a running local chain. Its methods are safe for concurrent use.
@@ -67,6 +70,8 @@ type Chain struct {
 	Mint solana.PublicKey
 	// Decimals is the mint's number of decimals.
 	Decimals uint8
+	// TokenProgram is the mint's token program (SPL Token or Token-2022).
+	TokenProgram solana.PublicKey
 
 	client    *rpc.Client
 	cmd       *exec.Cmd
@@ -137,6 +142,9 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 	if !opts.Mint.IsZero() {
 		args = append(args, "--mint", opts.Mint.String())
 	}
+	if opts.Token2022 {
+		args = append(args, "--token-2022")
+	}
 
 	cmd := exec.Command(nodePath, args...)
 	cmd.Dir = dir
@@ -193,6 +201,7 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 		WSURL    string `json:"ws_url"`
 		Mint     string `json:"mint"`
 		Decimals uint8  `json:"decimals"`
+		Program  string `json:"token_program"`
 	}
 	if err := json.Unmarshal([]byte(ready), &info); err != nil {
 		_ = c.Close()
@@ -204,6 +213,13 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 		return nil, fmt.Errorf("localnet: bad mint in ready line %q: %w", ready, err)
 	}
 	c.URL, c.WSURL, c.Mint, c.Decimals = info.RPCURL, info.WSURL, mint, info.Decimals
+	c.TokenProgram = solana.TokenProgramID
+	if info.Program != "" {
+		if c.TokenProgram, err = solana.PublicKeyFromBase58(info.Program); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("localnet: bad token program in ready line %q: %w", ready, err)
+		}
+	}
 	c.client = rpc.New(c.URL)
 	return c, nil
 }

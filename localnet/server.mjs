@@ -5,7 +5,7 @@
 // the service uses, plus two clearly named extras (localnet_*).
 //
 // Usage: node server.mjs [--port 0] [--slot-ms 400] [--blockhash-lifetime 150]
-//                        [--mint <base58>] [--decimals 6] [--parent-stdin]
+//                        [--mint <base58>] [--decimals 6] [--token-2022] [--parent-stdin]
 // When ready it prints exactly one JSON line on stdout:
 //   {"rpc_url":"http://127.0.0.1:PORT","ws_url":"ws://127.0.0.1:PORT","mint":"<base58>","decimals":6}
 // LOCALNET_DEBUG=1 logs each request to stderr.
@@ -42,6 +42,7 @@ const { values: opt } = parseArgs({
     "blockhash-lifetime": { type: "string", default: "150" },
     mint: { type: "string" },
     decimals: { type: "string", default: "6" },
+    "token-2022": { type: "boolean", default: false },
     "parent-stdin": { type: "boolean", default: false },
   },
 });
@@ -51,7 +52,10 @@ const DECIMALS = Number(opt.decimals);
 const DEBUG = process.env.LOCALNET_DEBUG === "1";
 const API_VERSION = "2.3.0"; // the Agave RPC version this server imitates
 const LAMPORTS_PER_SIGNATURE = 5000n;
-const TOKEN_2022_ADDRESS = "TokenzQdBNbQqMcHFAhSUUcYTuRXRkcFo3mF1vMp2vb9bRW1WqD";
+const TOKEN_2022_ADDRESS = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb";
+// The mint's token program: SPL Token, or Token-2022 with --token-2022 (litesvm loads both;
+// a Token-2022 mint without extensions has SPL Token's 82-byte layout and instructions).
+const MINT_PROGRAM = opt["token-2022"] ? TOKEN_2022_ADDRESS : TOKEN_PROGRAM_ADDRESS;
 const SYSTEM_PROGRAM = "11111111111111111111111111111111";
 const COMPUTE_BUDGET = "ComputeBudget111111111111111111111111111111";
 
@@ -190,7 +194,7 @@ const mint = opt.mint ? parseAddress(opt.mint) : (await generateKeyPairSigner())
   });
   svm.setAccount({
     address: mint, lamports: svm.minimumBalanceForRentExemption(BigInt(data.length)),
-    programAddress: TOKEN_PROGRAM_ADDRESS, data: new Uint8Array(data), executable: false,
+    programAddress: MINT_PROGRAM, data: new Uint8Array(data), executable: false,
     space: BigInt(data.length),
   });
 }
@@ -594,13 +598,13 @@ const methods = {
   },
 
   // Non-standard helpers of this local chain.
-  localnet_info: () => ({ mint, decimals: DECIMALS }),
+  localnet_info: () => ({ mint, decimals: DECIMALS, token_program: MINT_PROGRAM }),
   localnet_mintTo: async ([owner, amount]) => {
     const o = parseAddress(owner);
-    const [ata] = await findAssociatedTokenPda({ owner: o, mint, tokenProgram: TOKEN_PROGRAM_ADDRESS });
+    const [ata] = await findAssociatedTokenPda({ owner: o, mint, tokenProgram: MINT_PROGRAM });
     return sendOwn([
-      getCreateAssociatedTokenIdempotentInstruction({ payer: authority, ata, owner: o, mint }),
-      getMintToInstruction({ mint, token: ata, mintAuthority: authority, amount: parseAmount(amount) }),
+      getCreateAssociatedTokenIdempotentInstruction({ payer: authority, ata, owner: o, mint, tokenProgram: MINT_PROGRAM }),
+      getMintToInstruction({ mint, token: ata, mintAuthority: authority, amount: parseAmount(amount) }, { programAddress: MINT_PROGRAM }),
     ]);
   },
   localnet_advanceSlots: ([n = 1]) => {
@@ -742,7 +746,7 @@ wss.on("connection", (ws) => {
 
 server.listen(Number(opt.port), "127.0.0.1", () => {
   const { port } = server.address();
-  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, ws_url: `ws://127.0.0.1:${port}`, mint, decimals: DECIMALS }) + "\n");
+  process.stdout.write(JSON.stringify({ rpc_url: `http://127.0.0.1:${port}`, ws_url: `ws://127.0.0.1:${port}`, mint, decimals: DECIMALS, token_program: MINT_PROGRAM }) + "\n");
 });
 if (SLOT_MS > 0) setInterval(() => advanceSlots(1), SLOT_MS).unref();
 const stop = () => { wss.close(); server.close(); process.exit(0); };

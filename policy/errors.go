@@ -24,6 +24,8 @@ const (
 	CodeNotFound            Code = "not_found"
 	CodeConflict            Code = "conflict"
 	CodeUnavailable         Code = "unavailable"
+	// CodeDeviceMismatch: a key bound to a device was asked to pay without that device's fingerprint.
+	CodeDeviceMismatch Code = "device_mismatch"
 )
 
 // Error is an error with a stable code, a human message and the offending

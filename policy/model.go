@@ -47,6 +47,7 @@ type SessionKey struct {
 	PaymentsLastHour   int64 // confirmed payments in the current and the previous clock hour
 	RefusalsLastHour   int64 // refused payments in the current and the previous clock hour
 	RecipientPaid      bool  // the recipient asked about was paid before (KeyForPayment)
+	DeviceBound        bool  // payments must present the device fingerprint given at creation
 }
 
 // Limits are a session's spending limits in base units; zero means no limit.
@@ -200,7 +201,7 @@ func (f fields) sessionKey() *SessionKey {
 		Refusals: f.int("refusals"), LastRefusal: f.time("last_refusal"),
 		DistinctRecipients: f.int("distinct_recipients"),
 		PaymentsLastHour:   f.int("payments_last_hour"), RefusalsLastHour: f.int("refusals_last_hour"),
-		RecipientPaid: f["recipient_paid"] == true,
+		RecipientPaid: f["recipient_paid"] == true, DeviceBound: f.str("device_bound") == "1",
 	}
 }
 

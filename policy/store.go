@@ -252,6 +252,7 @@ type NewKey struct {
 	SealedSecret string
 	MaxAmount    Amount
 	ExpiresAt    time.Time
+	DeviceHash   string // hex SHA-256 of the device fingerprint the key is bound to; "" = not bound
 }
 
 // CreateKey records a new session key in status pending_approval.
@@ -272,7 +273,7 @@ func (s *Store) CreateKey(ctx context.Context, k NewKey) (*SessionKey, error) {
 		return nil, err
 	}
 	f, err := s.runFields(ctx, "create_key", k.UserWallet, "sk:"+k.ID, k.ID, k.AgentID, k.UserWallet, k.Token,
-		k.Mint, k.Decimals, k.Address, k.PKPPublicKey, k.Attestation, k.SealedSecret, units(k.MaxAmount), ms(k.ExpiresAt))
+		k.Mint, k.Decimals, k.Address, k.PKPPublicKey, k.Attestation, k.SealedSecret, units(k.MaxAmount), ms(k.ExpiresAt), k.DeviceHash)
 	if err != nil {
 		return nil, err
 	}
@@ -580,6 +581,7 @@ type PaymentRequest struct {
 	Blockhash      string // the transaction's recent blockhash
 	Approved       bool   // the owner approved this PaymentID
 	Risky          bool   // the service's risk check asks for the owner's approval
+	DeviceHash     string // hex SHA-256 of the device fingerprint presented (HashDevice); "" = none
 }
 
 // Fingerprint is what an idempotency key is bound to: the same key with other
@@ -619,7 +621,7 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	}
 	raw, err := s.run(ctx, "decide", w, kind+":"+id, string(r.Mode), kind, id, r.AgentID, units(r.Amount),
 		r.Recipient, r.PaymentID, r.IdempotencyKey, r.Fingerprint(), r.Signature, r.Description,
-		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky), r.Blockhash)
+		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky), r.Blockhash, r.DeviceHash)
 	if err != nil {
 		return nil, err
 	}

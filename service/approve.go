@@ -397,6 +397,7 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 		if err != nil {
 			return nil, err
 		}
+		s.reattest(ctx, k.ID)
 		res.Status, res.Result["session_key_id"] = "unlinked", k.ID
 		return res, nil
 	case policy.ApprovalLink:
@@ -404,6 +405,7 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 		if err != nil {
 			return nil, err
 		}
+		s.reattest(ctx, k.ID)
 		res.Status, res.Result["session_key_id"], res.Result["session_id"] = "linked", k.ID, a.SessionID
 		return res, nil
 	case policy.ApprovalLimits:

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -20,6 +21,10 @@ type CreateKeyInput struct {
 	MaxAmount   policy.Amount
 	ExpiryHours float64 // 24 when zero
 	SessionID   string  // optional: link to this session once created
+	// DeviceFingerprint, when set, binds the key: every payment must present it (stored hashed).
+	DeviceFingerprint string
+	// Token selects the key's token by symbol; "" is the service's token. One that is not offered is invalid_argument.
+	Token string
 }
 
 // ApprovalLink is what a human must open and sign.
@@ -57,6 +62,14 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if in.ExpiryHours < 0 || ttl < time.Minute || ttl > s.cfg.MaxExpiry {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "expiry_hours", "expiry_hours must be between 0.02 and %.0f", s.cfg.MaxExpiry.Hours())
 	}
+	if in.Token != "" && !strings.EqualFold(in.Token, s.cfg.Token) {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "token", "token %q is not offered; offered: %s", in.Token, s.cfg.Token)
+	}
+	if in.DeviceFingerprint != "" {
+		if err := policy.ValidDevice(in.DeviceFingerprint); err != nil {
+			return nil, err
+		}
+	}
 	if in.SessionID != "" {
 		sess, err := s.store.GetSession(ctx, in.AgentID, in.SessionID)
 		if err != nil {
@@ -80,7 +93,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	}
 	expiresAt := now.Add(ttl).Truncate(time.Second)
 	att, err := kp.Attest(wallet.Attestation{AgentID: in.AgentID, UserWallet: user, Token: s.chain.Mint().String(),
-		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey()})
+		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey(), SessionID: in.SessionID})
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "cannot attest the key: %v", err)
 	}
@@ -91,7 +104,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	k, err := s.store.CreateKey(ctx, policy.NewKey{AgentID: in.AgentID, UserWallet: user.String(), Token: s.cfg.Token,
 		Mint: s.chain.Mint().String(), Decimals: s.cfg.Decimals, Address: kp.PublicKey().String(),
 		PKPPublicKey: kp.PublicKey().String(), Attestation: att, SealedSecret: sealed, MaxAmount: in.MaxAmount,
-		ExpiresAt: expiresAt})
+		ExpiresAt: expiresAt, DeviceHash: policy.HashDevice(in.DeviceFingerprint)})
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ type PayInput struct {
 	Amount         policy.Amount
 	Description    string
 	IdempotencyKey string
+	// DeviceFingerprint is the paying device's fingerprint, required by a key bound to a device.
+	DeviceFingerprint string
 	// Progress, when set, hears the stages: reserved, signed, sent, confirmed.
 	Progress func(stage string)
 }
@@ -54,6 +56,7 @@ type PayResult struct {
 	RemainingAmount      string        `json:"remaining_amount,omitempty"`
 	Duplicate            bool          `json:"duplicate,omitempty"`
 	IdempotencyKey       string        `json:"idempotency_key,omitempty"`
+	Gasless              *bool         `json:"gasless,omitempty"` // asked for with auto_detect_gasless: whether the service's fee payer paid the network fee
 	Reason               string        `json:"reason,omitempty"`
 	Code                 string        `json:"code,omitempty"`
 	Decision             *DecisionView `json:"decision,omitempty"`
@@ -128,7 +131,7 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	ctx = context.WithoutCancel(ctx)
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: in.SessionKeyID, AgentID: in.AgentID, Amount: in.Amount,
 		Recipient: recipient.String(), PaymentID: policy.NewID("pay_"), IdempotencyKey: in.IdempotencyKey,
-		Description: in.Description, Risky: risky}
+		Description: in.Description, Risky: risky, DeviceHash: policy.HashDevice(in.DeviceFingerprint)}
 	d, err := s.store.Decide(ctx, req)
 	if err != nil {
 		if isCoded(err) {
@@ -715,3 +718,7 @@ func (s *Service) message(userWallet, statement, nonce string, issued, expires t
 	return fmt.Sprintf("%s wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: %s\nNonce: %s\nIssued At: %s\nExpiration Time: %s",
 		s.cfg.Domain, userWallet, statement, s.ApprovalURL(nonce), nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
 }
+
+// Gasless reports whether the service's fee payer pays the network fees of
+// payments (else each key pays its own).
+func (s *Service) Gasless() bool { return s.chain != nil && s.chain.Gasless() }

@@ -549,6 +549,9 @@ func (s *Service) applyFunding(ctx context.Context, a *policy.Approval, sig stri
 		k, err = s.store.TopUp(ctx, a.SessionKeyID, a.Amount, sig)
 	}
 	if err == nil {
+		if a.Kind == policy.ApprovalTopUp {
+			s.reattest(ctx, k.ID) // the attestation names the key's new maximum
+		}
 		res.Status = string(k.Status)
 		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.Format(k.MaxAmount)
 		res.Result["remaining_amount"] = s.Format(k.Remaining)

@@ -73,18 +73,32 @@ func (s *Service) Link(ctx context.Context, agent, keyID, sessionID string) (*Ke
 	if err != nil {
 		return nil, err
 	}
+	s.reattest(ctx, k.ID)
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
 	return s.Status(ctx, agent, k.ID)
 }
 
-// Unlink removes a key's policy layer at once (the operator's path).
-func (s *Service) Unlink(ctx context.Context, keyID string) (*KeyView, error) {
-	k, err := s.store.Unlink(ctx, "", keyID)
+// ForceUnlink removes a key's policy layer at once, without the owner's
+// approval: the operator's explicit override, recorded in the audit log as
+// forced (by: operator_forced).
+func (s *Service) ForceUnlink(ctx context.Context, keyID string) (*KeyView, error) {
+	k, err := s.store.UnlinkBy(ctx, policy.ByOperatorForced, keyID)
 	if err != nil {
 		return nil, err
 	}
+	s.reattest(ctx, k.ID)
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
 	return s.Status(ctx, "", k.ID)
+}
+
+// ForceLimits sets a session's limits at once, without the owner's approval:
+// the operator's explicit override, recorded in the audit log as forced.
+func (s *Service) ForceLimits(ctx context.Context, sessionID string, l policy.Limits, above policy.Amount) (*SessionView, error) {
+	sess, err := s.store.SetLimitsBy(ctx, policy.ByOperatorForced, sessionID, l, above)
+	if err != nil {
+		return nil, err
+	}
+	return s.Session(ctx, "", sess.ID)
 }
 
 // RequestUnlink returns an approval link by which the owner unlinks a key's

@@ -12,6 +12,8 @@ type KeyView struct {
 	AgentID           string       `json:"agent_id"`
 	UserWallet        string       `json:"user_wallet"`
 	Token             string       `json:"token"`
+	Mint              string       `json:"mint,omitempty"`
+	Decimals          int32        `json:"decimals,omitempty"`
 	SessionKeyAddress string       `json:"session_key_address"`
 	PKPPublicKey      string       `json:"pkp_public_key"`
 	Attestation       string       `json:"attestation,omitempty"`
@@ -23,6 +25,7 @@ type KeyView struct {
 	CreatedAt         string       `json:"created_at"`
 	ExpiresAt         string       `json:"expires_at"`
 	LinkedSessionID   string       `json:"linked_session_id,omitempty"`
+	DeviceBound       bool         `json:"device_bound,omitempty"`
 	Security          Security     `json:"security"`
 	Session           *SessionView `json:"session,omitempty"`
 }
@@ -84,10 +87,11 @@ func (s *Service) amountOrEmpty(a policy.Amount) string {
 
 func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
 	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,
-		Token: k.Token, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
+		Token: k.Token, Mint: k.Mint, Decimals: k.Decimals, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
 		MaxAmount: s.Format(k.MaxAmount), SpentAmount: s.Format(k.Spent), ReservedAmount: s.Format(k.Reserved),
 		RemainingAmount: s.Format(k.Remaining), TransactionCount: k.TransactionCount,
-		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID}
+		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID,
+		DeviceBound: k.DeviceBound}
 	risk := policy.KeyRisk(k, policy.RiskInput{})
 	v.Security = Security{LastActivity: rfc(k.LastActivity), RiskScore: risk.Score, RiskFactors: risk.Factors}
 	if sess != nil {

@@ -12,11 +12,13 @@ import (
 
 // CreateSessionKeyArgs are the arguments of create_session_key.
 type CreateSessionKeyArgs struct {
-	UserWallet  string  `json:"user_wallet" jsonschema:"description=Solana address (base58) of the human who funds the key and owns the money."`
-	MaxAmount   Amount  `json:"max_amount" jsonschema:"description=How much USDC the human is asked to put on the key; the agent can never spend more. A decimal string such as \"100\" or \"12.50\"."`
-	ExpiryHours float64 `json:"expiry_hours,omitempty" jsonschema:"description=Hours until the key expires (default 24). Prefer short lives."`
-	SessionID   string  `json:"session_id,omitempty" jsonschema:"description=Optional agent session (sess_…) whose per-transaction/day/week/month limits also apply to every payment."`
-	AgentID     string  `json:"agent_id,omitempty" jsonschema:"description=Optional; must be your own agent id if given."`
+	UserWallet        string  `json:"user_wallet" jsonschema:"description=Solana address (base58) of the human who funds the key and owns the money."`
+	MaxAmount         Amount  `json:"max_amount" jsonschema:"description=How much USDC the human is asked to put on the key; the agent can never spend more. A decimal string such as \"100\" or \"12.50\"."`
+	ExpiryHours       float64 `json:"expiry_hours,omitempty" jsonschema:"description=Hours until the key expires (default 24). Prefer short lives."`
+	SessionID         string  `json:"session_id,omitempty" jsonschema:"description=Optional agent session (sess_…) whose per-transaction/day/week/month limits also apply to every payment."`
+	AgentID           string  `json:"agent_id,omitempty" jsonschema:"description=Optional; must be your own agent id if given."`
+	Token             string  `json:"token,omitempty" jsonschema:"description=Token to fund the key with (default: the service's)."`
+	DeviceFingerprint string  `json:"device_fingerprint,omitempty" jsonschema:"description=Optional: bind the key to your device; every pay must then give the same fingerprint."`
 }
 
 // CreatedKey is the result of create_session_key: the key pending approval,
@@ -57,7 +59,7 @@ func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolReque
 		return nil, "", fieldErr(err, "max_amount")
 	}
 	c, err := h.svc.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: a.UserWallet,
-		MaxAmount: amount, ExpiryHours: a.ExpiryHours, SessionID: a.SessionID})
+		MaxAmount: amount, ExpiryHours: a.ExpiryHours, SessionID: a.SessionID, DeviceFingerprint: a.DeviceFingerprint, Token: a.Token})
 	if err != nil {
 		return nil, "", err
 	}

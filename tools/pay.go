@@ -19,7 +19,8 @@ type PayArgs struct {
 	Amount            Amount `json:"amount" jsonschema:"description=USDC amount as a decimal string such as \"29.99\" (at most 6 decimals)."`
 	Description       string `json:"description,omitempty" jsonschema:"description=What the payment is for; kept with the payment and shown to the human on approvals."`
 	IdempotencyKey    string `json:"idempotency_key,omitempty" jsonschema:"description=A key of your choice (e.g. an order id). Retrying with the same key never pays twice; reusing it with other arguments is a conflict."`
-	AutoDetectGasless bool   `json:"auto_detect_gasless,omitempty" jsonschema:"description=Accepted for compatibility: network fees are paid by the service's fee payer when one is configured\\, else by the key."`
+	AutoDetectGasless bool   `json:"auto_detect_gasless,omitempty" jsonschema:"description=true: the result says (gasless) whether the service's fee payer paid the network fee or the key did."`
+	DeviceFingerprint string `json:"device_fingerprint,omitempty" jsonschema:"description=Your device's fingerprint; required by a key created with one."`
 }
 
 func (h *handlers) pay() Tool {
@@ -44,7 +45,11 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	r, err := h.svc.Pay(ctx, service.PayInput{AgentID: agent, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID,
 		Recipient: a.Recipient, Amount: amount, Description: a.Description, IdempotencyKey: a.IdempotencyKey,
-		Progress: h.steps(ctx, req, a.SessionKeyID)})
+		DeviceFingerprint: a.DeviceFingerprint, Progress: h.steps(ctx, req, a.SessionKeyID)})
+	if r != nil && a.AutoDetectGasless {
+		g := h.svc.Gasless()
+		r.Gasless = &g
+	}
 	if errors.Is(err, service.ErrRefused) {
 		// The code and the sentence travel in the error; the details keep the checks.
 		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
@@ -65,8 +70,16 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 		if k, err := h.svc.Status(ctx, agent, r.SessionKeyID); err == nil {
 			h.warnKey(ctx, k)
 		}
-		return r, fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s). %s %s left on the key.",
-			r.Amount, h.svc.Config().Token, r.Recipient, r.PaymentID, r.TransactionSignature, r.RemainingAmount, h.svc.Config().Token), nil
+		tok := h.svc.Config().Token
+		text := fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s).", r.Amount, tok, r.Recipient, r.PaymentID, r.TransactionSignature)
+		if r.Duplicate {
+			text = fmt.Sprintf("Already paid with this idempotency_key, not paid again: %s %s to %s (payment %s, transaction %s).",
+				r.Amount, tok, r.Recipient, r.PaymentID, r.TransactionSignature)
+		}
+		if r.RemainingAmount != "" {
+			text += fmt.Sprintf(" %s %s left on the key.", r.RemainingAmount, tok)
+		}
+		return r, text, nil
 	case "approval_required":
 		if r.ApprovalLink != nil && h.elicit(ctx, r.ApprovalLink, fmt.Sprintf("Approve a payment of %s %s to %s.", r.Amount, h.svc.Config().Token, r.Recipient)) {
 			r.ApprovalURL = ""

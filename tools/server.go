@@ -121,7 +121,7 @@ func Tools(svc *service.Service) []Tool {
 
 func (h *handlers) tools() []Tool {
 	return []Tool{h.createSessionKey(), h.canAfford(), h.pay(), h.status(), h.topUpRequest(), h.listSessionKeys(), h.revokeSessionKey(),
-		h.fetchPaid()}
+		h.fetchPaid(), h.createSession(), h.linkSession(), h.requestSessionChange()}
 }
 
 // agent is the calling agent: from the HTTP bearer key, else the configured one.

@@ -13,6 +13,9 @@ import (
 // attestationHeader is the first line of the canonical attestation encoding.
 const attestationHeader = "stipend-attestation/v1"
 
+// attestationHeaderV2 heads the attestation of a key linked to a session.
+const attestationHeaderV2 = "stipend-attestation/v2"
+
 // maxAttestationField bounds the length of the free-text fields.
 const maxAttestationField = 256
 
@@ -27,6 +30,7 @@ type Attestation struct {
 	MaxAmount  uint64           // spending cap in base units
 	ExpiresAt  time.Time        // expiry, encoded in whole unix seconds
 	Address    solana.PublicKey // the session key's address
+	SessionID  string           // the linked session (sess_…); "" = none
 }
 
 // CanonicalBytes returns the exact bytes that are signed: UTF-8 text of seven
@@ -40,22 +44,32 @@ type Attestation struct {
 //	expires_at=<ExpiresAt, unix seconds, decimal>
 //	address=<Address, base58>
 //
-// AgentID and Token must be 1–256 bytes of valid UTF-8 with no control
+// A key linked to a session states it too: the header is
+// "stipend-attestation/v2" and an eighth line "session=<SessionID>" follows.
+// AgentID, SessionID (when set) and Token must be 1–256 bytes of valid UTF-8 with no control
 // characters, so that no field can forge another line.
 func (a Attestation) CanonicalBytes() ([]byte, error) {
-	for name, v := range map[string]string{"agent": a.AgentID, "token": a.Token} {
+	fields := map[string]string{"agent": a.AgentID, "token": a.Token}
+	header := attestationHeader
+	if a.SessionID != "" {
+		fields["session"], header = a.SessionID, attestationHeaderV2
+	}
+	for name, v := range fields {
 		if err := attestationField(v); err != nil {
 			return nil, fmt.Errorf("%w: %s %w", ErrAttestation, name, err)
 		}
 	}
 	var b strings.Builder
-	b.WriteString(attestationHeader + "\n")
+	b.WriteString(header + "\n")
 	b.WriteString("agent=" + a.AgentID + "\n")
 	b.WriteString("user_wallet=" + a.UserWallet.String() + "\n")
 	b.WriteString("token=" + a.Token + "\n")
 	b.WriteString("max_amount=" + strconv.FormatUint(a.MaxAmount, 10) + "\n")
 	b.WriteString("expires_at=" + strconv.FormatInt(a.ExpiresAt.Unix(), 10) + "\n")
 	b.WriteString("address=" + a.Address.String() + "\n")
+	if a.SessionID != "" {
+		b.WriteString("session=" + a.SessionID + "\n")
+	}
 	return []byte(b.String()), nil
 }
 

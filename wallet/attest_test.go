@@ -130,3 +130,37 @@ func FuzzVerifyAttestation(f *testing.F) {
 		}
 	})
 }
+
+// TestAttestationLinkedSession: a key linked to a session states it (v2, an
+// eighth line); the v1 bytes of an unlinked key are unchanged, and neither
+// signature verifies for the other.
+func TestAttestationLinkedSession(t *testing.T) {
+	kp, err := NewKeypair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := testAttestation(t, kp)
+	v1, err := a.CanonicalBytes()
+	if err != nil || !strings.HasPrefix(string(v1), "stipend-attestation/v1\n") || strings.Contains(string(v1), "session=") {
+		t.Fatalf("v1: %q %v", v1, err)
+	}
+	linked := a
+	linked.SessionID = "sess_abc"
+	v2, err := linked.CanonicalBytes()
+	if err != nil || !strings.HasPrefix(string(v2), "stipend-attestation/v2\n") || !strings.HasSuffix(string(v2), "\nsession=sess_abc\n") {
+		t.Fatalf("v2: %q %v", v2, err)
+	}
+	sig1, _ := kp.Attest(a)
+	sig2, _ := kp.Attest(linked)
+	if VerifyAttestation(kp.PublicKey(), linked, sig1) == nil || VerifyAttestation(kp.PublicKey(), a, sig2) == nil {
+		t.Fatal("an attestation verified for other parameters")
+	}
+	if err := VerifyAttestation(kp.PublicKey(), linked, sig2); err != nil {
+		t.Fatal(err)
+	}
+	forged := linked
+	forged.SessionID = "sess_x\nmax_amount=1"
+	if _, err := forged.CanonicalBytes(); err == nil {
+		t.Fatal("a session id with a newline was accepted")
+	}
+}

@@ -51,8 +51,8 @@ type Sweep struct {
 // CreateIdempotent instruction (index 1): it creates owner's token account for
 // mint, paid by payer, and succeeds without change if it already exists.
 // solana-go only ships Create (index 0), which fails on an existing account.
-func createATAIdempotent(payer, owner, mint solana.PublicKey) (solana.Instruction, error) {
-	ata, _, err := solana.FindAssociatedTokenAddress(owner, mint)
+func createATAIdempotent(payer, owner, mint, program solana.PublicKey) (solana.Instruction, error) {
+	ata, err := associatedTokenAccount(owner, mint, program)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: token account of %s: %w", owner, err)
 	}
@@ -62,8 +62,25 @@ func createATAIdempotent(payer, owner, mint solana.PublicKey) (solana.Instructio
 		solana.NewAccountMeta(owner, false, false),
 		solana.NewAccountMeta(mint, false, false),
 		solana.NewAccountMeta(solana.SystemProgramID, false, false),
-		solana.NewAccountMeta(solana.TokenProgramID, false, false),
+		solana.NewAccountMeta(program, false, false),
 	}, []byte{1}), nil
+}
+
+// associatedTokenAccount derives owner's associated token account for mint
+// under the mint's token program (seeds: owner, token program, mint).
+func associatedTokenAccount(owner, mint, program solana.PublicKey) (solana.PublicKey, error) {
+	ata, _, err := solana.FindProgramAddress([][]byte{owner[:], program[:], mint[:]}, solana.SPLAssociatedTokenAccountProgramID)
+	return ata, err
+}
+
+// onProgram re-addresses a built SPL Token instruction to program: Token-2022
+// keeps SPL Token's instruction layout for TransferChecked and CloseAccount.
+func onProgram(ix solana.Instruction, program solana.PublicKey) (solana.Instruction, error) {
+	data, err := ix.Data()
+	if err != nil {
+		return nil, err
+	}
+	return solana.NewInstruction(program, ix.Accounts(), data), nil
 }
 
 // memoInstruction returns an SPL Memo instruction whose data is exactly text,
@@ -86,7 +103,11 @@ func (c *Chain) transferChecked(amount uint64, owner, dest solana.PublicKey) (so
 	if err != nil {
 		return nil, err
 	}
-	return token.NewTransferCheckedInstruction(amount, c.cfg.Decimals, from, c.cfg.Mint, to, owner, nil).ValidateAndBuild()
+	ix, err := token.NewTransferCheckedInstruction(amount, c.cfg.Decimals, from, c.cfg.Mint, to, owner, nil).ValidateAndBuild()
+	if err != nil {
+		return nil, err
+	}
+	return onProgram(ix, c.cfg.TokenProgram)
 }
 
 // BuildFunding builds the unsigned transaction by which user funds (or tops
@@ -143,7 +164,7 @@ func (c *Chain) fundingTx(user, key solana.PublicKey, amount uint64, blockhash s
 	if user.Equals(key) {
 		return nil, fmt.Errorf("%w: user wallet is the session key", ErrInvalidRecipient)
 	}
-	create, err := createATAIdempotent(user, key, c.cfg.Mint)
+	create, err := createATAIdempotent(user, key, c.cfg.Mint, c.cfg.TokenProgram)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +298,7 @@ func (c *Chain) buildPayment(ctx context.Context, key *Keypair, recipient solana
 
 func (c *Chain) paymentTx(key *Keypair, recipient solana.PublicKey, amount uint64, paymentID string, blockhash solana.Hash, b Budget) (*solana.Transaction, error) {
 	payer := c.payer(key).pub
-	create, err := createATAIdempotent(payer, recipient, c.cfg.Mint)
+	create, err := createATAIdempotent(payer, recipient, c.cfg.Mint, c.cfg.TokenProgram)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +361,7 @@ func (c *Chain) BuildSweep(ctx context.Context, key *Keypair, user solana.Public
 	}
 	var lamports uint64
 	build := func(b Budget) (*solana.Transaction, error) {
-		create, err := createATAIdempotent(payer, user, c.cfg.Mint)
+		create, err := createATAIdempotent(payer, user, c.cfg.Mint, c.cfg.TokenProgram)
 		if err != nil {
 			return nil, err
 		}
@@ -352,7 +373,11 @@ func (c *Chain) BuildSweep(ctx context.Context, key *Keypair, user solana.Public
 			}
 			ixs = append(ixs, xfer)
 		}
-		closeIx, err := token.NewCloseAccountInstruction(keyATA, user, key.pub, nil).ValidateAndBuild()
+		built, err := token.NewCloseAccountInstruction(keyATA, user, key.pub, nil).ValidateAndBuild()
+		var closeIx solana.Instruction
+		if err == nil {
+			closeIx, err = onProgram(built, c.cfg.TokenProgram)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("wallet: close token account: %w", err)
 		}

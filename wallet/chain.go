@@ -46,6 +46,7 @@ type Config struct {
 	Commitment     rpc.CommitmentType // commitment for reads and confirmation; default confirmed
 	Mint           solana.PublicKey   // the SPL token mint (USDC)
 	Decimals       uint8              // the mint's decimals, checked by TransferChecked
+	TokenProgram   solana.PublicKey   // the mint's token program: SPL Token (default) or Token-2022
 	FeePayer       *Keypair           // optional: pays network fees and rent of payments (gasless)
 	ConfirmTimeout time.Duration      // how long Confirm waits; default 60s
 	KeyFeeLamports uint64             // SOL a funding tx gives the key when FeePayer is nil; default DefaultKeyFeeLamports
@@ -82,6 +83,13 @@ func New(cfg Config) (*Chain, error) {
 	}
 	if cfg.Mint.IsZero() {
 		return nil, fmt.Errorf("%w: Mint is empty", ErrConfig)
+	}
+	switch {
+	case cfg.TokenProgram.IsZero():
+		cfg.TokenProgram = solana.TokenProgramID
+	case cfg.TokenProgram.Equals(solana.TokenProgramID), cfg.TokenProgram.Equals(solana.Token2022ProgramID):
+	default:
+		return nil, fmt.Errorf("%w: token program %s is neither SPL Token nor Token-2022", ErrConfig, cfg.TokenProgram)
 	}
 	switch cfg.Commitment {
 	case "":
@@ -148,9 +156,13 @@ func (c *Chain) Mint() solana.PublicKey { return c.cfg.Mint }
 // Gasless reports whether a fee payer is configured.
 func (c *Chain) Gasless() bool { return c.cfg.FeePayer != nil }
 
-// TokenAccount returns the associated token account of owner for the mint.
+// TokenProgram returns the mint's token program (SPL Token or Token-2022).
+func (c *Chain) TokenProgram() solana.PublicKey { return c.cfg.TokenProgram }
+
+// TokenAccount returns the associated token account of owner for the mint
+// (derived with the mint's own token program).
 func (c *Chain) TokenAccount(owner solana.PublicKey) (solana.PublicKey, error) {
-	ata, _, err := solana.FindAssociatedTokenAddress(owner, c.cfg.Mint)
+	ata, err := associatedTokenAccount(owner, c.cfg.Mint, c.cfg.TokenProgram)
 	if err != nil {
 		return solana.PublicKey{}, fmt.Errorf("wallet: token account of %s: %w", owner, err)
 	}
@@ -183,7 +195,7 @@ func (c *Chain) tokenBalance(ctx context.Context, owner solana.PublicKey) (amoun
 	if res == nil || res.Value == nil {
 		return 0, false, nil
 	}
-	if !res.Value.Owner.Equals(solana.TokenProgramID) {
+	if !res.Value.Owner.Equals(c.cfg.TokenProgram) {
 		return 0, true, fmt.Errorf("wallet: account %s is not owned by the token program", ata)
 	}
 	// SPL token account layout: mint [0,32), owner [32,64), amount u64 LE [64,72).

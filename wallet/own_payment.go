@@ -27,7 +27,7 @@ func (c *Chain) BuildOwnPayment(ctx context.Context, user, recipient solana.Publ
 		return nil, err
 	}
 	build := func(b Budget) (*solana.Transaction, error) {
-		create, err := createATAIdempotent(user, recipient, c.cfg.Mint)
+		create, err := createATAIdempotent(user, recipient, c.cfg.Mint, c.cfg.TokenProgram)
 		if err != nil {
 			return nil, err
 		}

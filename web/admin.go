@@ -22,10 +22,10 @@ import (
 //	POST /admin/session-keys/{id}/revoke          revoke and sweep (reason)
 //	POST /admin/session-keys/{id}/can-afford      check (amount, recipient)
 //	POST /admin/session-keys/{id}/link            link to a session (session_id)
-//	POST /admin/session-keys/{id}/unlink          unlink at once (the operator's path)
+//	POST /admin/session-keys/{id}/unlink          unlink → approval link for the owner; {"force": true} at once (audited as forced)
 //	POST /admin/sessions                          create a session with limits
 //	GET  /admin/sessions/{id}                     show a session
-//	POST /admin/sessions/{id}/limits              new limits → approval link for the owner
+//	POST /admin/sessions/{id}/limits              new limits → approval link for the owner; "force": true at once (audited as forced)
 //	POST /admin/payments                          pay (as agent_id, from a key or session)
 //	GET  /admin/audit?wallet=|session_key_id=     the audit log
 //	GET  /admin/audit/verify[?wallet=|session_key_id=]  verify one chain, or every wallet's
@@ -34,6 +34,7 @@ import (
 //	GET  /admin/webhooks/dead[?limit=]            dead letters
 //	POST /admin/webhooks/dead/{id}/retry          retry a dead letter
 //	GET  /admin/reconcile                         keys whose chain and ledger disagree
+//	GET  /admin/openapi.json                      this API in OpenAPI 3.1 (from the same Go types; openapi.go)
 func (h *Handler) adminRoutes() {
 	route := func(pattern, op string, fn func(r *http.Request) (int, any, error)) {
 		h.mux.Handle(pattern, h.adminAuth(h.bounded(h.adminOp(op, fn))))
@@ -57,6 +58,7 @@ func (h *Handler) adminRoutes() {
 	route("GET /admin/webhooks/dead", "webhooks.dead", h.adminWebhookDead)
 	route("POST /admin/webhooks/dead/{id}/retry", "webhooks.retry", h.adminWebhookRetry)
 	route("GET /admin/reconcile", "reconcile", h.adminReconcile)
+	route("GET /admin/openapi.json", "openapi", h.adminOpenAPI)
 	h.mux.Handle("/admin/", h.adminAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
 	})))
@@ -127,13 +129,20 @@ func withParam(err error, param string) error {
 	return err
 }
 
-// CreateKeyRequest is the body of POST /admin/session-keys.
+// CreateKeyRequest is the body of POST /admin/session-keys. The documented
+// SDK's spellings are accepted too, each with one meaning: limit_usdc is
+// max_amount (of a USDC key), duration_days is expiry_hours / 24; giving
+// both spellings of one thing is invalid_argument.
 type CreateKeyRequest struct {
-	AgentID     string          `json:"agent_id"`
-	UserWallet  string          `json:"user_wallet"`
-	MaxAmount   json.RawMessage `json:"max_amount"`
-	ExpiryHours float64         `json:"expiry_hours,omitempty"`
-	SessionID   string          `json:"session_id,omitempty"`
+	AgentID           string          `json:"agent_id,omitempty"`
+	UserWallet        string          `json:"user_wallet"`
+	MaxAmount         json.RawMessage `json:"max_amount,omitempty"`
+	LimitUSDC         json.RawMessage `json:"limit_usdc,omitempty"`
+	ExpiryHours       float64         `json:"expiry_hours,omitempty"`
+	DurationDays      float64         `json:"duration_days,omitempty"`
+	SessionID         string          `json:"session_id,omitempty"`
+	Token             string          `json:"token,omitempty"`
+	DeviceFingerprint string          `json:"device_fingerprint,omitempty"`
 }
 
 func (h *Handler) adminCreateKey(r *http.Request) (int, any, error) {
@@ -141,12 +150,11 @@ func (h *Handler) adminCreateKey(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.MaxAmount, "max_amount")
+	ci, err := h.createKeyInput(in)
 	if err != nil {
 		return 0, nil, err
 	}
-	c, err := h.svc.CreateSessionKey(r.Context(), service.CreateKeyInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
-		MaxAmount: amt, ExpiryHours: in.ExpiryHours, SessionID: in.SessionID})
+	c, err := h.svc.CreateSessionKey(r.Context(), ci)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -243,9 +251,24 @@ func (h *Handler) adminLink(r *http.Request) (int, any, error) {
 	return http.StatusOK, k, err
 }
 
+// UnlinkRequest is the optional body of an unlink. Without force the owner
+// must approve it (202 and the approval link); with force it is done at once
+// and the audit log records it as the operator's forced change.
+type UnlinkRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
 func (h *Handler) adminUnlink(r *http.Request) (int, any, error) {
-	k, err := h.svc.Unlink(r.Context(), r.PathValue("id"))
-	return http.StatusOK, k, err
+	var in UnlinkRequest
+	if err := decodeJSON(r, &in); err != nil && !isEmptyBody(err) {
+		return 0, nil, err
+	}
+	if in.Force {
+		k, err := h.svc.ForceUnlink(r.Context(), r.PathValue("id"))
+		return http.StatusOK, k, err
+	}
+	link, err := h.svc.RequestUnlink(r.Context(), "", r.PathValue("id"))
+	return http.StatusAccepted, link, err
 }
 
 // LimitsRequest holds a session's limits; absent or null means no limit.
@@ -280,12 +303,15 @@ func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error)
 	return l, above, nil
 }
 
-// CreateSessionRequest is the body of POST /admin/sessions.
+// CreateSessionRequest is the body of POST /admin/sessions. The limits are
+// given at the top level or, as the documented SDK does, nested in "limits";
+// both in one request is invalid_argument.
 type CreateSessionRequest struct {
-	AgentID           string   `json:"agent_id"`
-	UserWallet        string   `json:"user_wallet"`
-	DurationHours     float64  `json:"duration_hours,omitempty"`
-	AllowedRecipients []string `json:"allowed_recipients,omitempty"`
+	AgentID           string         `json:"agent_id"`
+	UserWallet        string         `json:"user_wallet"`
+	DurationHours     float64        `json:"duration_hours,omitempty"`
+	AllowedRecipients []string       `json:"allowed_recipients,omitempty"`
+	Limits            *LimitsRequest `json:"limits,omitempty"`
 	LimitsRequest
 }
 
@@ -297,7 +323,11 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if in.AgentID == "" {
 		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
 	}
-	l, above, err := h.limits(in.LimitsRequest)
+	lr, err := nestedLimits(in)
+	if err != nil {
+		return 0, nil, err
+	}
+	l, above, err := h.limits(lr)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -306,7 +336,14 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, s, nil
+	return http.StatusCreated, SessionCreated{ID: s.SessionID, SessionView: s}, nil
+}
+
+// SessionCreated is the answer of POST /admin/sessions: the session, and its
+// id also as "id" (the documented SDK reads session.id).
+type SessionCreated struct {
+	ID string `json:"id"`
+	*service.SessionView
 }
 
 func (h *Handler) adminShowSession(r *http.Request) (int, any, error) {
@@ -314,28 +351,49 @@ func (h *Handler) adminShowSession(r *http.Request) (int, any, error) {
 	return http.StatusOK, s, err
 }
 
+// SetLimitsRequest is the body of POST /admin/sessions/{id}/limits: the new
+// limits (absent = no limit). Without force the owner must approve them (202
+// and the approval link); with force they apply at once and the audit log
+// records the operator's forced change.
+type SetLimitsRequest struct {
+	LimitsRequest
+	Force bool `json:"force,omitempty"`
+}
+
 func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
-	var in LimitsRequest
+	var in SetLimitsRequest
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(in)
+	l, above, err := h.limits(in.LimitsRequest)
 	if err != nil {
 		return 0, nil, err
 	}
+	if in.Force {
+		s, err := h.svc.ForceLimits(r.Context(), r.PathValue("id"), l, above)
+		return http.StatusOK, s, err
+	}
 	link, err := h.svc.RequestLimits(r.Context(), "", r.PathValue("id"), l, above)
-	return http.StatusOK, link, err
+	return http.StatusAccepted, link, err
 }
 
-// PayRequest is the body of POST /admin/payments.
+// PayRequest is the body of POST /admin/payments. The documented SDK's
+// spellings are accepted too, each with one meaning: amount_usd is amount
+// (of a USD stablecoin key), user_wallet names the paying session key by its
+// address (session_key_address); giving both spellings of one thing is
+// invalid_argument.
 type PayRequest struct {
-	AgentID        string          `json:"agent_id,omitempty"`
-	SessionKeyID   string          `json:"session_key_id,omitempty"`
-	SessionID      string          `json:"session_id,omitempty"`
-	Recipient      string          `json:"recipient"`
-	Amount         json.RawMessage `json:"amount"`
-	Description    string          `json:"description,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	AgentID           string          `json:"agent_id,omitempty"`
+	SessionKeyID      string          `json:"session_key_id,omitempty"`
+	UserWallet        string          `json:"user_wallet,omitempty"`
+	SessionID         string          `json:"session_id,omitempty"`
+	Recipient         string          `json:"recipient"`
+	Amount            json.RawMessage `json:"amount,omitempty"`
+	AmountUSD         json.RawMessage `json:"amount_usd,omitempty"`
+	Description       string          `json:"description,omitempty"`
+	IdempotencyKey    string          `json:"idempotency_key,omitempty"`
+	DeviceFingerprint string          `json:"device_fingerprint,omitempty"`
+	AutoDetectGasless bool            `json:"auto_detect_gasless,omitempty"`
 }
 
 func (h *Handler) adminPay(r *http.Request) (int, any, error) {
@@ -343,13 +401,15 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	pi, err := h.payInput(r.Context(), in)
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.Pay(r.Context(), service.PayInput{AgentID: in.AgentID, SessionKeyID: in.SessionKeyID,
-		SessionID: in.SessionID, Recipient: in.Recipient, Amount: amt, Description: in.Description,
-		IdempotencyKey: in.IdempotencyKey})
+	res, err := h.svc.Pay(r.Context(), pi)
+	if res != nil && in.AutoDetectGasless {
+		g := h.svc.Gasless()
+		res.Gasless = &g
+	}
 	if errors.Is(err, service.ErrRefused) && res != nil {
 		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
 	}
@@ -497,7 +557,7 @@ func (h *Handler) adminWebhookTest(r *http.Request) (int, any, error) {
 	if err := h.opts.Webhooks.SendTest(r.Context(), name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"status": "delivered", "endpoint": name}, nil
+	return http.StatusOK, WebhookStatus{Status: "delivered", Endpoint: name}, nil
 }
 
 func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
@@ -519,7 +579,7 @@ func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
 	if ds == nil {
 		ds = []DeadLetter{}
 	}
-	return http.StatusOK, map[string]any{"total": len(ds), "dead_letters": ds}, nil
+	return http.StatusOK, DeadLetterList{Total: len(ds), DeadLetters: ds}, nil
 }
 
 func (h *Handler) adminWebhookRetry(r *http.Request) (int, any, error) {
@@ -530,5 +590,5 @@ func (h *Handler) adminWebhookRetry(r *http.Request) (int, any, error) {
 	if err := h.opts.Webhooks.Retry(r.Context(), id); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"status": "delivered", "id": id}, nil
+	return http.StatusOK, WebhookStatus{Status: "delivered", ID: id}, nil
 }

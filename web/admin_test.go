@@ -175,11 +175,24 @@ func TestAdminLifecycle(t *testing.T) {
 	if code, _ := r.errCode(t); r.status != 422 || code != "per_transaction_limit" {
 		t.Fatalf("linked pay: %d %s", r.status, r.body)
 	}
+	// Unlink loosens the policy: the owner must sign; nothing changes before.
 	r = e.admin("POST", "/admin/session-keys/"+c.SessionKeyID+"/unlink", nil)
-	var unlinked service.KeyView
-	r.json(t, &unlinked)
-	if r.status != 200 || unlinked.LinkedSessionID != "" {
+	var unlinkLink service.ApprovalLink
+	r.json(t, &unlinkLink)
+	if r.status != 202 || unlinkLink.ApprovalURL == "" || unlinkLink.ApprovalMessage == "" {
 		t.Fatalf("unlink: %d %s", r.status, r.body)
+	}
+	if e.admin("GET", "/admin/session-keys/"+c.SessionKeyID, nil).json(t, &k); k.LinkedSessionID != sess.SessionID {
+		t.Fatalf("unlinked before the owner signed: %+v", k)
+	}
+	var uv service.ApprovalView
+	e.do("GET", unlinkLink.ApprovalURL, "", nil).json(t, &uv)
+	if r := e.do("POST", unlinkLink.ApprovalURL, "", map[string]string{"signature": user.SignMessage(uv.Message)}); r.status != 200 {
+		t.Fatalf("owner signs the unlink: %d %s", r.status, r.body)
+	}
+	var after service.KeyView
+	if e.admin("GET", "/admin/session-keys/"+c.SessionKeyID, nil).json(t, &after); after.LinkedSessionID != "" {
+		t.Fatalf("still linked after the owner signed: %+v", after)
 	}
 
 	// Top-up through its approval link.
@@ -296,5 +309,54 @@ func TestAdminWebhooks(t *testing.T) {
 	}
 	if len(f.tested) != 1 {
 		t.Fatalf("tested %v", f.tested)
+	}
+}
+
+// TestAdminForcedPolicyChange: the operator may unlink or change limits at
+// once only by saying force, and the audit log records the change as forced;
+// without force nothing changes until the owner signs.
+func TestAdminForcedPolicyChange(t *testing.T) {
+	e := newEnv(t, web.Options{}, testenv.StackOptions{})
+	user := e.st.NewUser(t, 0)
+	var sess service.SessionView
+	e.admin("POST", "/admin/sessions", map[string]any{"agent_id": agent, "user_wallet": user.Address().String(), "max_per_day": "100"}).json(t, &sess)
+	var c service.KeyCreated
+	e.admin("POST", "/admin/session-keys", map[string]any{"agent_id": agent, "user_wallet": user.Address().String(),
+		"max_amount": "10", "session_id": sess.SessionID}).json(t, &c)
+	if c.LinkedSessionID != sess.SessionID {
+		t.Fatalf("create linked: %+v", c)
+	}
+	r := e.admin("POST", "/admin/sessions/"+sess.SessionID+"/limits", map[string]any{"max_per_day": "500"})
+	if r.status != 202 {
+		t.Fatalf("limits without force: %d %s", r.status, r.body)
+	}
+	var got service.SessionView
+	if e.admin("GET", "/admin/sessions/"+sess.SessionID, nil).json(t, &got); got.MaxPerDay != "100.00" {
+		t.Fatalf("limits changed before the owner signed: %+v", got)
+	}
+	r = e.admin("POST", "/admin/sessions/"+sess.SessionID+"/limits", map[string]any{"max_per_day": "500", "force": true})
+	r.json(t, &got)
+	if r.status != 200 || got.MaxPerDay != "500.00" {
+		t.Fatalf("forced limits: %d %s", r.status, r.body)
+	}
+	r = e.admin("POST", "/admin/session-keys/"+c.SessionKeyID+"/unlink", map[string]any{"force": true})
+	var k service.KeyView
+	r.json(t, &k)
+	if r.status != 200 || k.LinkedSessionID != "" {
+		t.Fatalf("forced unlink: %d %s", r.status, r.body)
+	}
+	if r := e.admin("POST", "/admin/session-keys/"+c.SessionKeyID+"/unlink", map[string]any{"force": "yes"}); r.status != 400 {
+		t.Fatalf("force as text: %d %s", r.status, r.body)
+	}
+	var log web.AuditLog
+	e.admin("GET", "/admin/audit?wallet="+user.Address().String(), nil).json(t, &log)
+	forced := map[string]bool{}
+	for _, en := range log.Entries {
+		if en.Data["by"] == "operator_forced" {
+			forced[en.Event] = true
+		}
+	}
+	if !forced["session_key.unlinked"] || !forced["session.limits_changed"] || len(forced) != 2 {
+		t.Fatalf("forced changes in the audit log: %v", forced)
 	}
 }

@@ -155,7 +155,7 @@ func TestRejectAndMessageApproval(t *testing.T) {
 	l := e.admin("POST", "/admin/sessions/"+sess.SessionID+"/limits", map[string]any{"max_per_day": 50, "max_per_transaction": "10"})
 	var link service.ApprovalLink
 	l.json(t, &link)
-	if l.status != 200 || link.ApprovalURL == "" || link.ApprovalMessage == "" {
+	if l.status != 202 || link.ApprovalURL == "" || link.ApprovalMessage == "" {
 		t.Fatalf("limits: %d %s", l.status, l.body)
 	}
 	e.do("GET", link.ApprovalURL, "", nil).json(t, &v)

@@ -117,6 +117,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger logs failures; slog.Default() when nil.
 	Logger *slog.Logger
+	// DefaultAgentID is the agent of an admin key creation that names none
+	// (the documented SDK's call has no agent_id); empty: agent_id is required.
+	DefaultAgentID string
 	// AllowNonLocalHost turns off mcp-go's DNS-rebinding protection (a
 	// request on a loopback connection must name a loopback Host), for a
 	// reverse proxy on the same host that keeps the original Host header.
@@ -444,6 +447,8 @@ func StatusOf(code policy.Code) int {
 		return http.StatusUnprocessableEntity
 	case policy.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case policy.CodeDeviceMismatch:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

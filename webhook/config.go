@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/stipend/stipend/policy"
 )
 
 // Endpoint is a receiver of webhooks.
@@ -43,6 +45,8 @@ func (e Endpoint) Wants(event string) bool {
 type Config struct {
 	// Endpoints to deliver to.
 	Endpoints []Endpoint
+	// Decimals of the token, to write amounts in the API's dialect; 6 by default.
+	Decimals int32
 	// MaxAttempts, when positive, also dead-letters an event after that
 	// many failed attempts at one endpoint, even inside its RetryWindow;
 	// 0 (the default) retries for the whole window.
@@ -94,6 +98,9 @@ var ErrConfig = errors.New("webhook: invalid config")
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxAttempts < 0 {
 		c.MaxAttempts = 0
+	}
+	if c.Decimals <= 0 {
+		c.Decimals = policy.USDCDecimals
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second

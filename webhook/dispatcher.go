@@ -532,6 +532,10 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
 	payload := json.RawMessage(data)
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(data)
+	} else if v, err := View(name, payload, d.cfg.Decimals); err != nil {
+		log.ErrorContext(ctx, "webhook: event data in the ledger's dialect", "event", name, "err", err)
+	} else {
+		payload = v
 	}
 	id := EventID(j.wallet, j.entry, ep.Name)
 	body, _ := json.Marshal(Event{ID: id, Type: name, Created: createdAt(j.entry, data), Data: payload})

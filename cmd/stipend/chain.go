@@ -19,6 +19,7 @@ func walletConfig(rt *Runtime, logger *slog.Logger) wallet.Config {
 		Commitment:      rpc.CommitmentType(rt.Commitment),
 		Mint:            rt.Mint,
 		Decimals:        uint8(rt.Decimals),
+		TokenProgram:    rt.TokenProgram,
 		FeePayer:        rt.FeePayer,
 		FeePercentile:   rt.PriorityFeePercentile,
 		MaxUnitPrice:    rt.PriorityFeeMax,

@@ -250,13 +250,38 @@ func TestCLIAgainstServer(t *testing.T) {
 	if r.code != 0 || !fieldIs(r.stdout, "Linked session", sess.SessionID) || !fieldIs(r.stdout, "Max per transaction", "25.00") {
 		t.Fatalf("sessions link: %+v", r)
 	}
+	// The fresh attestation after the link verifies offline (no server); an altered one does not.
+	r = runCLI(t, cli, "session-keys", "status", id, "--json")
+	attFile := filepath.Join(t.TempDir(), "key.json")
+	if err := os.WriteFile(attFile, []byte(r.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, nil, "attestation", "verify", attFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "valid") || !fieldIs(r.stdout, "Linked session", sess.SessionID) {
+		t.Fatalf("attestation verify: %+v", r)
+	}
+	forged := strings.Replace(mustRead(t, attFile), `"max_amount": "100.00"`, `"max_amount": "900.00"`, 1)
+	if err := os.WriteFile(attFile, []byte(forged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r = runCLI(t, nil, "attestation", "verify", attFile); r.code != 1 || !strings.Contains(r.stderr, "invalid_signature") {
+		t.Fatalf("attestation verify of an altered key: %+v", r)
+	}
 	r = runCLI(t, cli, "session-keys", "can-afford", id, "--amount", "30")
 	if r.code != 0 || !fieldIs(r.stdout, "Allowed", "false") || !strings.Contains(r.stdout, "per_transaction_limit") {
 		t.Fatalf("can-afford: %+v", r)
 	}
 	r = runCLI(t, cli, "sessions", "unlink", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "Approval URL") || !strings.Contains(r.stdout, "stays linked") {
+		t.Fatalf("sessions unlink (the owner must sign): %+v", r)
+	}
+	r = runCLI(t, cli, "session-keys", "status", id)
+	if r.code != 0 || !fieldIs(r.stdout, "Linked session", sess.SessionID) {
+		t.Fatalf("unlinked before the owner signed: %+v", r)
+	}
+	r = runCLI(t, cli, "sessions", "unlink", id, "--force")
 	if r.code != 0 || strings.Contains(r.stdout, "Linked session") {
-		t.Fatalf("sessions unlink: %+v", r)
+		t.Fatalf("sessions unlink --force: %+v", r)
 	}
 	// The audit chain verifies across the audit sink (entries moved there
 	// every sweep interval) and Redis.
@@ -632,4 +657,13 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -254,6 +254,14 @@ func showSession(e env, s *service.SessionView) {
 	t.flush()
 }
 
+func showApprovalLink(e env, l *service.ApprovalLink, note string) {
+	t := newTable(e.stdout)
+	t.kv("Approval URL", l.ApprovalURL)
+	t.kv("Approval expires", l.ApprovalExpiresAt)
+	t.flush()
+	fmt.Fprintln(e.stdout, "\n"+note)
+}
+
 func sessionsCmd(ctx context.Context, args []string, e env) int {
 	return dispatch(ctx, "sessions", []command{
 		{"create", "create --agent-id ID --wallet W [--max-per-transaction N] [--max-per-day N] [--max-per-week N] [--max-per-month N] [--require-approval-above N] [--duration-hours 168] [--allow ADDR]...", func(fs *flag.FlagSet) runFn {
@@ -297,32 +305,40 @@ func sessionsCmd(ctx context.Context, args []string, e env) int {
 					})
 			}
 		}},
-		{"unlink", "unlink sk_…", func(fs *flag.FlagSet) runFn {
+		{"unlink", "unlink sk_… [--force]", func(fs *flag.FlagSet) runFn {
+			force := fs.Bool("force", false, "unlink at once without the owner's approval (recorded as forced in the audit log)")
 			return func(ctx context.Context, c *adminClient, pos []string, e env, asJSON bool) error {
 				id, err := one(pos, "session key id", "sk_")
 				if err != nil {
 					return err
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys/"+url.PathEscape(id)+"/unlink", struct{}{}, func(k *service.KeyView) {
-					t := newTable(e.stdout)
-					showKey(t, k)
-					t.flush()
+				path := "/admin/session-keys/" + url.PathEscape(id) + "/unlink"
+				if *force {
+					return call(ctx, c, e, asJSON, "POST", path, web.UnlinkRequest{Force: true}, func(k *service.KeyView) {
+						t := newTable(e.stdout)
+						showKey(t, k)
+						t.flush()
+					})
+				}
+				return call(ctx, c, e, asJSON, "POST", path, web.UnlinkRequest{}, func(l *service.ApprovalLink) {
+					showApprovalLink(e, l, "The key stays linked until the owner opens the approval URL and signs.")
 				})
 			}
 		}},
-		{"limits", "limits sess_… [--max-per-transaction N] [--max-per-day N] [--max-per-week N] [--max-per-month N] [--require-approval-above N]", func(fs *flag.FlagSet) runFn {
+		{"limits", "limits sess_… [--max-per-transaction N] [--max-per-day N] [--max-per-week N] [--max-per-month N] [--require-approval-above N] [--force]", func(fs *flag.FlagSet) runFn {
 			lf := addLimitFlags(fs)
+			force := fs.Bool("force", false, "apply at once without the owner's approval (recorded as forced in the audit log)")
 			return func(ctx context.Context, c *adminClient, pos []string, e env, asJSON bool) error {
 				id, err := one(pos, "session id", "sess_")
 				if err != nil {
 					return err
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/sessions/"+url.PathEscape(id)+"/limits", lf.request(), func(l *service.ApprovalLink) {
-					t := newTable(e.stdout)
-					t.kv("Approval URL", l.ApprovalURL)
-					t.kv("Approval expires", l.ApprovalExpiresAt)
-					t.flush()
-					fmt.Fprintln(e.stdout, "\nThe new limits apply once the owner opens the approval URL and signs. Limits not given are removed.")
+				path := "/admin/sessions/" + url.PathEscape(id) + "/limits"
+				if *force {
+					return call(ctx, c, e, asJSON, "POST", path, web.SetLimitsRequest{LimitsRequest: lf.request(), Force: true}, func(s *service.SessionView) { showSession(e, s) })
+				}
+				return call(ctx, c, e, asJSON, "POST", path, web.SetLimitsRequest{LimitsRequest: lf.request()}, func(l *service.ApprovalLink) {
+					showApprovalLink(e, l, "The new limits apply once the owner opens the approval URL and signs. Limits not given are removed.")
 				})
 			}
 		}},
@@ -474,7 +490,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the endpoint's name")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *map[string]string) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *web.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Test event delivered to %s.\n", pos[0])
 				})
 			}
@@ -485,15 +501,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) > 0 {
 					return usageErr("unexpected argument %q", pos[0])
 				}
-				var out struct {
-					Total       int              `json:"total"`
-					DeadLetters []web.DeadLetter `json:"dead_letters"`
-				}
-				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(o *struct {
-					Total       int              `json:"total"`
-					DeadLetters []web.DeadLetter `json:"dead_letters"`
-				}) {
-					out = *o
+				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(out *web.DeadLetterList) {
 					t := newTable(e.stdout)
 					t.row("ID", "AT", "ENDPOINT", "EVENT", "ATTEMPTS", "ERROR")
 					for _, d := range out.DeadLetters {
@@ -509,7 +517,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the dead letter's id (see: stipend webhooks dead)")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *map[string]string) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *web.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Dead letter %s delivered and removed.\n", pos[0])
 				})
 			}

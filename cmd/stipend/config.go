@@ -37,6 +37,7 @@ type Config struct {
 	Mint              string          `yaml:"mint"`
 	Decimals          int             `yaml:"decimals"`
 	Token             string          `yaml:"token"`
+	TokenProgram      string          `yaml:"token_program"`
 	Cluster           string          `yaml:"cluster"`
 	FeePayer          string          `yaml:"fee_payer"`
 	MasterKeys        []string        `yaml:"master_keys"`
@@ -221,6 +222,7 @@ var settings = []setting{
 	{"mint", "mint", "token mint address (USDC)", str(func(c *Config) *string { return &c.Mint })},
 	{"decimals", "decimals", "the token's decimals", integer(func(c *Config) *int { return &c.Decimals })},
 	{"token", "token", "token symbol shown to people", str(func(c *Config) *string { return &c.Token })},
+	{"token_program", "token-program", "the mint's token program: spl-token (default) or token-2022 (e.g. PYUSD), or its address", str(func(c *Config) *string { return &c.TokenProgram })},
 	{"cluster", "cluster", "Wallet Standard chain: solana:mainnet, solana:devnet, solana:testnet or solana:localnet", str(func(c *Config) *string { return &c.Cluster })},
 	{"fee_payer", "", "base58 secret key of the gasless fee payer (optional; env or file only)", str(func(c *Config) *string { return &c.FeePayer })},
 	{"master_keys", "master-keys", "comma-separated kid:base64 master keys sealing the session keys", list(func(c *Config) *[]string { return &c.MasterKeys })},
@@ -341,6 +343,7 @@ type Runtime struct {
 	Redis        *redis.Options        // standalone Redis; nil with RedisCluster nil: embedded
 	RedisCluster *redis.ClusterOptions // Redis Cluster
 	Mint         solana.PublicKey
+	TokenProgram solana.PublicKey // SPL Token or Token-2022
 	FeePayer     *wallet.Keypair
 	Sealer       *wallet.Sealer
 	APIKeys      []web.APIKey
@@ -443,6 +446,14 @@ func (c Config) check(demo bool) (*Runtime, error) {
 			return nil, bad("mint", "%q is not a base58 Solana address", c.Mint)
 		}
 		rt.Mint = m
+		switch c.TokenProgram {
+		case "", "spl-token", solana.TokenProgramID.String():
+			rt.TokenProgram = solana.TokenProgramID
+		case "token-2022", solana.Token2022ProgramID.String():
+			rt.TokenProgram = solana.Token2022ProgramID
+		default:
+			return nil, bad("token_program", "%q: want spl-token or token-2022", c.TokenProgram)
+		}
 		if len(c.MasterKeys) == 0 {
 			return nil, bad("master_keys", "required: at least one kid:base64 key (make one with: stipend keygen)")
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	solana "github.com/gagliardetto/solana-go"
+
 	"github.com/stipend/stipend/wallet"
 )
 
@@ -146,6 +148,12 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("good config: %+v", rt)
 	}
 
+	if !rt.TokenProgram.Equals(solana.TokenProgramID) {
+		t.Fatalf("default token program: %s", rt.TokenProgram)
+	}
+	if rt, err := loadAndCheck(t, with("STIPEND_TOKEN_PROGRAM", "token-2022")); err != nil || !rt.TokenProgram.Equals(solana.Token2022ProgramID) {
+		t.Fatalf("token-2022: %v %v", rt, err)
+	}
 	rt, err = loadAndCheck(t, with("STIPEND_REDIS_URL", "redis://127.0.0.1:7000?addr=127.0.0.1:7001", "STIPEND_REDIS_CLUSTER", "true",
 		"STIPEND_PUBLIC_URL", "https://pay.example.com/", "STIPEND_ADMIN_TOKEN_SHA256", strings.Repeat("0a", 32)))
 	if err != nil || rt.RedisCluster == nil || len(rt.RedisCluster.Addrs) != 2 || rt.Redis != nil ||
@@ -176,6 +184,7 @@ func TestConfigCheck(t *testing.T) {
 		{"commitment", with("STIPEND_COMMITMENT", "final"), "commitment"},
 		{"decimals", with("STIPEND_DECIMALS", "40"), "decimals"},
 		{"decimals not a number", with("STIPEND_DECIMALS", "six"), "decimals"},
+		{"token program", with("STIPEND_TOKEN_PROGRAM", "token-2023"), "token_program"},
 		{"cluster", with("STIPEND_CLUSTER", "mainnet"), "cluster"},
 		{"fee payer", with("STIPEND_FEE_PAYER", "not-a-key"), "fee_payer"},
 		{"api key entry", with("STIPEND_API_KEYS", "agentonly"), "api_keys"},

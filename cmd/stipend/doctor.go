@@ -208,17 +208,22 @@ func (d *doctor) mint(ctx context.Context, rt *Runtime, cl *rpc.Client) {
 	}
 	acc := res.Value
 	switch {
-	case acc.Owner.Equals(solana.Token2022ProgramID):
-		d.fail("mint", fmt.Sprintf("%s is a Token-2022 mint; stipend's transactions use the SPL Token program", rt.Mint),
-			"use an SPL Token mint (USDC is one)")
+	case acc.Owner.Equals(solana.Token2022ProgramID) && !rt.TokenProgram.Equals(solana.Token2022ProgramID):
+		d.fail("mint", fmt.Sprintf("%s is a Token-2022 mint, and token_program is spl-token", rt.Mint),
+			"set token_program: token-2022")
 		return
-	case !acc.Owner.Equals(solana.TokenProgramID):
+	case acc.Owner.Equals(solana.TokenProgramID) && !rt.TokenProgram.Equals(solana.TokenProgramID):
+		d.fail("mint", fmt.Sprintf("%s is an SPL Token mint, and token_program is token-2022", rt.Mint),
+			"set token_program: spl-token")
+		return
+	case !acc.Owner.Equals(rt.TokenProgram):
 		d.fail("mint", fmt.Sprintf("%s is not a token mint (owned by %s)", rt.Mint, acc.Owner), hint)
 		return
 	}
 	// SPL mint layout: ... decimals at byte 44, is_initialized at 45 (82 bytes).
 	data := acc.Data.GetBinary()
-	if len(data) != 82 || data[45] != 1 {
+	// A Token-2022 mint may carry extensions after the base layout.
+	if len(data) < 82 || (len(data) != 82 && !rt.TokenProgram.Equals(solana.Token2022ProgramID)) || data[45] != 1 {
 		d.fail("mint", fmt.Sprintf("%s is a token account or an uninitialised mint, not a mint", rt.Mint), hint)
 		return
 	}

@@ -72,13 +72,14 @@ Usage:
                           [--duration-hours 168] [--allow ADDR]...
   stipend sessions show sess_…
   stipend sessions link sk_… sess_…
-  stipend sessions unlink sk_…
-  stipend sessions limits sess_… [--max-per-day N] ...  (makes an approval link for the owner)
+  stipend sessions unlink sk_… [--force]                (an approval link for the owner; --force: at once, audited)
+  stipend sessions limits sess_… [--max-per-day N] ... [--force]  (an approval link for the owner)
   stipend pay --agent-id ID --session-key sk_… --recipient ADDR --amount N [--description T] [--idempotency-key K]
   stipend audit verify [--wallet W | sk_…]
   stipend audit show (--wallet W | sk_…)
   stipend webhooks status | test ENDPOINT | dead [--limit N] | retry DEAD_ID
   stipend reconcile                                      keys whose chain and ledger disagree (exit 1 if any)
+  stipend attestation verify [FILE|-]                   check a key's attestation offline (its --json status)
   stipend version
 
 The operator commands call a running server's admin API:
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return webhooksCmd(ctx, rest, e)
 	case "reconcile":
 		return reconcileCmd(ctx, rest, e)
+	case "attestation":
+		return attestationCmd(rest, e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "stipend", version)
 		return exitOK

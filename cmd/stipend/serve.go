@@ -157,7 +157,9 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	}
 	a.mcp = tools.NewServer(a.svc, tools.Options{DefaultAgent: defaultAgent, Version: version, Logger: logger})
 	if len(rt.Webhooks.Endpoints) > 0 {
-		d, err := webhook.New(a.rdb, a.store, rt.Webhooks, logger)
+		hooks := rt.Webhooks
+		hooks.Decimals = int32(rt.Decimals)
+		d, err := webhook.New(a.rdb, a.store, hooks, logger)
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("config: webhooks: %w", err)
@@ -166,8 +168,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		a.svc.Subscribe(func(service.Change) { d.Notify() }) // deliver a change now, not at the next poll
 	}
 	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
-		AllowNonLocalHost: rt.AllowNonLocalHost,
-		AllowedOrigins:    rt.AllowedOrigins, MaxStreamsPerAgent: rt.MaxStreamsPerAgent,
+		AllowNonLocalHost: rt.AllowNonLocalHost, DefaultAgentID: rt.StdioAgentID,
+		AllowedOrigins: rt.AllowedOrigins, MaxStreamsPerAgent: rt.MaxStreamsPerAgent,
 		Sessions: mcpsession.New(a.rdb, rt.RedisPrefix, rt.MCPSessionTTL),
 		Wallets: func(ctx context.Context) ([]string, error) {
 			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()

@@ -155,7 +155,7 @@ func TestReadmeHostConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil || len(tl.Tools) != 8 {
+	if err != nil || len(tl.Tools) != 11 {
 		t.Fatalf("tools/list: %v %v", tl, err)
 	}
 }

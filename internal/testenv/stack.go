@@ -33,6 +33,7 @@ type StackOptions struct {
 	Embedded      bool // run the ledger on the embedded miniredis instead of the real Redis
 	Cluster       bool // run the ledger on the test Redis Cluster
 	X402          bool // the chain's mint is DevnetUSDC and the service pays x402 offers on DevnetX402Network, private URLs allowed
+	Token2022     bool // the mint is a Token-2022 mint (as PYUSD is)
 }
 
 // NewStack starts a Stack for the test and stops it when the test ends.
@@ -40,9 +41,9 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
 	st := &Stack{}
 	if o.X402 {
-		st.Local = ChainWith(tb, localnet.Options{Mint: DevnetUSDC})
+		st.Local = ChainWith(tb, localnet.Options{Mint: DevnetUSDC, Token2022: o.Token2022})
 	} else {
-		st.Local = Chain(tb)
+		st.Local = ChainWith(tb, localnet.Options{Token2022: o.Token2022})
 	}
 	prefix := "stipendtest" + policy.NewID("")[:10]
 	if o.Embedded {
@@ -58,7 +59,7 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
 	}
 	cfg := wallet.Config{RPCURL: st.Local.URL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
-		ConfirmTimeout: 20 * time.Second}
+		TokenProgram: st.Local.TokenProgram, ConfirmTimeout: 20 * time.Second}
 	if o.FeePayer {
 		fp, err := wallet.NewKeypair()
 		if err != nil {

@@ -13,12 +13,14 @@
 -- ARGV[14] '1' when the owner approved this payment_id   ARGV[15] idempotency TTL (ms)
 -- ARGV[16] '1' when the service's risk check asks for the owner's approval
 -- ARGV[17] the recent blockhash of the payment transaction (to resolve a crash later)
+-- ARGV[18] SHA-256 (hex) of the device fingerprint presented ('' = none)
 local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local amount, recipient, pid = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local idem, fp, sig, desc = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local approved, idem_ttl, risky = ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16] == '1'
 local write = mode == 'reserve'
 local blockhash = ARGV[17] or ''
+local device = ARGV[18] or ''
 
 -- The fields of a key record the decision reads (session_key_id first: it is never empty).
 local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
@@ -27,6 +29,13 @@ local k, kkey, s, skey
 if kind == 'sk' then
   k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
   if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
+  -- A key bound to a device pays only for that device (the owner's own approval aside);
+  -- a check (can_afford) compares only when a fingerprint is presented.
+  local bound = k.device_hash or ''
+  if bound ~= '' and not approved and (write or device ~= '') and device ~= bound then
+    return fail('device_mismatch', device == '' and 'this session key is bound to a device: present its device_fingerprint'
+      or 'device_fingerprint does not match the device this session key is bound to', 'device_fingerprint')
+  end
   expire_key(kkey, k, write)
   if (k.linked_session_id or '') ~= '' then
     s, skey = load_session(k.linked_session_id, '')
@@ -46,7 +55,14 @@ if write and idem ~= '' then
       return fail('conflict', 'idempotency_key ' .. idem .. ' was already used with different arguments', 'idempotency_key')
     end
     local p = hgetall(P .. 'pay:' .. prev[1])
-    return reply({ok = {allowed = true, outcome = p.status, duplicate = true, payment = p}})
+    local dup = {allowed = true, outcome = p.status, duplicate = true, payment = p}
+    if k then
+      -- What is left on the key now, for the replay's answer.
+      local rem = num(k.max_amount) - num(k.spent) - num(k.reserved)
+      if rem < 0 or k.status == 'revoked' or k.status == 'expired' then rem = 0 end
+      dup.session_key_remaining = fmt(rem)
+    end
+    return reply({ok = dup})
   end
 end
 

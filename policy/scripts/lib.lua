@@ -213,7 +213,7 @@ end
 local KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'token', 'mint', 'decimals', 'status',
   'session_key_address', 'pkp_public_key', 'attestation', 'max_amount', 'spent', 'reserved',
   'transaction_count', 'created_at', 'expires_at', 'activated_at', 'last_activity', 'linked_session_id',
-  'refusals', 'last_refusal'}
+  'refusals', 'last_refusal', 'device_bound'}
 
 -- key_view is the public view of a session key record (never the sealed secret).
 local function key_view(k)
