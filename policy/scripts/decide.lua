@@ -24,7 +24,7 @@ local device = ARGV[18] or ''
 
 -- The fields of a key record the decision reads (session_key_id first: it is never empty).
 local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
-  'spent', 'reserved', 'linked_session_id'}
+  'spent', 'reserved', 'linked_session_id', 'device_hash'}
 local k, kkey, s, skey
 if kind == 'sk' then
   k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
