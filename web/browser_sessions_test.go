@@ -12,6 +12,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/stipend/stipend/internal/testenv"
+	"github.com/stipend/stipend/mcpsession"
+	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/tools"
 )
@@ -29,7 +31,8 @@ func TestBrowserSessionsOverMCP(t *testing.T) {
 	st := testenv.NewStack(t, testenv.StackOptions{PublicURL: base})
 	const apiKey = "stp_browser_sessions"
 	h, err := NewHandler(Options{Service: st.Service, MCP: tools.NewServer(st.Service, tools.Options{Version: "test"}),
-		APIKeys: []APIKey{{AgentID: "shopping-bot", SHA256: HashToken(apiKey)}}})
+		APIKeys:  []APIKey{{AgentID: "shopping-bot", SHA256: HashToken(apiKey)}},
+		Sessions: mcpsession.New(testenv.Redis(t), "stipendtest"+policy.NewID("")[:10], 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
