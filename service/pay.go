@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -343,7 +344,10 @@ func (s *Service) payFromOwner(ctx context.Context, in PayInput, recipient solan
 
 // message is the text the owner signs for a change that needs no transaction,
 // in the shape of Sign-In With Solana: domain, account, statement, nonce, expiry.
-func (s *Service) message(userWallet, statement, nonce string, issued, expires time.Time) string {
+// The message is stored, so it holds no approval token: its nonce is drawn
+// from the token's hash (policy.TokenID), which binds it to the one link.
+func (s *Service) message(userWallet, statement, token string, issued, expires time.Time) string {
+	nonce := strings.NewReplacer("-", "", "_", "").Replace(strings.TrimPrefix(policy.TokenID(token), "aph_"))
 	return fmt.Sprintf("%s wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: %s\nNonce: %s\nIssued At: %s\nExpiration Time: %s",
-		s.cfg.Domain, userWallet, statement, s.ApprovalURL(nonce), nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
+		s.cfg.Domain, userWallet, statement, s.cfg.PublicURL+"/approve", nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
 }
