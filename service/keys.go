@@ -47,6 +47,9 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if in.AgentID == "" {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
 	}
+	if err := plainText("agent_id", in.AgentID); err != nil {
+		return nil, err
+	}
 	if in.MaxAmount <= 0 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "max_amount", "max_amount must be greater than zero")
 	}

@@ -82,6 +82,12 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	if len(in.Description) > 500 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "description", "description is longer than 500 characters")
 	}
+	if err := plainText("description", in.Description); err != nil {
+		return nil, err
+	}
+	if err := plainText("agent_id", in.AgentID); err != nil {
+		return nil, err
+	}
 	if len(in.IdempotencyKey) > 200 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "idempotency_key", "idempotency_key is longer than 200 characters")
 	}
