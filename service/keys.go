@@ -213,7 +213,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 	out := &Revoked{KeyView: s.keyView(k, nil), SweptAmount: s.Format(0)}
 	sig, swept, err := s.sweep(ctx, k)
 	if err != nil {
-		out.SweepError = err.Error()
+		out.SweepError = "the sweep did not complete: " + PublicText(err)
 		s.log.Error("sweep after revoke failed", "session_key_id", k.ID, "err", err)
 	} else {
 		out.SweepSignature, out.SweptAmount = sig, s.Format(policy.Amount(swept))

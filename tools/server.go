@@ -132,10 +132,14 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) {
+			if pe.Cause != nil {
+				h.log.Warn("tool refused on a failed dependency", "tool", name, "code", pe.Code, "err", pe.Cause)
+			}
 			return toolError(err, out), nil
 		}
 		h.log.Error("tool failed", "tool", name, "err", err)
-		return nil, err
+		// The agent learns which dependency failed, never its URL or raw answer.
+		return nil, errors.New(name + ": " + service.PublicText(err))
 	}
 	return mcp.NewToolResultStructured(out, text), nil
 }

@@ -86,7 +86,7 @@ func New(cfg Config) (*Chain, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Chain{cfg: cfg, rpc: rpc.New(cfg.RPCURL), log: log.With("component", "wallet")}, nil
+	return &Chain{cfg: cfg, rpc: newRPCClient(cfg.RPCURL), log: log.With("component", "wallet")}, nil
 }
 
 // RPC returns the underlying solana-go RPC client, for reads this package

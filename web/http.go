@@ -407,6 +407,9 @@ func StatusOf(code policy.Code) int {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *policy.Error
 	if errors.As(err, &pe) {
+		if pe.Cause != nil {
+			h.log.Warn("request refused on a failed dependency", "method", r.Method, "path", redactPath(r.URL.Path), "code", pe.Code, "err", pe.Cause)
+		}
 		writeError(w, StatusOf(pe.Code), pe)
 		return
 	}
