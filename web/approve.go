@@ -132,7 +132,7 @@ func codeOrInternal(err error) policy.Code {
 // PageDataOf turns the service's view of an approval into what the page shows.
 func PageDataOf(v *service.ApprovalView) PageData {
 	d := PageData{Token: v.Token, Kind: v.Kind, Status: v.Status, UserWallet: v.UserWallet, AgentID: v.AgentID,
-		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Result: v.Result}
+		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Mint: v.Mint, Result: v.Result}
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
 		d.ExpiresAt = t
 	}

@@ -137,6 +137,8 @@ async function readOutcome(page) {
       text: o && !o.hidden ? document.getElementById('outcome-text').textContent
         : (state ? state.querySelector('p').textContent : ''),
       progress: window.__stipendProgress || [],
+      decoded: [...document.querySelectorAll('#decoded-list > li')].map((li) => li.textContent),
+      fee: document.getElementById('decoded-fee') ? document.getElementById('decoded-fee').textContent : '',
       walletCalls: window.__stipendTestWallet ? window.__stipendTestWallet.calls : [],
     };
   });

@@ -419,6 +419,7 @@
       data.transaction = cur.transaction;
       data.message = cur.message;
       progress('');
+      if (!describe()) return;
       show('info', 'renewed', 'Sign again', 'The request was renewed. Sign it again with your wallet.');
     } finally {
       busy = false;
@@ -426,9 +427,49 @@
     }
   }
 
+  // ---- what is signed, read from the bytes ---------------------------------------
+
+  // describe shows, step by step, what the bytes to be signed do (decode.js), and
+  // closes the page when they cannot be described: nothing is offered for signing.
+  function describe() {
+    const section = $('decoded');
+    if (!section) return true;
+    const dec = window.stipendDecode;
+    let d;
+    if (!dec) {
+      d = { ok: false, steps: [], reason: 'The page could not load its transaction reader.' };
+    } else {
+      const ctx = { userWallet: data.user_wallet, names: data.names || {}, mint: data.mint, token: data.symbol };
+      d = data.sign === 'message' ? dec.describeMessage(data.message || '', ctx) : dec.describeTransaction(data.transaction || '', ctx);
+    }
+    const list = $('decoded-list');
+    list.textContent = '';
+    for (const step of d.steps || []) {
+      const li = document.createElement('li');
+      li.dataset.program = step.program;
+      const what = document.createElement('strong');
+      what.textContent = step.program + ' · ' + step.action + ': ';
+      li.append(what, document.createTextNode(step.text));
+      list.append(li);
+    }
+    $('decoded-fee').textContent = d.ok && d.fee ? d.fee.text : '';
+    section.hidden = false;
+    if (!d.ok) {
+      show('error', 'unknown_instruction', 'Not offered for signing',
+        d.reason + ' Nothing was signed and nothing changed. Do not sign it elsewhere; ask the agent for a new link.');
+      close('Not offered for signing');
+      return false;
+    }
+    return true;
+  }
+
   // ---- start --------------------------------------------------------------------
 
   if (retryEl) retryEl.addEventListener('click', retry);
+
+  if (data.can_sign && walletsEl && !describe()) {
+    data.can_sign = false;
+  }
 
   if (data.can_sign && walletsEl) {
     window.addEventListener('wallet-standard:register-wallet', (event) => {
