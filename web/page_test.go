@@ -211,7 +211,7 @@ func TestRenderPageEscapes(t *testing.T) {
 	if strings.Contains(body, "<script>alert(1)") || strings.Contains(body, "<img src=x") {
 		t.Fatalf("unescaped input in page:\n%s", body)
 	}
-	if n := strings.Count(body, "</script>"); n != 2 { // approve.js and the data block
+	if n := strings.Count(body, "</script>"); n != 3 { // decode.js, approve.js and the data block
 		t.Errorf("%d </script> in page", n)
 	}
 	if c := clientDataOf(t, body); c["message"] != evil {
