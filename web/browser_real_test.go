@@ -137,15 +137,24 @@ func TestBrowserRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	odd := unknownInstructionApproval(t, st, owner.Address(), pending.SessionKeyID)
+	declined, err := svc.Pay(ctx, service.PayInput{AgentID: "shopping-bot", SessionID: solo.SessionID, Recipient: shop.String(), Amount: 3_000_000, IdempotencyKey: "declined"})
+	if err != nil || declined.ApprovalURL == "" {
+		t.Fatalf("a second payment of the session: %+v %v", declined, err)
+	}
 	browse(t, base,
 		realCase{Name: "real-own-payment", URL: pathOf(own.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed",
 			"decoded_includes": []string{"Move 5.00 USDC from the token account ", "to the token account ", " of " + shop.String(), "SPL Memo Program · Memo: Attach the note “pay_"}}},
+		realCase{Name: "real-own-payment-declined", URL: pathOf(declined.ApprovalURL), SecretKey: secret, Mode: "decline", Viewport: "phone",
+			Expect: map[string]any{"state": "success", "code": "cancelled", "offered": false}},
 		realCase{Name: "real-fund-unknown-instruction", URL: "/approve/" + odd, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "closed", "code": "unknown_instruction", "offered": false}},
 	)
 	if got := st.TokenBalance(t, shop); got != 35_000_000 {
 		t.Fatalf("recipient holds %d after the owner's own payment; want 35 USDC", got)
 	}
-	if k, _ := svc.Status(ctx, "shopping-bot", pending.SessionKeyID); k.Status != "pending_approval" {
+	if v, err := svc.Approval(ctx, pathOf(declined.ApprovalURL)[len("/approve/"):]); err != nil || v.Status != "cancelled" {
+		t.Fatalf("the declined link: %+v %v", v, err)
+	}
+		if k, _ := svc.Status(ctx, "shopping-bot", pending.SessionKeyID); k.Status != "pending_approval" {
 		t.Fatalf("a link the page refused changed the key: %+v", k)
 	}
 }

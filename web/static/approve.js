@@ -164,6 +164,7 @@
 
   function close(heading) {
     closed = true;
+    if ($('decline')) $('decline').hidden = true;
     if (heading && $('sign-title')) $('sign-title').textContent = heading;
     const intro = $('sign-intro');
     if (intro) intro.hidden = true;
@@ -463,9 +464,41 @@
     return true;
   }
 
+  // decline tells the server the owner says no: the link is cancelled and a
+  // payment it held is released. Only this page can: a JSON body, same origin.
+  async function decline() {
+    if (busy || closed) return;
+    busy = true;
+    clearOutcome();
+    renderWallets();
+    progress('Declining…', 'declining');
+    try {
+      const res = await fetch(postURL() + '/reject', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ reason: 'declined on the approval page' }),
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      const body = await res.json().catch(() => null);
+      if (res.ok) {
+        show('success', 'cancelled', 'Declined', 'Nothing was signed and nothing changed. The agent is told you declined. You can close this page.');
+        close('Declined');
+      } else {
+        fail(res.status, (body && body.error) || {});
+      }
+    } catch (err) {
+      show('error', 'network', 'Could not reach stipend', 'Check your connection, then try again.');
+    } finally {
+      busy = false;
+      renderWallets();
+    }
+  }
+
   // ---- start --------------------------------------------------------------------
 
   if (retryEl) retryEl.addEventListener('click', retry);
+  if ($('decline')) $('decline').addEventListener('click', decline);
 
   if (data.can_sign && walletsEl && !describe()) {
     data.can_sign = false;
