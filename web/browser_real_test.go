@@ -154,7 +154,7 @@ func TestBrowserRealServer(t *testing.T) {
 	if v, err := svc.Approval(ctx, pathOf(declined.ApprovalURL)[len("/approve/"):]); err != nil || v.Status != "cancelled" {
 		t.Fatalf("the declined link: %+v %v", v, err)
 	}
-		if k, _ := svc.Status(ctx, "shopping-bot", pending.SessionKeyID); k.Status != "pending_approval" {
+	if k, _ := svc.Status(ctx, "shopping-bot", pending.SessionKeyID); k.Status != "pending_approval" {
 		t.Fatalf("a link the page refused changed the key: %+v", k)
 	}
 }
