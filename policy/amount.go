@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -20,9 +21,17 @@ const USDCDecimals int32 = 6
 
 const maxAmountText = 64
 
+// AmountPattern is the one grammar of an amount given as text: digits,
+// optionally a point and more digits ("12", "12.50"). No sign, exponent,
+// spaces, or a point without digits on both sides. The tools' JSON schema
+// publishes it and ParseAmount enforces it.
+const AmountPattern = `^[0-9]+(\.[0-9]+)?$`
+
+var amountText = regexp.MustCompile(AmountPattern)
+
 // ParseAmount parses a decimal text (in token units, such as "12.5") into
-// base units. Zero, negative, NaN/Inf, exponents out of range, more decimals
-// than the token has, or more than MaxAmount: an invalid_argument error.
+// base units. Text outside AmountPattern, zero, more decimals than the token
+// has, or more than MaxAmount: an invalid_argument error.
 func ParseAmount(text string, decimals int32) (Amount, error) {
 	bad := func(msg string) error { return Errorf(CodeInvalidArgument, "amount", "%s", msg) }
 	if text == "" {
@@ -31,8 +40,18 @@ func ParseAmount(text string, decimals int32) (Amount, error) {
 	if len(text) > maxAmountText {
 		return 0, bad("amount is too long")
 	}
-	if strings.TrimSpace(text) != text {
-		return 0, bad("amount has surrounding spaces")
+	if !amountText.MatchString(text) {
+		return 0, bad("amount must be digits with an optional decimal point, such as 12 or 12.50 (no sign, exponent or spaces)")
+	}
+	return parseDecimal(text, decimals)
+}
+
+// parseDecimal parses a decimal text of either grammar (AmountPattern, or a
+// JSON number) into base units.
+func parseDecimal(text string, decimals int32) (Amount, error) {
+	bad := func(msg string) error { return Errorf(CodeInvalidArgument, "amount", "%s", msg) }
+	if len(text) > maxAmountText {
+		return 0, bad("amount is too long")
 	}
 	d, err := decimal.NewFromString(text)
 	if err != nil {
@@ -71,11 +90,13 @@ func ParseAmountJSON(raw json.RawMessage, decimals int32) (Amount, error) {
 		return ParseAmount(s, decimals)
 	}
 	if raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9') {
+		// A JSON number, as the schema's {"type": "number"} allows: its
+		// grammar was checked by the JSON decoder (1e2 is a number).
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return 0, Errorf(CodeInvalidArgument, "amount", "amount is not a valid JSON number")
 		}
-		return ParseAmount(n.String(), decimals)
+		return parseDecimal(n.String(), decimals)
 	}
 	return 0, Errorf(CodeInvalidArgument, "amount", "amount must be a string or a number")
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"time"
@@ -78,6 +79,14 @@ func NewToken() string {
 	return "ap_" + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// TokenID is all the store keeps of an approval token: "aph_" and the
+// SHA-256 of the token (unpadded base64url). Key names, records and indexes hold only this, so a
+// copy of Redis (a backup, a replica, MONITOR) holds no usable link.
+func TokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "aph_" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func (f fields) approval() *Approval {
 	a := &Approval{Token: f.str("token"), Kind: ApprovalKind(f.str("kind")), Status: f.str("status"),
 		UserWallet: f.str("user_wallet"), AgentID: f.str("agent_id"), SessionKeyID: f.str("session_key_id"),
@@ -110,10 +119,11 @@ func (s *Store) CreateApproval(ctx context.Context, n NewApproval) (*Approval, e
 	if err := validID(token, "ap_", "token"); err != nil {
 		return nil, Errorf(CodeInvalidArgument, "token", "invalid approval token")
 	}
-	if err := s.index(ctx, token, n.UserWallet, n.AgentID, n.ExpiresAt, false); err != nil {
+	id := TokenID(token)
+	if err := s.index(ctx, id, n.UserWallet, n.AgentID, n.ExpiresAt, false); err != nil {
 		return nil, err
 	}
-	if _, err := s.run(ctx, "approval", n.UserWallet, "appr:"+token, token, "create", string(n.Kind), n.AgentID,
+	if _, err := s.run(ctx, "approval", n.UserWallet, "appr:"+id, id, "create", string(n.Kind), n.AgentID,
 		n.SessionKeyID, n.SessionID, n.PaymentID, units(n.Amount), n.Recipient, n.Payload, ms(n.ExpiresAt), string(details)); err != nil {
 		return nil, err
 	}
@@ -125,11 +135,29 @@ func (s *Store) GetApproval(ctx context.Context, token string) (*Approval, error
 	if err := validID(token, "ap_", "token"); err != nil {
 		return nil, err
 	}
-	w, err := s.walletOf(ctx, token, "token")
+	a, err := s.GetApprovalByID(ctx, TokenID(token))
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.rdb.HGetAll(ctx, s.Prefix(w)+"appr:"+token).Result()
+	a.Token = token
+	return a, nil
+}
+
+// GetApprovalByID returns an approval by what the store keeps of its token
+// (TokenID); its Token is that id, not a usable link. For background work
+// (the reconciler) that finds approvals in Redis.
+func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, error) {
+	if err := validID(id, "aph_", "token"); err != nil {
+		return nil, err
+	}
+	w, err := s.walletOf(ctx, id, "token")
+	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "token", "no such approval link")
+		}
+		return nil, err
+	}
+	m, err := s.rdb.HGetAll(ctx, s.Prefix(w)+"appr:"+id).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -151,13 +179,19 @@ func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (
 	if err := validID(token, "ap_", "token"); err != nil {
 		return nil, err
 	}
-	w, err := s.walletOf(ctx, token, "token")
+	id := TokenID(token)
+	w, err := s.walletOf(ctx, id, "token")
+	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "token", "no such approval link")
+		}
+		return nil, err
+	}
+	f, err := s.runFields(ctx, "approval", w, "appr:"+id, id, action, arg)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "approval", w, "appr:"+token, token, action, arg)
-	if err != nil {
-		return nil, err
-	}
-	return f.approval(), nil
+	a := f.approval()
+	a.Token = token
+	return a, nil
 }

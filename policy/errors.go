@@ -34,7 +34,13 @@ type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
 	Param   string `json:"param,omitempty"`
+	// Cause is the failure behind an unavailable error, for the log only:
+	// it is never shown to an agent, the owner or the operator's client.
+	Cause error `json:"-"`
 }
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Error implements error.
 func (e *Error) Error() string {

@@ -37,6 +37,7 @@ type ApprovalView struct {
 	Transaction string          `json:"transaction,omitempty"`
 	Message     string          `json:"message,omitempty"`
 	Cluster     string          `json:"cluster"`
+	Mint        string          `json:"mint,omitempty"` // the configured token's mint
 	Summary     Summary         `json:"summary"`
 	NetworkFee  string          `json:"network_fee,omitempty"` // of the transaction to sign, in SOL, from its bytes
 	ExpiresAt   string          `json:"expires_at"`
@@ -79,7 +80,7 @@ func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, er
 		return nil, err
 	}
 	v := &ApprovalView{Token: a.Token, Kind: string(a.Kind), Status: a.Status, UserWallet: a.UserWallet,
-		AgentID: a.AgentID, Cluster: s.cfg.Cluster, ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
+		AgentID: a.AgentID, Cluster: s.cfg.Cluster, Mint: s.chain.Mint().String(), ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
 	if a.Status == "pending" && !now.Before(a.ExpiresAt) {
 		v.Status = "expired"
 	}

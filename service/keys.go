@@ -52,6 +52,9 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if in.AgentID == "" {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
 	}
+	if err := plainText("agent_id", in.AgentID); err != nil {
+		return nil, err
+	}
 	if in.MaxAmount <= 0 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "max_amount", "max_amount must be greater than zero")
 	}
@@ -229,6 +232,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 	}
 	if err != nil {
 		out.SweepError = "the sweep could not be queued yet (" + dependency(err) + " did not answer); the reconciler finds the balance and returns it"
+		s.log.Error("queueing the sweep after revoke failed", "session_key_id", k.ID, "err", err)
 		return out, nil
 	}
 	_ = s.store.Forget(ctx, k.ID)

@@ -100,6 +100,12 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	if len(in.Description) > 500 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "description", "description is longer than 500 characters")
 	}
+	if err := plainText("description", in.Description); err != nil {
+		return nil, err
+	}
+	if err := plainText("agent_id", in.AgentID); err != nil {
+		return nil, err
+	}
 	if len(in.IdempotencyKey) > 200 {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "idempotency_key", "idempotency_key is longer than 200 characters")
 	}
@@ -714,9 +720,12 @@ func (s *Service) payFromOwner(ctx context.Context, in PayInput, recipient solan
 
 // message is the text the owner signs for a change that needs no transaction,
 // in the shape of Sign-In With Solana: domain, account, statement, nonce, expiry.
-func (s *Service) message(userWallet, statement, nonce string, issued, expires time.Time) string {
+// The message is stored, so it holds no approval token: its nonce is drawn
+// from the token's hash (policy.TokenID), which binds it to the one link.
+func (s *Service) message(userWallet, statement, token string, issued, expires time.Time) string {
+	nonce := strings.NewReplacer("-", "", "_", "").Replace(strings.TrimPrefix(policy.TokenID(token), "aph_"))
 	return fmt.Sprintf("%s wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: %s\nNonce: %s\nIssued At: %s\nExpiration Time: %s",
-		s.cfg.Domain, userWallet, statement, s.ApprovalURL(nonce), nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
+		s.cfg.Domain, userWallet, statement, s.cfg.PublicURL+"/approve", nonce, issued.UTC().Format(time.RFC3339), expires.UTC().Format(time.RFC3339))
 }
 
 // Gasless reports whether the service's fee payer pays the network fees of

@@ -406,8 +406,9 @@ func (s *Service) sendAwait(ctx context.Context, tx *solana.Transaction) (fate, 
 
 // compact is an error's text for people, without addresses of infrastructure.
 func compact(err error) string {
-	if hasURL(err) {
-		return "the Solana network did not answer"
+	var fault *wallet.RPCFault
+	if errors.As(err, &fault) || isStoreFault(err) || hasURL(err) {
+		return dependencyFailed(err)
 	}
 	return err.Error()
 }

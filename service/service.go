@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/wallet"
@@ -185,9 +187,48 @@ func parseWallet(addr, param string) (solana.PublicKey, error) {
 }
 
 // chainErr turns a chain failure into an unavailable error that says nothing
-// changed. It names the dependency, never its address.
+// changed and names the dependency, never its URL; the failure itself is
+// kept as the Cause, for the log.
 func chainErr(what string, err error) error {
-	return &policy.Error{Code: policy.CodeUnavailable, Message: fmt.Sprintf("%s: the Solana network did not accept it (%s); nothing was changed, try again", what, compact(err))}
+	return &policy.Error{Code: policy.CodeUnavailable, Cause: err,
+		Message: fmt.Sprintf("%s: %s; nothing was changed, try again", what, dependencyFailed(err))}
+}
+
+// dependencyFailed says in words which dependency failed, without its URL or
+// what it answered.
+func dependencyFailed(err error) string {
+	var fault *wallet.RPCFault
+	switch {
+	case errors.As(err, &fault):
+		return "the Solana RPC did not answer"
+	case isStoreFault(err):
+		return "the Redis store did not answer"
+	}
+	return "the Solana network did not accept it"
+}
+
+// isStoreFault reports whether err is a failure to reach Redis.
+func isStoreFault(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
+// PublicText is what an agent, the owner or the operator's client may read of
+// a failure that is not a coded refusal: which dependency failed, never its
+// URL, address or raw answer.
+func PublicText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	var fault *wallet.RPCFault
+	if errors.As(err, &fault) || isStoreFault(err) {
+		return dependencyFailed(err)
+	}
+	return "internal error; see the server log"
 }
 
 // RunBlockhash keeps the shared blockhash fresh until ctx ends.

@@ -28,6 +28,9 @@ func (s *Service) CreateSession(ctx context.Context, in CreateSessionInput) (*Se
 	if err != nil {
 		return nil, err
 	}
+	if err := plainText("agent_id", in.AgentID); err != nil {
+		return nil, err
+	}
 	for _, r := range in.AllowedRecipients {
 		if _, err := parseWallet(r, "allowed_recipients"); err != nil {
 			return nil, err

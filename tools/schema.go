@@ -37,7 +37,7 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 func (Amount) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
 		OneOf: []*jsonschema.Schema{
-			{Type: "string", Pattern: `^[0-9]+(\.[0-9]+)?$`},
+			{Type: "string", Pattern: policy.AmountPattern},
 			{Type: "number", ExclusiveMinimum: json.Number("0")},
 		},
 	}

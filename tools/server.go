@@ -141,6 +141,9 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) {
+			if pe.Cause != nil {
+				h.log.Warn("tool refused on a failed dependency", "tool", name, "code", pe.Code, "err", pe.Cause)
+			}
 			return toolError(err, out), nil
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, service.ErrCancelled) {
@@ -150,8 +153,9 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 		// A broken dependency (Redis or the RPC unreachable) is a tool result
 		// the model can act on, naming the dependency, never its address.
 		h.log.Error("tool failed", "tool", name, "err", err)
+		// The agent learns which dependency failed, never its URL or raw answer.
 		return toolError(&policy.Error{Code: policy.CodeUnavailable,
-			Message: "a dependency of stipend (its ledger or the Solana network) did not answer; try again in a moment"}, out), nil
+			Message: service.PublicText(err) + "; try again in a moment"}, out), nil
 	}
 	return structured(out, text, false), nil
 }

@@ -268,8 +268,10 @@ func newRPC(cfg Config, log *slog.Logger) (*rpc.Client, *providers, error) {
 	// The endpoint given here only names the calls in solana-go's errors:
 	// providers sends each call to a configured URL, whose path and query
 	// (where providers put API keys) stay out of errors and logs.
+	// Failures to reach an endpoint come back as *RPCFault (the dependency
+	// named, never its URL); an error the node answered passes as it is.
 	client := jsonrpc.NewClientWithOpts("solana-rpc", &jsonrpc.RPCClientOpts{HTTPClient: p})
-	return rpc.NewWithCustomRPCClient(client), p, nil
+	return rpc.NewWithCustomRPCClient(&redactingRPC{inner: client, r: newURLRedactor(cfg.RPCURL)}), p, nil
 }
 
 // isBlockhashNotFound reports a node's refusal of a transaction whose

@@ -53,6 +53,11 @@ func (h *Handler) getApproval(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) postApproval(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if err := h.checkApprovalPost(r); err != nil {
+		h.metrics.approvals.WithLabelValues("unknown", string(codeOrInternal(err))).Inc()
+		h.fail(w, r, err)
+		return
+	}
 	var sub service.Submission
 	if err := decodeJSON(r, &sub); err != nil {
 		h.metrics.approvals.WithLabelValues("unknown", string(codeOrInternal(err))).Inc()
@@ -76,18 +81,24 @@ func (h *Handler) postApproval(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// rejectBody is the optional body of POST /approve/{token}/reject.
+// rejectBody is the body of POST /approve/{token}/reject: a JSON object,
+// with an optional reason.
 type rejectBody struct {
 	Reason string `json:"reason"`
 }
 
-// rejectApproval answers POST /approve/{token}/reject: the owner declines;
-// a payment the link held is released.
+// rejectApproval answers POST /approve/{token}/reject: the owner declines
+// from the page (a JSON body, same origin); a payment the link held is
+// released. A link past its life answers 410.
 func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if err := h.checkApprovalPost(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	var b rejectBody
-	if err := decodeJSON(r, &b); err != nil && !isEmptyBody(err) {
+	if err := decodeJSON(r, &b); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -121,7 +132,7 @@ func codeOrInternal(err error) policy.Code {
 // PageDataOf turns the service's view of an approval into what the page shows.
 func PageDataOf(v *service.ApprovalView) PageData {
 	d := PageData{Token: v.Token, Kind: v.Kind, Status: v.Status, UserWallet: v.UserWallet, AgentID: v.AgentID,
-		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Result: v.Result}
+		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Mint: v.Mint, Result: v.Result}
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
 		d.ExpiresAt = t
 	}

@@ -130,7 +130,7 @@ func TestRejectAndMessageApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.do("POST", c.ApprovalURL+"/reject", "", nil)
+	r := e.do("POST", c.ApprovalURL+"/reject", "", map[string]string{})
 	if r.status != 200 {
 		t.Fatalf("reject: %d %s", r.status, r.body)
 	}

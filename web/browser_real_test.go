@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
@@ -69,7 +72,11 @@ func TestBrowserRealServer(t *testing.T) {
 		realCase{Name: "real-fund-wrong-wallet", URL: fund, SecretKey: secret, Mode: "wrong-wallet", Expect: map[string]any{"state": "error"}},
 		realCase{Name: "real-fund-reject", URL: fund, SecretKey: secret, Mode: "reject", Expect: map[string]any{"state": "error"}},
 		realCase{Name: "real-fund-tamper", URL: fund, SecretKey: secret, Mode: "tamper", Expect: map[string]any{"state": "error", "code": "tampered"}},
-		realCase{Name: "real-fund", URL: fund, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "active"}},
+		realCase{Name: "real-fund", URL: fund, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "active",
+			// What the page read from the transaction the service built: the SOL for the key's fees too.
+			"decoded_includes": []string{"System Program · Transfer: Send 0.01 SOL from your wallet (" + owner.Address().String() + ") to the session key (" + created.SessionKeyAddress + ")",
+				"Move 100.00 USDC from the token account ", "Create, unless it exists already, the token account of the session key"},
+			"fee_includes": "Network fee: at most "}},
 		realCase{Name: "real-fund-used", URL: fund, SecretKey: secret, Mode: "view", Viewport: "phone", Expect: map[string]any{"state": "closed"}},
 	)
 	k, err := svc.Status(ctx, "shopping-bot", created.SessionKeyID)
@@ -96,8 +103,10 @@ func TestBrowserRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	browse(t, base,
-		realCase{Name: "real-top-up", URL: pathOf(top.ApprovalURL), SecretKey: secret, Mode: "ok", Viewport: "phone", Expect: map[string]any{"state": "success", "code": "active"}},
-		realCase{Name: "real-payment", URL: pathOf(pay.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed"}},
+		realCase{Name: "real-top-up", URL: pathOf(top.ApprovalURL), SecretKey: secret, Mode: "ok", Viewport: "phone", Expect: map[string]any{"state": "success", "code": "active",
+			"decoded_includes": []string{"Move 20.00 USDC from the token account ", "Send 0.01 SOL from your wallet"}}},
+		realCase{Name: "real-payment", URL: pathOf(pay.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed",
+			"decoded_includes": []string{"that says: “Approve a payment of 30.00 USDC to " + shop.String()}}},
 		realCase{Name: "real-unlink-tamper", URL: pathOf(unlink.ApprovalURL), SecretKey: secret, Mode: "tamper", Expect: map[string]any{"state": "error"}},
 		realCase{Name: "real-unlink", URL: pathOf(unlink.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "unlinked"}},
 	)
@@ -111,4 +120,76 @@ func TestBrowserRealServer(t *testing.T) {
 	if k.LinkedSessionID != "" || k.MaxAmount != "120.00" || k.RemainingAmount != "90.00" {
 		t.Fatalf("after top-up, payment and unlink: %+v", k)
 	}
+
+	// A payment of a session alone, from the owner's own wallet: a transaction with a memo.
+	solo, err := svc.CreateSession(ctx, service.CreateSessionInput{AgentID: "shopping-bot", UserWallet: owner.Address().String(),
+		Limits: policy.Limits{PerTransaction: 50_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := svc.Pay(ctx, service.PayInput{AgentID: "shopping-bot", SessionID: solo.SessionID, Recipient: shop.String(), Amount: 5_000_000})
+	if err != nil || own.ApprovalURL == "" {
+		t.Fatalf("a session's payment: %+v %v", own, err)
+	}
+	// A funding link whose transaction also holds an instruction the page cannot describe.
+	pending, err := svc.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: "shopping-bot", UserWallet: owner.Address().String(), MaxAmount: 1_000_000, ExpiryHours: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := unknownInstructionApproval(t, st, owner.Address(), pending.SessionKeyID)
+	declined, err := svc.Pay(ctx, service.PayInput{AgentID: "shopping-bot", SessionID: solo.SessionID, Recipient: shop.String(), Amount: 3_000_000, IdempotencyKey: "declined"})
+	if err != nil || declined.ApprovalURL == "" {
+		t.Fatalf("a second payment of the session: %+v %v", declined, err)
+	}
+	browse(t, base,
+		realCase{Name: "real-own-payment", URL: pathOf(own.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed",
+			"decoded_includes": []string{"Move 5.00 USDC from the token account ", "to the token account ", " of " + shop.String(), "SPL Memo Program · Memo: Attach the note “pay_"}}},
+		realCase{Name: "real-own-payment-declined", URL: pathOf(declined.ApprovalURL), SecretKey: secret, Mode: "decline", Viewport: "phone",
+			Expect: map[string]any{"state": "success", "code": "cancelled", "offered": false}},
+		realCase{Name: "real-fund-unknown-instruction", URL: "/approve/" + odd, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "closed", "code": "unknown_instruction", "offered": false}},
+	)
+	if got := st.TokenBalance(t, shop); got != 35_000_000 {
+		t.Fatalf("recipient holds %d after the owner's own payment; want 35 USDC", got)
+	}
+	if v, err := svc.Approval(ctx, pathOf(declined.ApprovalURL)[len("/approve/"):]); err != nil || v.Status != "cancelled" {
+		t.Fatalf("the declined link: %+v %v", v, err)
+	}
+	if k, _ := svc.Status(ctx, "shopping-bot", pending.SessionKeyID); k.Status != "pending_approval" {
+		t.Fatalf("a link the page refused changed the key: %+v", k)
+	}
+}
+
+// unknownInstructionApproval records a funding link for keyID whose
+// transaction moves 1 USDC and also calls a program the page does not know.
+func unknownInstructionApproval(t *testing.T, st *testenv.Stack, owner solana.PublicKey, keyID string) string {
+	t.Helper()
+	ctx := context.Background()
+	bh, err := st.Chain.RPC().GetLatestBlockhash(ctx, rpc.CommitmentConfirmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var program solana.PublicKey
+	program[0] = 7
+	ixs := []solana.Instruction{
+		solana.NewInstruction(program, solana.AccountMetaSlice{solana.NewAccountMeta(owner, true, true)}, []byte{1, 2, 3}),
+	}
+	tx, err := solana.NewTransaction(ixs, bh.Value.Blockhash, solana.TransactionPayer(owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := tx.Message.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := st.Store.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := policy.NewToken()
+	if _, err := st.Store.CreateApproval(ctx, policy.NewApproval{Token: tok, Kind: policy.ApprovalFund, UserWallet: owner.String(),
+		AgentID: "shopping-bot", SessionKeyID: keyID, Amount: 1_000_000, Payload: base64.StdEncoding.EncodeToString(msg),
+		ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

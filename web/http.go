@@ -244,7 +244,7 @@ func NewHandler(o Options) (*Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	h.mux.HandleFunc("GET /readyz", h.readyz)
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	h.mux.Handle("GET /metrics", nosniff(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry})))
 
 	h.adminRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -314,7 +314,9 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ok := true
 	for _, c := range h.opts.Ready {
 		if err := c.Check(ctx); err != nil {
-			checks[c.Name] = err.Error()
+			// The answer names the dependency only: its error may carry its URL.
+			h.log.Warn("readiness check failed", "check", c.Name, "err", err)
+			checks[c.Name] = "unreachable"
 			ok = false
 			continue
 		}
@@ -436,6 +438,8 @@ func StatusOf(code policy.Code) int {
 		return http.StatusBadRequest
 	case service.CodeWrongSigner, service.CodeInvalidSignature, CodeUnauthorized:
 		return http.StatusUnauthorized
+	case CodeCrossOrigin:
+		return http.StatusForbidden
 	case policy.CodeNotFound:
 		return http.StatusNotFound
 	case policy.CodeConflict, policy.CodeNotActive, policy.CodeRevoked:
@@ -458,6 +462,9 @@ func StatusOf(code policy.Code) int {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *policy.Error
 	if errors.As(err, &pe) {
+		if pe.Cause != nil {
+			h.log.Warn("request refused on a failed dependency", "method", r.Method, "path", redactPath(r.URL.Path), "code", pe.Code, "err", pe.Cause)
+		}
 		writeError(w, StatusOf(pe.Code), pe)
 		return
 	}

@@ -27,7 +27,9 @@ type PageData struct {
 	Message     string `json:"message,omitempty"`     // UTF-8 text to sign
 	// Chain is the Wallet Standard chain the wallet signs for ("solana:mainnet",
 	// "solana:devnet", "solana:localnet"). Empty: solana:localnet.
-	Chain     string          `json:"chain,omitempty"`
+	Chain string `json:"chain,omitempty"`
+	// Mint is the configured token's mint, so the page can name amounts of it by their symbol.
+	Mint      string          `json:"mint,omitempty"`
 	Summary   Summary         `json:"summary"`
 	ExpiresAt time.Time       `json:"expires_at,omitzero"`
 	Result    json.RawMessage `json:"result,omitempty"`
@@ -125,6 +127,11 @@ type pageClientData struct {
 	Chain       string `json:"chain"`
 	CanSign     bool   `json:"can_sign"`
 	ExpiresAt   string `json:"expires_at,omitempty"`
+	// Mint and Token name the configured token, so the page can call its
+	// amounts by their symbol; Names label addresses the page may meet.
+	Mint   string            `json:"mint,omitempty"`
+	Symbol string            `json:"symbol,omitempty"`
+	Names  map[string]string `json:"names,omitempty"`
 }
 
 // pageLimitRow is one row of a limits table.
@@ -378,6 +385,10 @@ func newPageView(d PageData, now time.Time) pageView {
 	if v.CanSign {
 		v.Client.Transaction = d.Transaction
 		v.Client.Message = d.Message
+		v.Client.Mint, v.Client.Symbol = d.Mint, tok
+		if s.SessionKeyAddress != "" {
+			v.Client.Names = map[string]string{s.SessionKeyAddress: "the session key"}
+		}
 	}
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	solana "github.com/gagliardetto/solana-go"
 )
 
 // ---- rendering -----------------------------------------------------------------
@@ -208,7 +211,7 @@ func TestRenderPageEscapes(t *testing.T) {
 	if strings.Contains(body, "<script>alert(1)") || strings.Contains(body, "<img src=x") {
 		t.Fatalf("unescaped input in page:\n%s", body)
 	}
-	if n := strings.Count(body, "</script>"); n != 2 { // approve.js and the data block
+	if n := strings.Count(body, "</script>"); n != 3 { // decode.js, approve.js and the data block
 		t.Errorf("%d </script> in page", n)
 	}
 	if c := clientDataOf(t, body); c["message"] != evil {
@@ -336,6 +339,8 @@ type fakeApproval struct {
 	expireOnPost bool
 	delay        time.Duration
 	posts        int
+	// build makes the transaction to sign for the owner's key (else a memo).
+	build func(owner ed25519.PublicKey) (wire, message []byte)
 }
 
 // fakeApprovalServer serves RenderPage, Assets and a JSON contract like web/approve.go's.
@@ -491,12 +496,11 @@ func fakeBase58Decode(s string) []byte {
 	return out
 }
 
-// fakeTransaction is a legacy wire transaction with one signer (payer) and a
-// memo-like instruction: signatures zeroed, and its message.
+// fakeTransaction is a legacy wire transaction with one signer (payer) and an
+// SPL Memo instruction: signatures zeroed, and its message.
 func fakeTransaction(payer ed25519.PublicKey, memo string) (wire, message []byte) {
-	program := make([]byte, 32)
+	program := solana.MemoProgramID.Bytes()
 	blockhash := make([]byte, 32)
-	rand.Read(program)
 	rand.Read(blockhash)
 	message = append(message, 1, 0, 1) // one signer; one read-only unsigned account
 	message = append(message, 2)       // two account keys
@@ -556,15 +560,22 @@ func TestBrowser(t *testing.T) {
 			d.Transaction = base64.StdEncoding.EncodeToString(wire)
 			a.issued = msg
 		} else {
-			d.Message = fmt.Sprintf("stipend wants your approval\n\nkind: %s\ntoken: %s\nagent: shopping-bot\nsession: sess_1\n", kind, d.Token)
+			statement := "Approve " + kind + " for the agent shopping-bot on session sess_1."
 			if kind == "payment" {
-				d.Message += "pay: " + d.Summary.Amount + " USDC to " + d.Summary.Recipient + "\n"
+				statement = "Approve a payment of " + d.Summary.Amount + " USDC to " + d.Summary.Recipient + " from session key sk_abc."
 			}
+			d.Message = fmt.Sprintf("pay.example.com wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: https://pay.example.com/approve\nNonce: %x\nIssued At: 2030-01-01T00:00:00Z\nExpiration Time: 2030-01-01T00:30:00Z",
+				d.UserWallet, statement, sha256.Sum256([]byte(d.Token)))
 			a.issued = []byte(d.Message)
 		}
 		a.data = d
 		if tweak != nil {
 			tweak(a)
+		}
+		if a.build != nil {
+			wire, msg := a.build(pub)
+			a.data.Transaction = base64.StdEncoding.EncodeToString(wire)
+			a.issued = msg
 		}
 		fake.byID[d.Token] = a
 		c.Name, c.URL, c.SecretKey = name, "/approve/"+d.Token, secret
@@ -614,6 +625,8 @@ func TestBrowser(t *testing.T) {
 		})
 	add("payment-cancelled", "payment", browserCase{Viewport: "phone", Expect: map[string]any{"state": "closed", "title_includes": "Cancelled"}, final: "cancelled"},
 		func(a *fakeApproval) { a.data.Status = "cancelled" })
+
+	addDecodeCases(t, add)
 
 	env.run(t, srv.URL, cases)
 

@@ -48,6 +48,10 @@ var (
 	ErrBadSignature = errors.New("webhook: signature does not match")
 	// ErrBodyTooLarge: the body is larger than MaxBodyBytes.
 	ErrBodyTooLarge = errors.New("webhook: body too large")
+	// ErrEmptySecret: the receiver passed an empty secret (an unset
+	// environment variable, say); nothing verifies under it, since anyone can
+	// sign with an empty key.
+	ErrEmptySecret = errors.New("webhook: empty secret: nothing can be verified with it")
 )
 
 // Sign returns the Stipend-Signature header value of body, signed with
@@ -132,9 +136,13 @@ func parseSignature(header string) (signature, error) {
 // (DefaultTolerance if tolerance <= 0), and one of its v1 values must equal
 // HMAC-SHA256(secret, "<t>.<body>") (compared in constant time). Several v1
 // values are allowed so a sender may sign with an old and a new secret
-// while they rotate. Errors wrap ErrNoSignature, ErrMalformedSignature,
-// ErrTimestamp or ErrBadSignature.
+// while they rotate. An empty secret is refused (ErrEmptySecret) before
+// anything else. Errors wrap ErrEmptySecret, ErrNoSignature,
+// ErrMalformedSignature, ErrTimestamp or ErrBadSignature.
 func Verify(header string, body []byte, secret string, tolerance time.Duration, now time.Time) error {
+	if secret == "" {
+		return ErrEmptySecret
+	}
 	s, err := parseSignature(header)
 	if err != nil {
 		return err
@@ -158,8 +166,12 @@ func Verify(header string, body []byte, secret string, tolerance time.Duration, 
 // VerifyRequest reads r's body (at most MaxBodyBytes) and verifies its
 // Stipend-Signature header with secret, a tolerance of DefaultTolerance and
 // the local clock. It returns the body, which the caller should only trust
-// when the error is nil.
+// when the error is nil. An empty secret is refused (ErrEmptySecret) without
+// reading the body.
 func VerifyRequest(r *http.Request, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, ErrEmptySecret
+	}
 	if r.Body == nil {
 		return nil, fmt.Errorf("webhook: request has no body: %w", ErrBadSignature)
 	}

@@ -169,6 +169,12 @@ func FuzzSignVerify(f *testing.F) {
 		}
 		now := time.Unix(unix, 0)
 		h := Sign(secret, now, body)
+		if secret == "" {
+			if err := Verify(h, body, secret, 0, now); !errors.Is(err, ErrEmptySecret) {
+				t.Fatalf("empty secret: Verify(Sign) = %v; want ErrEmptySecret", err)
+			}
+			return
+		}
 		if err := Verify(h, body, secret, 0, now); err != nil {
 			t.Fatalf("Verify(Sign) = %v", err)
 		}
@@ -176,4 +182,30 @@ func FuzzSignVerify(f *testing.F) {
 			t.Fatalf("changed body: %v", err)
 		}
 	})
+}
+
+// TestVerifyEmptySecret: a receiver whose secret is empty (an unset
+// environment variable) refuses everything, even a header made with
+// Sign("", …), which anyone can forge.
+func TestVerifyEmptySecret(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	body := []byte(`{"id":"evt_1","type":"payment.confirmed","created":1700000000,"data":{}}`)
+	forged := Sign("", now, body)
+	if err := Verify(forged, body, "", 0, now); !errors.Is(err, ErrEmptySecret) {
+		t.Fatalf("Verify with an empty secret = %v; want ErrEmptySecret", err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader(body))
+	r.Header.Set(HeaderSignature, forged)
+	got, err := VerifyRequest(r, "")
+	if !errors.Is(err, ErrEmptySecret) {
+		t.Fatalf("VerifyRequest with an empty secret = %v; want ErrEmptySecret", err)
+	}
+	if got != nil {
+		t.Fatalf("VerifyRequest with an empty secret returned a body %q", got)
+	}
+	// The same header still fails under a real secret, and a real one passes.
+	if err := Verify(forged, body, "whsec_real", 0, now); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged header under a real secret = %v; want ErrBadSignature", err)
+	}
 }

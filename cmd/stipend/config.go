@@ -426,7 +426,7 @@ func (c Config) check(demo bool) (*Runtime, error) {
 			return nil, bad("rpc_url", "required (e.g. https://api.mainnet-beta.solana.com)")
 		}
 		if u, err := url.Parse(c.RPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, bad("rpc_url", "%q is not an http(s) URL", c.RPCURL)
+			return nil, bad("rpc_url", "%s is not an http(s) URL", wallet.RedactURL(c.RPCURL))
 		}
 		for _, f := range c.RPCFallbackURLs {
 			if u, err := url.Parse(f); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -360,7 +360,9 @@ func webhookErr(err error) error {
 	case errors.Is(err, webhook.ErrDeadLetterNotFound):
 		return policy.Errorf(policy.CodeNotFound, "id", "%v", err)
 	case errors.Is(err, webhook.ErrDelivery):
-		return policy.Errorf(policy.CodeUnavailable, "endpoint", "%v", err)
+		// The endpoint's URL (which may carry a secret) stays in the log.
+		return &policy.Error{Code: policy.CodeUnavailable, Param: "endpoint", Cause: err,
+			Message: "the webhook endpoint did not accept the event; see the server log"}
 	}
 	return err
 }

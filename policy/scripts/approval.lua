@@ -10,7 +10,7 @@
 --   'release' processing → pending (the chain failed; the human may try again)
 --   'finish'  processing → used, [5] result (JSON)
 --   'rebind'  pending → pending with a new payload [5] (a fresh blockhash)
---   'cancel'  pending → cancelled, [5] reason
+--   'cancel'  pending and unexpired → cancelled, [5] reason
 local token, action = ARGV[3], ARGV[4]
 local akey = P .. 'appr:' .. token
 if action == 'create' then
@@ -54,6 +54,7 @@ elseif action == 'rebind' then
   redis.call('HSET', akey, 'payload', ARGV[5])
 elseif action == 'cancel' then
   if a.status ~= 'pending' then return fail('conflict', 'approval is ' .. a.status, 'token') end
+  if expired then return fail('expired', 'this approval link expired', 'token') end
   redis.call('HSET', akey, 'status', 'cancelled', 'result', ARGV[5])
 else
   return fail('invalid_argument', 'unknown action', 'action')

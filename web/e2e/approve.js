@@ -137,6 +137,8 @@ async function readOutcome(page) {
       text: o && !o.hidden ? document.getElementById('outcome-text').textContent
         : (state ? state.querySelector('p').textContent : ''),
       progress: window.__stipendProgress || [],
+      decoded: [...document.querySelectorAll('#decoded-list > li')].map((li) => li.textContent),
+      fee: document.getElementById('decoded-fee') ? document.getElementById('decoded-fee').textContent : '',
       walletCalls: window.__stipendTestWallet ? window.__stipendTestWallet.calls : [],
     };
   });
@@ -154,7 +156,7 @@ async function shoot(page, dir, name) {
  *
  *   url        page URL (absolute)
  *   secretKey  the owner's ed25519 secret (64 bytes or 32-byte seed; base58 or hex)
- *   mode       'ok' | 'reject' (the wallet rejects) | 'tamper' (the wallet changes a byte
+ *   mode       'ok' | 'decline' (the owner presses "Decline this request") | 'reject' (the wallet rejects) | 'tamper' (the wallet changes a byte
  *              before signing) | 'wrong-wallet' (a wallet holding another, random key) |
  *              'view' (only open and screenshot) | 'no-wallet' (no wallet in the browser:
  *              the page must say so)
@@ -199,6 +201,13 @@ export async function approveInBrowser(opts) {
       await button.waitFor({ timeout: 10_000 });
     }
     screenshots.before = await shoot(page, dir, name && `${name}-before`);
+    if (phase === 'ready' && mode === 'decline') {
+      await page.locator('#decline').click();
+      await page.locator('#outcome[data-state]').waitFor({ state: 'visible', timeout: timeoutMs });
+      const out = await readOutcome(page);
+      screenshots.after = await shoot(page, dir, name && `${name}-after`);
+      return finish(out, screenshots, problems);
+    }
     if (phase !== 'ready' || mode === 'view') {
       const out = await readOutcome(page);
       return finish(out, screenshots, problems, phase === 'ready' ? 'ready' : 'closed');

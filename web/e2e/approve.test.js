@@ -67,6 +67,16 @@ if (!spec) {
         assert.ok(got.progress.some((t) => t.startsWith(p)), `progress should show ${JSON.stringify(p)}: ${show}`);
       }
       if (e.first_code) assert.equal(got.first && got.first.code, e.first_code, show);
+      // What the page read from the signed bytes: every step, and the fee.
+      const decoded = JSON.stringify({ steps: got.decoded, fee: got.fee });
+      for (const want of e.decoded_includes || []) {
+        assert.ok(got.decoded.some((s) => s.includes(want)), `decoded steps should include ${JSON.stringify(want)}: ${decoded}`);
+      }
+      if (e.decoded_steps !== undefined) assert.equal(got.decoded.length, e.decoded_steps, decoded);
+      if (e.fee_includes) assert.ok(got.fee.includes(e.fee_includes), `fee should include ${JSON.stringify(e.fee_includes)}: ${decoded}`);
+      if (e.offered === false) {
+        assert.ok(!got.walletCalls.some((k) => k.method.startsWith('sign')), 'a transaction the page cannot describe must not be signed');
+      }
       if (c.mode === 'wrong-wallet') {
         assert.ok(!got.walletCalls.some((k) => k.method.startsWith('sign')), 'a wrong wallet must not be asked to sign');
       }

@@ -164,6 +164,7 @@
 
   function close(heading) {
     closed = true;
+    if ($('decline')) $('decline').hidden = true;
     if (heading && $('sign-title')) $('sign-title').textContent = heading;
     const intro = $('sign-intro');
     if (intro) intro.hidden = true;
@@ -419,7 +420,75 @@
       data.transaction = cur.transaction;
       data.message = cur.message;
       progress('');
+      if (!describe()) return;
       show('info', 'renewed', 'Sign again', 'The request was renewed. Sign it again with your wallet.');
+    } finally {
+      busy = false;
+      renderWallets();
+    }
+  }
+
+  // ---- what is signed, read from the bytes ---------------------------------------
+
+  // describe shows, step by step, what the bytes to be signed do (decode.js), and
+  // closes the page when they cannot be described: nothing is offered for signing.
+  function describe() {
+    const section = $('decoded');
+    if (!section) return true;
+    const dec = window.stipendDecode;
+    let d;
+    if (!dec) {
+      d = { ok: false, steps: [], reason: 'The page could not load its transaction reader.' };
+    } else {
+      const ctx = { userWallet: data.user_wallet, names: data.names || {}, mint: data.mint, token: data.symbol };
+      d = data.sign === 'message' ? dec.describeMessage(data.message || '', ctx) : dec.describeTransaction(data.transaction || '', ctx);
+    }
+    const list = $('decoded-list');
+    list.textContent = '';
+    for (const step of d.steps || []) {
+      const li = document.createElement('li');
+      li.dataset.program = step.program;
+      const what = document.createElement('strong');
+      what.textContent = step.program + ' · ' + step.action + ': ';
+      li.append(what, document.createTextNode(step.text));
+      list.append(li);
+    }
+    $('decoded-fee').textContent = d.ok && d.fee ? d.fee.text : '';
+    section.hidden = false;
+    if (!d.ok) {
+      show('error', 'unknown_instruction', 'Not offered for signing',
+        d.reason + ' Nothing was signed and nothing changed. Do not sign it elsewhere; ask the agent for a new link.');
+      close('Not offered for signing');
+      return false;
+    }
+    return true;
+  }
+
+  // decline tells the server the owner says no: the link is cancelled and a
+  // payment it held is released. Only this page can: a JSON body, same origin.
+  async function decline() {
+    if (busy || closed) return;
+    busy = true;
+    clearOutcome();
+    renderWallets();
+    progress('Declining…', 'declining');
+    try {
+      const res = await fetch(postURL() + '/reject', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ reason: 'declined on the approval page' }),
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      const body = await res.json().catch(() => null);
+      if (res.ok) {
+        show('success', 'cancelled', 'Declined', 'Nothing was signed and nothing changed. The agent is told you declined. You can close this page.');
+        close('Declined');
+      } else {
+        fail(res.status, (body && body.error) || {});
+      }
+    } catch (err) {
+      show('error', 'network', 'Could not reach stipend', 'Check your connection, then try again.');
     } finally {
       busy = false;
       renderWallets();
@@ -429,6 +498,11 @@
   // ---- start --------------------------------------------------------------------
 
   if (retryEl) retryEl.addEventListener('click', retry);
+  if ($('decline')) $('decline').addEventListener('click', decline);
+
+  if (data.can_sign && walletsEl && !describe()) {
+    data.can_sign = false;
+  }
 
   if (data.can_sign && walletsEl) {
     window.addEventListener('wallet-standard:register-wallet', (event) => {
