@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -175,11 +176,14 @@ func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, erro
 // processing; refused once used, cancelled or expired), "release"
 // (processing → pending), "finish" (processing → used, with arg the result),
 // "rebind" (a new payload while pending) and "cancel".
+//
+// token is the link's token, or what the store keeps of it (TokenID) for
+// background work that found the approval in Redis.
 func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (*Approval, error) {
-	if err := validID(token, "ap_", "token"); err != nil {
+	id, err := approvalID(token)
+	if err != nil {
 		return nil, err
 	}
-	id := TokenID(token)
 	w, err := s.walletOf(ctx, id, "token")
 	if err != nil {
 		if CodeOf(err) == CodeNotFound {
@@ -194,4 +198,19 @@ func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (
 	a := f.approval()
 	a.Token = token
 	return a, nil
+}
+
+// approvalID is what the store keeps of an approval token: TokenID of an
+// "ap_" token, or an "aph_" id as it is.
+func approvalID(token string) (string, error) {
+	if strings.HasPrefix(token, "aph_") {
+		if err := validID(token, "aph_", "token"); err != nil {
+			return "", err
+		}
+		return token, nil
+	}
+	if err := validID(token, "ap_", "token"); err != nil {
+		return "", err
+	}
+	return TokenID(token), nil
 }

@@ -26,6 +26,8 @@ const (
 	// maxRetryAfter caps how long one Retry-After (or backoff) keeps an
 	// endpoint aside.
 	maxRetryAfter = 30 * time.Second
+	// maxCallWait is the longest one call waits for a resting endpoint.
+	maxCallWait = 3 * time.Second
 	// baseBackoff is the first pause after a failure without Retry-After; it
 	// doubles with each consecutive failure of the endpoint, up to maxRetryAfter.
 	baseBackoff = 200 * time.Millisecond
@@ -82,14 +84,8 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// hostOf is a URL's host, for logs.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Host
-}
+// hostOf is a URL's scheme and host, for logs.
+func hostOf(raw string) string { return RedactURL(raw) }
 
 // startKey carries, in a call's context, the endpoint to try first (an
 // offset from the preferred one): a retry after a lagging node's answer
@@ -156,8 +152,19 @@ func (p *providers) Do(req *http.Request) (*http.Response, error) {
 	offset, _ := ctx.Value(startKey{}).(int)
 	var lastErr error
 	var lastResp *http.Response
+	// One call, retries and waits included, is bounded: each endpoint gets
+	// its per-call timeout, and resting endpoints are waited for at most
+	// maxCallWait in all. An endpoint resting longer (after many failures in
+	// a row) fails the call now, instead of holding it; the caller may retry.
+	budget := time.Now().Add(time.Duration(len(p.urls))*p.timeout + maxCallWait)
 	for attempt := 0; attempt < p.attempts; attempt++ {
 		i, wait := p.pick(offset)
+		if wait > maxCallWait || (wait > 0 && time.Now().Add(wait).After(budget)) {
+			if lastErr == nil {
+				lastErr = fmt.Errorf("wallet: rpc %s: resting after failures for %s more", shownURL(p.urls[i]), wait.Round(time.Millisecond))
+			}
+			break
+		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -173,25 +180,28 @@ func (p *providers) Do(req *http.Request) (*http.Response, error) {
 			return nil, p.giveUp(ctx, err)
 		case err != nil:
 			d := p.setAside(i, 0)
-			p.log.WarnContext(ctx, "RPC endpoint failed; trying the next", "endpoint", p.urls[i].Host, "err", err, "aside", d)
+			p.log.WarnContext(ctx, "RPC endpoint failed; trying the next", "endpoint", shownURL(p.urls[i]), "err", err, "aside", d)
 			lastErr, lastResp = err, nil
 		case resp.StatusCode == http.StatusTooManyRequests:
 			d := p.setAside(i, retryAfter(resp.Header.Get("Retry-After")))
-			p.log.WarnContext(ctx, "RPC endpoint rate-limits (429)", "endpoint", p.urls[i].Host, "retry_after", resp.Header.Get("Retry-After"), "aside", d)
-			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: HTTP 429", p.urls[i].Host), resp
+			p.log.WarnContext(ctx, "RPC endpoint rate-limits (429)", "endpoint", shownURL(p.urls[i]), "retry_after", resp.Header.Get("Retry-After"), "aside", d)
+			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: HTTP 429", shownURL(p.urls[i])), resp
 		case resp.StatusCode >= 500:
 			d := p.setAside(i, retryAfter(resp.Header.Get("Retry-After")))
-			p.log.WarnContext(ctx, "RPC endpoint answers a server error", "endpoint", p.urls[i].Host, "status", resp.StatusCode, "aside", d)
-			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: HTTP %d", p.urls[i].Host, resp.StatusCode), resp
+			p.log.WarnContext(ctx, "RPC endpoint answers a server error", "endpoint", shownURL(p.urls[i]), "status", resp.StatusCode, "aside", d)
+			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: HTTP %d", shownURL(p.urls[i]), resp.StatusCode), resp
 		case resp.StatusCode == http.StatusOK && nodeBehind(resp):
 			d := p.setAside(i, 0)
-			p.log.WarnContext(ctx, "RPC node is behind (-32005); trying the next", "endpoint", p.urls[i].Host, "aside", d)
-			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: node is behind", p.urls[i].Host), resp
+			p.log.WarnContext(ctx, "RPC node is behind (-32005); trying the next", "endpoint", shownURL(p.urls[i]), "aside", d)
+			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: node is behind", shownURL(p.urls[i])), resp
 		default:
 			p.healthy(i)
 			return resp, nil
 		}
 		offset = (i + 1) % len(p.urls) // after a failure, the next endpoint first
+		if time.Now().After(budget) {
+			break
+		}
 	}
 	if lastResp != nil {
 		return lastResp, nil // solana-go reports its status as a jsonrpc.HTTPError
@@ -222,7 +232,7 @@ func (p *providers) once(ctx context.Context, i int, req *http.Request, body []b
 		// url.Error quotes the whole URL, API key included: name the host only.
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return nil, fmt.Errorf("%s %s: %w", ue.Op, u.Host, ue.Err)
+			return nil, fmt.Errorf("%s %s: %w", ue.Op, shownURL(&u), ue.Err)
 		}
 		return nil, err
 	}
@@ -312,3 +322,7 @@ func (a answer) Bytes() []byte { return a.data }
 
 // CloseIdleConnections implements jsonrpc.HTTPClient.
 func (p *providers) CloseIdleConnections() { p.client.CloseIdleConnections() }
+
+// shownURL is how an endpoint appears in logs and errors: scheme and host,
+// never the path or query where providers put their keys.
+func shownURL(u *url.URL) string { return u.Scheme + "://" + u.Host }
