@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -85,6 +86,19 @@ func NewToken() string {
 func TokenID(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return "aph_" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// approvalID is the store's id of an approval named by its token (ap_…) or,
+// for background work that found the approval in Redis (the reconciler), by
+// that id itself (aph_…, as GetApprovalByID returns it in Token).
+func approvalID(tokenOrID string) (string, error) {
+	if strings.HasPrefix(tokenOrID, "aph_") {
+		return tokenOrID, validID(tokenOrID, "aph_", "token")
+	}
+	if err := validID(tokenOrID, "ap_", "token"); err != nil {
+		return "", err
+	}
+	return TokenID(tokenOrID), nil
 }
 
 func (f fields) approval() *Approval {
@@ -176,10 +190,10 @@ func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, erro
 // (processing → pending), "finish" (processing → used, with arg the result),
 // "rebind" (a new payload while pending) and "cancel".
 func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (*Approval, error) {
-	if err := validID(token, "ap_", "token"); err != nil {
+	id, err := approvalID(token)
+	if err != nil {
 		return nil, err
 	}
-	id := TokenID(token)
 	w, err := s.walletOf(ctx, id, "token")
 	if err != nil {
 		if CodeOf(err) == CodeNotFound {

@@ -47,18 +47,24 @@ const Unsent = "-"
 // signature and blockhash of the signed transaction it is about to send (both
 // empty for a signed message).
 func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string) (*Approval, error) {
-	if err := validID(token, "ap_", "token"); err != nil {
-		return nil, err
-	}
-	w, err := s.walletOf(ctx, token, "token")
+	id, err := approvalID(token) // the store keeps only the token's hash
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "approval", w, "appr:"+token, token, "claim", sig, blockhash)
+	w, err := s.walletOf(ctx, id, "token")
+	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "token", "no such approval link")
+		}
+		return nil, err
+	}
+	f, err := s.runFields(ctx, "approval", w, "appr:"+id, id, "claim", sig, blockhash)
 	if err != nil {
 		return nil, err
 	}
-	return f.approval(), nil
+	a := f.approval()
+	a.Token = token
+	return a, nil
 }
 
 // ProcessingApprovals returns the approvals of every user_wallet that were
@@ -76,9 +82,11 @@ func (s *Store) ProcessingApprovals(ctx context.Context) ([]*Approval, error) {
 			return nil, fmt.Errorf("policy: processing approvals: %w", err)
 		}
 		for _, t := range tokens {
-			a, err := s.GetApproval(ctx, t)
+			a, err := s.GetApprovalByID(ctx, t) // the set holds TokenIDs, never tokens
 			if errors.Is(err, ErrNotFound) {
-				s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t)
+				if err := s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t).Err(); err != nil {
+					return nil, fmt.Errorf("policy: processing approvals: %w", err)
+				}
 				continue
 			}
 			if err != nil {
