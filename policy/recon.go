@@ -215,6 +215,7 @@ func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (bool,
 	}
 	return true, func() {
 		// Delete only our own lease (compare and delete in one step).
+		// A lease left behind by a failed delete expires with its TTL.
 		_ = unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, val).Err()
 	}, nil
 }

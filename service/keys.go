@@ -235,7 +235,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 		s.log.Error("queueing the sweep after revoke failed", "session_key_id", k.ID, "err", err)
 		return out, nil
 	}
-	_ = s.store.Forget(ctx, k.ID)
+	s.logFailure(s.store.Forget(ctx, k.ID), "forget a revoked key's expiry", "session_key_id", k.ID)
 	if k.ActivatedAt.IsZero() {
 		// Never funded: nothing to return now, and nothing to report. The
 		// reconciler still checks its address (a transfer cut short by a crash).
@@ -301,7 +301,7 @@ func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 	for _, id := range ids {
 		changed, k, err := s.store.Expire(ctx, id)
 		if errors.Is(err, policy.ErrNotFound) {
-			_ = s.store.Forget(ctx, id)
+			s.logFailure(s.store.Forget(ctx, id), "forget a key's expiry", "session_key_id", id)
 			continue
 		}
 		if err != nil {
@@ -320,7 +320,7 @@ func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 				}
 				sweep = append(sweep, id)
 			}
-			_ = s.store.Forget(ctx, id)
+			s.logFailure(s.store.Forget(ctx, id), "forget a key's expiry", "session_key_id", id)
 		}
 	}
 	if s.chain != nil {
