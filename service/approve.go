@@ -472,7 +472,10 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 		if err != nil {
 			return nil, err
 		}
-		r, _ := parseWallet(a.Recipient, "recipient")
+		r, err := parseWallet(a.Recipient, "recipient") // a stored address: checked when it was written, checked again before money moves
+		if err != nil {
+			return nil, err
+		}
 		if tx, err = s.chain.BuildPayment(ctx, kp, r, uint64(a.Amount), a.PaymentID); err != nil {
 			return nil, chainErr("build the payment", err)
 		}

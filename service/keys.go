@@ -188,8 +188,14 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	if k, err = s.store.CheckTopUp(ctx, k.ID, amount); err != nil {
 		return nil, err
 	}
-	user, _ := parseWallet(k.UserWallet, "user_wallet")
-	keyPub, _ := parseWallet(k.Address, "session_key_address")
+	user, err := parseWallet(k.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
+	keyPub, err := parseWallet(k.Address, "session_key_address") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.chain.BuildFundingMemo(ctx, user, keyPub, uint64(amount), approvalMemo(policy.ApprovalTopUp))
 	if err != nil {
 		return nil, chainErr("build the top-up transaction", err)

@@ -688,8 +688,14 @@ func (s *Service) paymentApproval(ctx context.Context, p *policy.Payment, req po
 			s.Format(p.Amount), s.cfg.Token, p.Recipient, p.SessionKeyID, p.ID), token, now, n.ExpiresAt)
 		return s.newApprovalWithToken(ctx, n, token, "", msg)
 	}
-	user, _ := parseWallet(p.UserWallet, "user_wallet")
-	recipient, _ := parseWallet(p.Recipient, "recipient")
+	user, err := parseWallet(p.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
+	recipient, err := parseWallet(p.Recipient, "recipient") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.chain.BuildOwnPayment(ctx, user, recipient, uint64(p.Amount), p.ID)
 	if err != nil {
 		return nil, chainErr("build the payment", err)

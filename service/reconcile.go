@@ -334,7 +334,10 @@ func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error
 	if err != nil {
 		return nil, err
 	}
-	user, _ := parseWallet(k.UserWallet, "user_wallet")
+	user, err := parseWallet(k.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	bctx, cancel := context.WithTimeout(ctx, 2*s.cfg.RPCTimeout)
 	sw, err := s.chain.BuildSweep(bctx, kp, user)
 	cancel()
