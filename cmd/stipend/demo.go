@@ -131,9 +131,7 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 		Sessions:         mcpsession.New(emb.Client, "stipend", 0),
 		APIKeys:          []web.APIKey{{AgentID: demoAgent, SHA256: web.HashToken(apiKey)}},
 		AdminTokenSHA256: &adminHash,
-		Wallets: func(ctx context.Context) ([]string, error) {
-			return emb.Client.SMembers(ctx, store.WalletsKey()).Result()
-		}})
+		Wallets:          d.svc.Wallets})
 	if err != nil {
 		return err
 	}

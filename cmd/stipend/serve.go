@@ -171,9 +171,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		AllowNonLocalHost: rt.AllowNonLocalHost, DefaultAgentID: rt.StdioAgentID,
 		AllowedOrigins: rt.AllowedOrigins, MaxStreamsPerAgent: rt.MaxStreamsPerAgent,
 		Sessions: mcpsession.New(a.rdb, rt.RedisPrefix, rt.MCPSessionTTL),
-		Wallets: func(ctx context.Context) ([]string, error) {
-			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()
-		},
+		Wallets:  a.svc.Wallets,
 		Ready: []web.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 			{Name: "rpc", Check: func(ctx context.Context) error { _, err := chain.RPC().GetHealth(ctx); return err }},

@@ -87,6 +87,9 @@ func (s *Service) logFailure(err error, what string, args ...any) {
 	}
 }
 
+// Wallets returns every user_wallet with records (the audit check of all wallets).
+func (s *Service) Wallets(ctx context.Context) ([]string, error) { return s.store.Wallets(ctx) }
+
 type agentKey struct{}
 
 // WithAgent returns ctx carrying the calling agent's id (the HTTP layer sets
