@@ -567,7 +567,11 @@ func (s *Service) fetchRefusal(res *FetchResult, d *policy.Decision) (*FetchResu
 // refuse returns a refusal: nothing was signed.
 func (s *Service) refuse(res *FetchResult, code policy.Code, reason string) (*FetchResult, error) {
 	res.Status, res.Code, res.Reason = "refused", string(code), reason
-	return res, ErrRefused
+	param := "url"
+	if res.Decision != nil {
+		param = "max_amount" // the ledger refused the price
+	}
+	return res, refusal(res.Code, reason, param)
 }
 
 // setAnswer keeps an answer: text as is, anything else in base64.

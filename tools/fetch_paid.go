@@ -46,13 +46,12 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	r, err := h.svc.FetchPaid(ctx, service.FetchInput{AgentID: agent, SessionKeyID: a.SessionKeyID, URL: a.URL, Method: a.Method,
 		Body: a.Body, ContentType: a.ContentType, MaxAmount: maxAmount, IdempotencyKey: a.IdempotencyKey, Progress: h.progress(ctx, req, 5)})
 	if errors.Is(err, service.ErrRefused) {
-		e := &service.Error{Code: service.Code(r.Code), Message: r.Reason, Param: "url"}
+		// The code and the sentence travel in the error; the details keep the checks.
 		if r.Decision != nil {
-			e.Param = "max_amount"
 			r.Decision.Reason = ""
 		}
 		r.Code, r.Reason = "", ""
-		return r, "", e
+		return r, "", err
 	}
 	if err != nil {
 		return nil, "", err

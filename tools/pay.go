@@ -51,12 +51,11 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	if errors.Is(err, service.ErrRefused) {
 		// The code and the sentence travel in the error; the details keep the checks.
-		e := &service.Error{Code: service.Code(r.Code), Message: r.Reason, Param: "amount"}
 		r.Code, r.Reason = "", ""
 		if r.Decision != nil {
 			r.Decision.Reason = ""
 		}
-		return r, "", e
+		return r, "", err
 	}
 	if err != nil {
 		if r != nil {

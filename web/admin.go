@@ -409,12 +409,9 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 		g := h.svc.Gasless()
 		res.Gasless = &g
 	}
-	if errors.Is(err, service.ErrRefused) && res != nil {
-		return 0, nil, &refusal{err: &service.Error{Code: service.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
-	}
 	var pe *service.Error
 	if errors.As(err, &pe) && res != nil {
-		// An unavailable answer carries the payment (its idempotency_key) so a retry is always possible.
+		// A refusal, or an unavailable answer, carries the payment (a retry's idempotency_key).
 		return 0, nil, &refusal{err: pe, result: res}
 	}
 	if err != nil {
