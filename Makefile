@@ -4,14 +4,33 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo test bench deps redis redis-cluster node-localnet node-x402 node-e2e node-conformance
+.PHONY: demo test lint bench deps redis redis-cluster node-localnet node-x402 node-e2e node-conformance
 
 demo: node-localnet node-x402
 	go run ./cmd/stipend demo
 
-test: deps
+test: deps lint
 	go vet ./...
 	STIPEND_CONFORMANCE=1 STIPEND_TEST_REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 go test -race -count=1 ./...
+
+# The linters, pinned, installed through the Go module proxy (`go install`)
+# into .bin/, once: a binary of the same version already in .bin/ or in
+# $GOPATH/bin is taken as it is. They run with .golangci.yml.
+GOLANGCI_LINT_VERSION := v2.15.0
+STATICCHECK_VERSION := v0.8.2
+LINT_BIN := $(CURDIR)/.bin
+GO_BIN := $(shell go env GOPATH)/bin
+lint:
+	@mkdir -p $(LINT_BIN)
+	@for t in "golangci-lint|version|has version $(GOLANGCI_LINT_VERSION:v%=%) |github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)" \
+	          "staticcheck|-version|($(STATICCHECK_VERSION:v%=%))|honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"; do \
+	  IFS='|' read -r name flag want pkg <<<"$$t"; \
+	  $(LINT_BIN)/$$name $$flag 2>/dev/null | grep -qF "$$want" && continue; \
+	  if $(GO_BIN)/$$name $$flag 2>/dev/null | grep -qF "$$want"; then cp $(GO_BIN)/$$name $(LINT_BIN)/; \
+	  else GOBIN=$(LINT_BIN) go install $$pkg; fi; \
+	done
+	$(LINT_BIN)/staticcheck ./...
+	$(LINT_BIN)/golangci-lint run ./...
 
 # The ledger's figures in one run on one Redis of its own: see README.
 bench: deps

@@ -225,7 +225,7 @@ func eachLine(name string, fn func(n int, raw []byte) error) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a file only read: its close has nothing to tell
 	r := bufio.NewReaderSize(f, 1<<16)
 	for n := 1; ; n++ {
 		raw, err := r.ReadBytes('\n')

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,15 +18,7 @@ var ctx = context.Background()
 
 const usdc = 1_000_000
 
-func wallet() string {
-	const a = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	b := make([]byte, 44)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = a[int(b[i])%len(a)]
-	}
-	return string(b)
-}
+func wallet() string { return testenv.FakeWallet() }
 
 // backends runs fn on the real Redis and on the embedded miniredis.
 func backends(t *testing.T, fn func(t *testing.T, s *policy.Store, sink *audit.FileSink, path string)) {

@@ -187,7 +187,7 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 	select {
 	case ready = <-lines:
 	case <-c.exited:
-		return nil, fmt.Errorf("localnet: server exited before ready (%v): %s", c.waitErr, tail.String())
+		return nil, fmt.Errorf("localnet: server exited before ready (%v): %s", c.waitErr, tail.String()) //nolint:errorlint // waitErr is nil after a clean exit; only its text is told
 	case <-timer.C:
 		_ = c.Close()
 		return nil, fmt.Errorf("localnet: server not ready after %s: %s", startTimeout, tail.String())

@@ -239,7 +239,7 @@ func TestStandardMethods(t *testing.T) {
 				return fmt.Errorf("mint account: owner %s, data %x", acc.Value.Owner, d)
 			}
 			if _, err := cl.GetAccountInfo(ctx, missing); !errors.Is(err, rpc.ErrNotFound) {
-				return fmt.Errorf("missing account: %v", err)
+				return fmt.Errorf("missing account: %w", err)
 			}
 			return nil
 		}},

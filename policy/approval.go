@@ -88,6 +88,19 @@ func TokenID(token string) string {
 	return "aph_" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// approvalID is the store's id of an approval named by its token (ap_…) or,
+// for background work that found the approval in Redis (the reconciler), by
+// that id itself (aph_…, as GetApprovalByID returns it in Token).
+func approvalID(tokenOrID string) (string, error) {
+	if strings.HasPrefix(tokenOrID, "aph_") {
+		return tokenOrID, validID(tokenOrID, "aph_", "token")
+	}
+	if err := validID(tokenOrID, "ap_", "token"); err != nil {
+		return "", err
+	}
+	return TokenID(tokenOrID), nil
+}
+
 func (f fields) approval() *Approval {
 	a := &Approval{Token: f.str("token"), Kind: ApprovalKind(f.str("kind")), Status: f.str("status"),
 		UserWallet: f.str("user_wallet"), AgentID: f.str("agent_id"), SessionKeyID: f.str("session_key_id"),
@@ -198,19 +211,4 @@ func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (
 	a := f.approval()
 	a.Token = token
 	return a, nil
-}
-
-// approvalID is what the store keeps of an approval token: TokenID of an
-// "ap_" token, or an "aph_" id as it is.
-func approvalID(token string) (string, error) {
-	if strings.HasPrefix(token, "aph_") {
-		if err := validID(token, "aph_", "token"); err != nil {
-			return "", err
-		}
-		return token, nil
-	}
-	if err := validID(token, "ap_", "token"); err != nil {
-		return "", err
-	}
-	return TokenID(token), nil
 }

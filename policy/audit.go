@@ -37,7 +37,7 @@ func ParseAuditEntry(raw string) AuditEntry {
 	e := AuditEntry{Raw: raw}
 	h := sha1.Sum([]byte(raw))
 	e.Hash = hex.EncodeToString(h[:])
-	_ = json.Unmarshal([]byte(raw), &e)
+	_ = json.Unmarshal([]byte(raw), &e) // an entry that does not parse keeps an empty Event: a broken link
 	return e
 }
 

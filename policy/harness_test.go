@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -38,15 +37,7 @@ const usdc = 1_000_000 // one USDC in base units
 var ctx = context.Background()
 
 // wallet returns a random base58 text standing in for a user_wallet.
-func wallet() string {
-	const a = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	b := make([]byte, 44)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = a[int(b[i])%len(a)]
-	}
-	return string(b)
-}
+func wallet() string { return testenv.FakeWallet() }
 
 type fixture struct {
 	t      testing.TB
@@ -60,24 +51,24 @@ func newFixture(t testing.TB, s *policy.Store) *fixture {
 }
 
 // key creates a session key of max units, expiring in ttl, and activates it.
-func (f *fixture) key(max policy.Amount, ttl time.Duration) *policy.SessionKey {
+func (f *fixture) key(maxAmount policy.Amount, ttl time.Duration) *policy.SessionKey {
 	f.t.Helper()
-	k := f.pending(max, ttl)
-	k, err := f.s.Activate(ctx, k.ID, "fundsig-"+k.ID, max)
+	k := f.pending(maxAmount, ttl)
+	k, err := f.s.Activate(ctx, k.ID, "fundsig-"+k.ID, maxAmount)
 	if err != nil {
 		f.t.Fatalf("activate: %v", err)
 	}
 	return k
 }
 
-func (f *fixture) pending(max policy.Amount, ttl time.Duration) *policy.SessionKey {
+func (f *fixture) pending(maxAmount policy.Amount, ttl time.Duration) *policy.SessionKey {
 	f.t.Helper()
 	now, err := f.s.Now(ctx)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	k, err := f.s.CreateKey(ctx, policy.NewKey{AgentID: f.agent, UserWallet: f.wallet, Token: "USDC",
-		Decimals: 6, Address: wallet(), PKPPublicKey: wallet(), SealedSecret: "sealed", MaxAmount: max,
+		Decimals: 6, Address: wallet(), PKPPublicKey: wallet(), SealedSecret: "sealed", MaxAmount: maxAmount,
 		ExpiresAt: now.Add(ttl)})
 	if err != nil {
 		f.t.Fatalf("create key: %v", err)
@@ -99,9 +90,9 @@ func (f *fixture) session(l policy.Limits, approvalAbove policy.Amount, recipien
 	return s
 }
 
-func (f *fixture) linked(max policy.Amount, l policy.Limits) (*policy.SessionKey, *policy.Session) {
+func (f *fixture) linked(maxAmount policy.Amount, l policy.Limits) (*policy.SessionKey, *policy.Session) {
 	f.t.Helper()
-	k := f.key(max, 30*24*time.Hour+time.Hour)
+	k := f.key(maxAmount, 30*24*time.Hour+time.Hour)
 	s := f.session(l, 0)
 	if _, err := f.s.Link(ctx, f.agent, k.ID, s.ID); err != nil {
 		f.t.Fatalf("link: %v", err)

@@ -47,7 +47,7 @@ const Unsent = "-"
 // signature and blockhash of the signed transaction it is about to send (both
 // empty for a signed message).
 func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string) (*Approval, error) {
-	id, err := approvalID(token)
+	id, err := approvalID(token) // the store keeps only the token's hash
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +82,11 @@ func (s *Store) ProcessingApprovals(ctx context.Context) ([]*Approval, error) {
 			return nil, fmt.Errorf("policy: processing approvals: %w", err)
 		}
 		for _, t := range tokens {
-			// The set holds what the store keeps of each token (TokenID).
-			a, err := s.GetApprovalByID(ctx, t)
+			a, err := s.GetApprovalByID(ctx, t) // the set holds TokenIDs, never tokens
 			if errors.Is(err, ErrNotFound) {
-				s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t)
+				if err := s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t).Err(); err != nil {
+					return nil, fmt.Errorf("policy: processing approvals: %w", err)
+				}
 				continue
 			}
 			if err != nil {
@@ -214,6 +215,7 @@ func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (bool,
 	}
 	return true, func() {
 		// Delete only our own lease (compare and delete in one step).
+		// A lease left behind by a failed delete expires with its TTL.
 		_ = unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, val).Err()
 	}, nil
 }

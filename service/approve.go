@@ -96,7 +96,9 @@ func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, er
 		v.Sign = "message"
 		v.Message = a.Payload
 	}
-	v.Summary = s.summary(ctx, a)
+	if v.Summary, err = s.summary(ctx, a); err != nil {
+		return nil, err
+	}
 	if a.Kind.SignsTransaction() {
 		if v.NetworkFee = networkFee(a.Payload); v.NetworkFee != "" {
 			v.Summary.Lines = append(v.Summary.Lines, Line{"Network fee", v.NetworkFee + ", paid by your wallet"})
@@ -154,19 +156,32 @@ func (s *Service) buildFor(ctx context.Context, a *policy.Approval) (*wallet.Uns
 		if err != nil {
 			return nil, err
 		}
-		key, _ := parseWallet(k.Address, "session_key_address")
+		key, err := parseWallet(k.Address, "session_key_address")
+		if err != nil {
+			return nil, err
+		}
 		return s.chain.BuildFundingMemo(ctx, user, key, uint64(a.Amount), approvalMemo(a.Kind))
 	case policy.ApprovalOwnPayment:
-		r, _ := parseWallet(a.Recipient, "recipient")
+		r, err := parseWallet(a.Recipient, "recipient")
+		if err != nil {
+			return nil, err
+		}
 		return s.chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
 	}
 	return nil, fmt.Errorf("service: approval kind %s signs no transaction", a.Kind)
 }
 
-func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
+// summary is what the owner reads before signing: a key or session gone
+// since the link was made leaves its lines out; a store that cannot answer
+// shows no page at all (never a page without its limits).
+func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, error) {
 	sm := Summary{Token: s.cfg.Token, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID, Recipient: a.Recipient}
 	var details map[string]any
-	_ = json.Unmarshal(a.Details, &details)
+	if len(a.Details) > 0 {
+		if err := json.Unmarshal(a.Details, &details); err != nil {
+			return Summary{}, fmt.Errorf("service: approval details: %w", err)
+		}
+	}
 	if d, ok := details["description"].(string); ok {
 		sm.Description = d
 	}
@@ -176,10 +191,16 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 	var k *policy.SessionKey
 	var sess *policy.Session
 	if a.SessionKeyID != "" {
-		k, sess, _ = s.store.GetKey(ctx, "", a.SessionKeyID)
+		var err error
+		if k, sess, err = s.store.GetKey(ctx, "", a.SessionKeyID); err != nil && !errors.Is(err, policy.ErrNotFound) {
+			return Summary{}, err
+		}
 	}
 	if sess == nil && a.SessionID != "" {
-		sess, _ = s.store.GetSession(ctx, "", a.SessionID)
+		var err error
+		if sess, err = s.store.GetSession(ctx, "", a.SessionID); err != nil && !errors.Is(err, policy.ErrNotFound) {
+			return Summary{}, err
+		}
 	}
 	if k != nil {
 		sm.SessionKeyAddress, sm.KeyExpiresAt = k.Address, rfc(k.ExpiresAt)
@@ -241,7 +262,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 			}
 		}
 	}
-	return sm
+	return sm, nil
 }
 
 func (s *Service) limitsMap(l policy.Limits, above policy.Amount) map[string]string {
@@ -451,7 +472,10 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 		if err != nil {
 			return nil, err
 		}
-		r, _ := parseWallet(a.Recipient, "recipient")
+		r, err := parseWallet(a.Recipient, "recipient") // a stored address: checked when it was written, checked again before money moves
+		if err != nil {
+			return nil, err
+		}
 		if tx, err = s.chain.BuildPayment(ctx, kp, r, uint64(a.Amount), a.PaymentID); err != nil {
 			return nil, chainErr("build the payment", err)
 		}
@@ -465,6 +489,9 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 	}
 	if d.Outcome == policy.OutcomeRefused {
 		dv := s.decisionView(d)
+		if len(d.Checks) == 0 {
+			return nil, errors.New("service: the ledger refused the payment without a failing check")
+		}
 		return nil, &policy.Error{Code: d.Checks[0].Code, Message: "the payment no longer fits the limits: " + dv.Reason}
 	}
 	pr, err := s.afterDecision(ctx, d, req, tx, func(string) {})
@@ -481,7 +508,7 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 
 // RejectApproval cancels a pending approval; a payment it held fails.
 func (s *Service) RejectApproval(ctx context.Context, token, reason string) error {
-	body, _ := json.Marshal(map[string]string{"status": "cancelled", "reason": reason})
+	body, _ := json.Marshal(map[string]string{"status": "cancelled", "reason": reason}) // a map of strings always marshals
 	a, err := s.store.ApprovalAction(ctx, token, "cancel", string(body))
 	if err != nil {
 		return err

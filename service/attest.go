@@ -84,7 +84,7 @@ func VerifyKeyAttestation(v *KeyView) error {
 	if v.Mint == "" || v.Decimals <= 0 {
 		return bad("mint")
 	}
-	max, err := policy.ParseAmount(v.MaxAmount, v.Decimals)
+	maxAmount, err := policy.ParseAmount(v.MaxAmount, v.Decimals)
 	if err != nil {
 		return bad("max_amount")
 	}
@@ -92,7 +92,7 @@ func VerifyKeyAttestation(v *KeyView) error {
 	if err != nil {
 		return bad("expires_at")
 	}
-	a := wallet.Attestation{AgentID: v.AgentID, UserWallet: user, Token: v.Mint, MaxAmount: uint64(max),
+	a := wallet.Attestation{AgentID: v.AgentID, UserWallet: user, Token: v.Mint, MaxAmount: uint64(maxAmount),
 		ExpiresAt: exp, Address: addr, SessionID: v.LinkedSessionID}
 	if err := wallet.VerifyAttestation(addr, a, v.Attestation); err != nil {
 		return &policy.Error{Code: CodeInvalidSignature, Message: "the attestation does not state this key's parameters: " + err.Error(), Param: "attestation"}

@@ -188,8 +188,14 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	if k, err = s.store.CheckTopUp(ctx, k.ID, amount); err != nil {
 		return nil, err
 	}
-	user, _ := parseWallet(k.UserWallet, "user_wallet")
-	keyPub, _ := parseWallet(k.Address, "session_key_address")
+	user, err := parseWallet(k.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
+	keyPub, err := parseWallet(k.Address, "session_key_address") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.chain.BuildFundingMemo(ctx, user, keyPub, uint64(amount), approvalMemo(policy.ApprovalTopUp))
 	if err != nil {
 		return nil, chainErr("build the top-up transaction", err)
@@ -235,7 +241,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 		s.log.Error("queueing the sweep after revoke failed", "session_key_id", k.ID, "err", err)
 		return out, nil
 	}
-	_ = s.store.Forget(ctx, k.ID)
+	s.logFailure(s.store.Forget(ctx, k.ID), "forget a revoked key's expiry", "session_key_id", k.ID)
 	if k.ActivatedAt.IsZero() {
 		// Never funded: nothing to return now, and nothing to report. The
 		// reconciler still checks its address (a transfer cut short by a crash).
@@ -301,7 +307,7 @@ func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 	for _, id := range ids {
 		changed, k, err := s.store.Expire(ctx, id)
 		if errors.Is(err, policy.ErrNotFound) {
-			_ = s.store.Forget(ctx, id)
+			s.logFailure(s.store.Forget(ctx, id), "forget a key's expiry", "session_key_id", id)
 			continue
 		}
 		if err != nil {
@@ -320,7 +326,7 @@ func (s *Service) SweepExpired(ctx context.Context, batch int64) (int, error) {
 				}
 				sweep = append(sweep, id)
 			}
-			_ = s.store.Forget(ctx, id)
+			s.logFailure(s.store.Forget(ctx, id), "forget a key's expiry", "session_key_id", id)
 		}
 	}
 	if s.chain != nil {

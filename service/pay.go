@@ -63,8 +63,26 @@ type PayResult struct {
 	*ApprovalLink
 }
 
-// ErrRefused is returned (with a *PayResult) when the ledger refuses a payment.
+// ErrRefused is what a refusal's error (a *Error, returned with the
+// *PayResult or *FetchResult that tells the checks) answers to errors.Is.
 var ErrRefused = errors.New("payment refused")
+
+// refusal is the one error of a refused payment that every face renders: the
+// refusal's code, its sentence, the parameter refused, and ErrRefused within.
+func refusal(code, reason, param string) error {
+	return refused{&policy.Error{Code: policy.Code(code), Message: reason, Param: param}}
+}
+
+// refused is a refusal's *Error that is also ErrRefused (no Cause: nothing failed).
+type refused struct{ err *policy.Error }
+
+func (r refused) Error() string { return r.err.Error() }
+
+// Unwrap returns the *Error every face renders.
+func (r refused) Unwrap() error { return r.err }
+
+// Is reports ErrRefused.
+func (r refused) Is(target error) bool { return target == ErrRefused }
 
 // ErrCancelled is returned by Pay when the caller cancelled before the
 // payment was reserved: nothing was changed.
@@ -273,7 +291,7 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 		if len(d.Checks) > 0 {
 			res.Code = string(d.Checks[0].Code)
 		}
-		return res, ErrRefused
+		return res, refusal(res.Code, res.Reason, "amount")
 	case d.Outcome == policy.OutcomeApprovalRequired && !d.Duplicate:
 		link, err := s.paymentApproval(ctx, d.Payment, req)
 		if err != nil {
@@ -688,8 +706,14 @@ func (s *Service) paymentApproval(ctx context.Context, p *policy.Payment, req po
 			s.Format(p.Amount), s.cfg.Token, p.Recipient, p.SessionKeyID, p.ID), token, now, n.ExpiresAt)
 		return s.newApprovalWithToken(ctx, n, token, "", msg)
 	}
-	user, _ := parseWallet(p.UserWallet, "user_wallet")
-	recipient, _ := parseWallet(p.Recipient, "recipient")
+	user, err := parseWallet(p.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
+	recipient, err := parseWallet(p.Recipient, "recipient") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	tx, err := s.chain.BuildOwnPayment(ctx, user, recipient, uint64(p.Amount), p.ID)
 	if err != nil {
 		return nil, chainErr("build the payment", err)

@@ -178,14 +178,16 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 		rep.Agree = false
 		kr := KeyReconciliation{SessionKeyID: id, Status: string(k.Status), Address: k.Address,
 			ChainAmount: s.Format(policy.Amount(bal)), LedgerAmount: s.Format(want)}
-		st, _ := s.store.Sweep(ctx, id, policy.SweepGet)
+		st, err := s.store.Sweep(ctx, id, policy.SweepGet)
+		s.logFailure(err, "reconcile: read the sweep state", "session_key_id", id) // the report then names no sweep signature
 		if st != nil {
 			kr.SweepSignature = st.Signature
 		}
 		switch {
 		case dead:
 			if _, ok := queued[id]; !ok {
-				_, _ = s.store.Sweep(ctx, id, policy.SweepDirty)
+				_, derr := s.store.Sweep(ctx, id, policy.SweepDirty)
+				s.logFailure(derr, "reconcile: mark the sweep dirty", "session_key_id", id)
 				if err := s.store.EnqueueSweep(ctx, id, now); err != nil {
 					return nil, unavailable(err)
 				}
@@ -217,7 +219,7 @@ func (s *Service) zeroConfirmed(ctx context.Context, id string) {
 	if err != nil || st.Signature != "" {
 		return
 	}
-	_ = s.store.SweepDone(ctx, id)
+	s.logFailure(s.store.SweepDone(ctx, id), "sweep: mark done", "session_key_id", id) // the next pass finds it again
 	s.recon.reset(id)
 	if st, err := s.store.Sweep(ctx, id, policy.SweepForget, s.cfg.SecretGrace.Milliseconds()); err == nil && st.Deleted {
 		s.log.Info("sealed secret deleted after a confirmed zero balance", "session_key_id", id)
@@ -282,20 +284,20 @@ func (s *Service) requeue(ctx context.Context, id string, after time.Duration) {
 	if err != nil {
 		return
 	}
-	_ = s.store.ScheduleSweep(ctx, id, now.Add(after))
+	s.logFailure(s.store.ScheduleSweep(ctx, id, now.Add(after)), "sweep: schedule the next try", "session_key_id", id) // the reconciler's full check finds it again
 }
 
 func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error) {
 	k, _, err := s.store.GetKey(ctx, "", id)
 	if err != nil {
 		if errors.Is(err, policy.ErrNotFound) {
-			_ = s.store.SweepDone(ctx, id)
+			s.logFailure(s.store.SweepDone(ctx, id), "sweep: drop a key that is gone", "session_key_id", id)
 			return &SweepResult{Outcome: SweepZero, Done: false}, nil
 		}
 		return nil, unavailable(err)
 	}
 	if k.Status == policy.StatusActive || k.Status == policy.StatusExhausted {
-		_ = s.store.SweepDone(ctx, id) // it may spend again (not ours to sweep)
+		s.logFailure(s.store.SweepDone(ctx, id), "sweep: drop a key that may spend again", "session_key_id", id) // not ours to sweep
 		return &SweepResult{Outcome: SweepZero}, nil
 	}
 	if k.Reserved > 0 {
@@ -332,7 +334,10 @@ func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error
 	if err != nil {
 		return nil, err
 	}
-	user, _ := parseWallet(k.UserWallet, "user_wallet")
+	user, err := parseWallet(k.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
+	if err != nil {
+		return nil, err
+	}
 	bctx, cancel := context.WithTimeout(ctx, 2*s.cfg.RPCTimeout)
 	sw, err := s.chain.BuildSweep(bctx, kp, user)
 	cancel()

@@ -118,12 +118,6 @@ func New(store *policy.Store, chain *wallet.Chain, sealer *wallet.Sealer, cfg Co
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-// Store returns the ledger.
-func (s *Service) Store() *policy.Store { return s.store }
-
-// Chain returns the chain layer.
-func (s *Service) Chain() *wallet.Chain { return s.chain }
-
 // ParseAmount parses an amount in token units (a JSON string or number).
 func (s *Service) ParseAmount(raw []byte) (policy.Amount, error) {
 	return policy.ParseAmountJSON(raw, s.cfg.Decimals)

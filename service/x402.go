@@ -263,7 +263,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	req.Signature, req.Blockhash = rec.KeySignature, tx.Message.RecentBlockhash.String()
 	d, err = s.store.Decide(ctx, req)
 	if err != nil || d.Outcome != policy.OutcomeReserved || d.Duplicate {
-		_ = s.store.DeleteX402(context.WithoutCancel(ctx), k.UserWallet, rec.PaymentID)
+		s.logFailure(s.store.DeleteX402(context.WithoutCancel(ctx), k.UserWallet, rec.PaymentID), "x402: drop the unsent record", "payment_id", rec.PaymentID)
 	}
 	if err != nil {
 		return nil, err
@@ -274,7 +274,8 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	if d.Outcome == policy.OutcomeApprovalRequired && d.Payment != nil {
 		// Cannot happen after a check that needed no approval, unless the
 		// limits changed in between: give the hold back.
-		_, _ = s.store.Release(context.WithoutCancel(ctx), k.UserWallet, d.Payment.ID, "the limits changed while it was being paid")
+		_, rerr := s.store.Release(context.WithoutCancel(ctx), k.UserWallet, d.Payment.ID, "the limits changed while it was being paid")
+		s.logFailure(rerr, "x402: give back the hold of an unsigned payment", "payment_id", d.Payment.ID)
 		return s.refuse(res, policy.CodeConflict, "The session's limits changed during the purchase; nothing was paid. Retry with a new idempotency_key.")
 	}
 	if r, err, done := s.fetchRefusal(res, d); done {
@@ -301,11 +302,11 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 func (s *Service) signX402(ctx context.Context, kp *wallet.Keypair, rec *policy.X402Record, bh solana.Hash) (*solana.Transaction, error) {
 	payTo, err := solana.PublicKeyFromBase58(rec.PayTo)
 	if err != nil {
-		return nil, fmt.Errorf("%w: payTo: %v", wallet.ErrInvalidRecipient, err)
+		return nil, fmt.Errorf("%w: payTo: %w", wallet.ErrInvalidRecipient, err)
 	}
 	feePayer, err := solana.PublicKeyFromBase58(rec.FeePayer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fee payer: %v", wallet.ErrInvalidRecipient, err)
+		return nil, fmt.Errorf("%w: fee payer: %w", wallet.ErrInvalidRecipient, err)
 	}
 	tx, err := s.chain.BuildX402(ctx, kp, wallet.X402Offer{PayTo: payTo, FeePayer: feePayer, Amount: uint64(rec.Amount),
 		Memo: rec.Memo, Blockhash: bh})
@@ -394,7 +395,7 @@ func (s *Service) fetchApproval(ctx context.Context, in FetchInput, res *FetchRe
 	req.Mode, req.PaymentID, req.IdempotencyKey = policy.ModeReserve, rec.PaymentID, in.IdempotencyKey
 	d, err := s.store.Decide(ctx, req)
 	if err != nil || d.Outcome != policy.OutcomeApprovalRequired || d.Duplicate {
-		_ = s.store.DeleteX402(context.WithoutCancel(ctx), userWallet, rec.PaymentID)
+		s.logFailure(s.store.DeleteX402(context.WithoutCancel(ctx), userWallet, rec.PaymentID), "x402: drop the unsent record", "payment_id", rec.PaymentID)
 	}
 	switch {
 	case err != nil:
@@ -403,7 +404,8 @@ func (s *Service) fetchApproval(ctx context.Context, in FetchInput, res *FetchRe
 		return s.fetchReplay(ctx, in, d.Payment, rec.Request)
 	case d.Outcome == policy.OutcomeReserved:
 		// The limits changed between the check and now: nothing was signed; give the hold back.
-		_, _ = s.store.Release(context.WithoutCancel(ctx), userWallet, d.Payment.ID, "the limits changed while it was being paid")
+		_, rerr := s.store.Release(context.WithoutCancel(ctx), userWallet, d.Payment.ID, "the limits changed while it was being paid")
+		s.logFailure(rerr, "x402: give back the hold of an unsigned payment", "payment_id", d.Payment.ID)
 		return s.refuse(res, policy.CodeConflict, "The session's limits changed during the purchase; nothing was paid. Retry with a new idempotency_key.")
 	case d.Outcome != policy.OutcomeApprovalRequired:
 		r, err, _ := s.fetchRefusal(res, d)
@@ -565,7 +567,11 @@ func (s *Service) fetchRefusal(res *FetchResult, d *policy.Decision) (*FetchResu
 // refuse returns a refusal: nothing was signed.
 func (s *Service) refuse(res *FetchResult, code policy.Code, reason string) (*FetchResult, error) {
 	res.Status, res.Code, res.Reason = "refused", string(code), reason
-	return res, ErrRefused
+	param := "url"
+	if res.Decision != nil {
+		param = "max_amount" // the ledger refused the price
+	}
+	return res, refusal(res.Code, reason, param)
 }
 
 // setAnswer keeps an answer: text as is, anything else in base64.

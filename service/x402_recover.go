@@ -118,10 +118,3 @@ func (s *Service) RecoverX402(ctx context.Context, p *policy.Payment) (handled b
 	outcome, _, err = s.resolveX402(ctx, p, rec, solana.Signature{})
 	return true, outcome, err
 }
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

@@ -96,7 +96,7 @@ func GuardStdio(ctx context.Context, svc *service.Service, agent string, in io.R
 				}
 			}
 			if err != nil {
-				_ = pw.CloseWithError(err)
+				_ = pw.CloseWithError(err) // always nil
 				return
 			}
 		}
@@ -161,3 +161,19 @@ func ResponseID(msg []byte) (string, bool) {
 	}
 	return string(m.ID), true
 }
+
+// Guard offers CheckMessage and CancelledRequest to a transport that serves
+// the tools' MCP server (the HTTP layer's web.MCPGuard), so that transport
+// needs no import of this package.
+type Guard struct{ svc *service.Service }
+
+// NewGuard returns the guard of the tools served over svc.
+func NewGuard(svc *service.Service) Guard { return Guard{svc: svc} }
+
+// Check is CheckMessage.
+func (g Guard) Check(ctx context.Context, agent string, msg json.RawMessage) *mcp.JSONRPCError {
+	return CheckMessage(ctx, g.svc, agent, msg)
+}
+
+// CancelledRequest is CancelledRequest.
+func (Guard) CancelledRequest(msg []byte) (string, bool) { return CancelledRequest(msg) }

@@ -2,11 +2,11 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -49,7 +49,7 @@ func (h *handlers) createSessionKey() Tool {
 
 func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolRequest, agent string, a *CreateSessionKeyArgs) (*CreatedKey, string, error) {
 	if a.AgentID != "" && a.AgentID != agent {
-		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id %q is not your agent id", a.AgentID)
+		return nil, "", service.Errorf(service.CodeInvalidArgument, "agent_id", "agent_id %q is not your agent id", a.AgentID)
 	}
 	if err := required("user_wallet", a.UserWallet); err != nil {
 		return nil, "", err
@@ -80,8 +80,8 @@ func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolReque
 
 // fieldErr renames the param of an amount error.
 func fieldErr(err error, param string) error {
-	if pe, ok := err.(*policy.Error); ok {
-		return &policy.Error{Code: pe.Code, Message: param + ": " + pe.Message, Param: param}
+	if pe := (*service.Error)(nil); errors.As(err, &pe) {
+		return &service.Error{Code: pe.Code, Message: param + ": " + pe.Message, Param: param}
 	}
 	return err
 }

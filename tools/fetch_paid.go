@@ -7,7 +7,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -38,7 +37,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	}
 	maxAmount, err := h.svc.ParseAmount(a.MaxAmount)
 	if err != nil {
-		var pe *policy.Error
+		var pe *service.Error
 		if errors.As(err, &pe) {
 			pe.Param = "max_amount"
 		}
@@ -47,13 +46,12 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	r, err := h.svc.FetchPaid(ctx, service.FetchInput{AgentID: agent, SessionKeyID: a.SessionKeyID, URL: a.URL, Method: a.Method,
 		Body: a.Body, ContentType: a.ContentType, MaxAmount: maxAmount, IdempotencyKey: a.IdempotencyKey, Progress: h.progress(ctx, req, 5)})
 	if errors.Is(err, service.ErrRefused) {
-		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "url"}
+		// The code and the sentence travel in the error; the details keep the checks.
 		if r.Decision != nil {
-			e.Param = "max_amount"
 			r.Decision.Reason = ""
 		}
 		r.Code, r.Reason = "", ""
-		return r, "", e
+		return r, "", err
 	}
 	if err != nil {
 		return nil, "", err
@@ -75,7 +73,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	case "free":
 		return r, fmt.Sprintf("The server asked for no payment and answered %d %s.", r.HTTPStatus, r.ContentType), nil
 	case "failed":
-		return r, "", &policy.Error{Code: policy.CodeUnavailable, Message: r.Reason}
+		return r, "", &service.Error{Code: service.CodeUnavailable, Message: r.Reason}
 	}
 	return r, r.Reason, nil
 }

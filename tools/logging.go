@@ -45,8 +45,8 @@ func (h *handlers) warnKey(ctx context.Context, k *service.KeyView) {
 		return
 	}
 	remaining, err1 := h.svc.ParseAmount([]byte(`"` + k.RemainingAmount + `"`))
-	max, err2 := h.svc.ParseAmount([]byte(`"` + k.MaxAmount + `"`))
-	if err1 == nil && err2 == nil && max > 0 && remaining*100 < max*lowBalancePercent {
+	maxAmount, err2 := h.svc.ParseAmount([]byte(`"` + k.MaxAmount + `"`))
+	if err1 == nil && err2 == nil && maxAmount > 0 && remaining*100 < maxAmount*lowBalancePercent {
 		h.logTo(ctx, mcp.LoggingLevelWarning, map[string]any{"event": "low_balance", "session_key_id": k.SessionKeyID,
 			"remaining_amount": k.RemainingAmount, "max_amount": k.MaxAmount,
 			"message": fmt.Sprintf("session key %s has %s of %s %s left; ask for a top-up with top_up_request", k.SessionKeyID, k.RemainingAmount, k.MaxAmount, k.Token)})

@@ -43,7 +43,8 @@ func TestLogging(t *testing.T) {
 			events = append(events, data["event"].(string))
 			mu.Unlock()
 		})
-		if err := c.SetLevel(ctx, mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: tc.level}}); err != nil {
+		//lint:ignore SA1019 the session negotiates 2025-11-25, where logging/setLevel is served
+		if err := c.SetLevel(ctx, mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: tc.level}}); err != nil { //nolint:staticcheck // SA1019: the session negotiates 2025-11-25, where logging/setLevel is served
 			t.Fatal(err)
 		}
 		res, m := call(t, c, "pay", map[string]any{"session_key_id": k.SessionKeyID, "recipient": newAddress(t), "amount": tc.amount, "idempotency_key": "log-" + tc.amount})
@@ -98,7 +99,7 @@ func TestPayCancelled(t *testing.T) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "pay"
 	req.Params.Arguments = map[string]any{"session_key_id": k.SessionKeyID, "recipient": in.Recipient, "amount": "1", "idempotency_key": "c-2"}
-	res, err := pay.Handler(tools.WithAgent(cancelled, "agent-a"), req)
+	res, err := pay.Handler(service.WithAgent(cancelled, "agent-a"), req)
 	if res != nil || err == nil {
 		t.Fatalf("cancelled pay answered a result: %+v %v", res, err)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -34,7 +33,7 @@ func (h *handlers) pay() Tool {
 
 func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent string, a *PayArgs) (*service.PayResult, string, error) {
 	if a.SessionKeyID == "" && a.SessionID == "" {
-		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
+		return nil, "", service.Errorf(service.CodeInvalidArgument, "session_key_id", "session_key_id (or session_id) is required")
 	}
 	if err := required("recipient", a.Recipient); err != nil {
 		return nil, "", err
@@ -52,12 +51,11 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	if errors.Is(err, service.ErrRefused) {
 		// The code and the sentence travel in the error; the details keep the checks.
-		e := &policy.Error{Code: policy.Code(r.Code), Message: r.Reason, Param: "amount"}
 		r.Code, r.Reason = "", ""
 		if r.Decision != nil {
 			r.Decision.Reason = ""
 		}
-		return r, "", e
+		return r, "", err
 	}
 	if err != nil {
 		if r != nil {
@@ -91,7 +89,7 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 		}
 		return r, fmt.Sprintf("Payment %s needs the human's approval: ask them to open %s.", r.PaymentID, url), nil
 	case "failed":
-		return r, "", &policy.Error{Code: policy.CodeUnavailable, Message: r.Reason}
+		return r, "", &service.Error{Code: service.CodeUnavailable, Message: r.Reason}
 	}
 	return r, r.Reason, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	orderedmap "github.com/pb33f/ordered-map/v2"
 
-	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
 )
 
 // Amount is a token amount as the caller gave it: a JSON string ("12.50") or
@@ -37,7 +37,7 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 func (Amount) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
 		OneOf: []*jsonschema.Schema{
-			{Type: "string", Pattern: policy.AmountPattern},
+			{Type: "string", Pattern: service.AmountPattern},
 			{Type: "number", ExclusiveMinimum: json.Number("0")},
 		},
 	}
@@ -58,9 +58,9 @@ func schemaOf(v any) json.RawMessage {
 // toolError is a refusal or bad input, as a tool result the model can act on:
 // isError, a text with the code and reason, and the details as structured content.
 func toolError(err error, details any) *mcp.CallToolResult {
-	var pe *policy.Error
+	var pe *service.Error
 	if !errors.As(err, &pe) {
-		pe = &policy.Error{Code: policy.CodeInvalidArgument, Message: err.Error()}
+		pe = &service.Error{Code: service.CodeInvalidArgument, Message: err.Error()}
 	}
 	body := map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message, "param": pe.Param}}
 	if details != nil {
@@ -75,16 +75,16 @@ func bind(req mcp.CallToolRequest, v any) error {
 	if err := req.BindArguments(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return policy.Errorf(policy.CodeInvalidArgument, te.Field, "%s must be a %s, not a %s", te.Field, te.Type.String(), te.Value)
+			return service.Errorf(service.CodeInvalidArgument, te.Field, "%s must be a %s, not a %s", te.Field, te.Type.String(), te.Value)
 		}
-		return policy.Errorf(policy.CodeInvalidArgument, "arguments", "arguments are not valid: %v", err)
+		return service.Errorf(service.CodeInvalidArgument, "arguments", "arguments are not valid: %v", err)
 	}
 	return nil
 }
 
 func required(name, value string) error {
 	if value == "" {
-		return policy.Errorf(policy.CodeInvalidArgument, name, "%s is required", name)
+		return service.Errorf(service.CodeInvalidArgument, name, "%s is required", name)
 	}
 	return nil
 }

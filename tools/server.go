@@ -14,7 +14,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/prompts"
 	"github.com/stipend/stipend/service"
 )
@@ -27,20 +26,6 @@ type Options struct {
 	Version string
 	// Logger logs tool failures; slog.Default() when nil.
 	Logger *slog.Logger
-}
-
-type agentKey struct{}
-
-// WithAgent returns ctx carrying the calling agent's id (the HTTP layer sets
-// it from the bearer API key).
-func WithAgent(ctx context.Context, agent string) context.Context {
-	return context.WithValue(ctx, agentKey{}, agent)
-}
-
-// AgentFrom returns the agent id carried by ctx.
-func AgentFrom(ctx context.Context) (string, bool) {
-	a, ok := ctx.Value(agentKey{}).(string)
-	return a, ok && a != ""
 }
 
 // Tool is one MCP tool: its definition and its handler, side by side.
@@ -126,20 +111,20 @@ func (h *handlers) tools() []Tool {
 
 // agent is the calling agent: from the HTTP bearer key, else the configured one.
 func (h *handlers) agent(ctx context.Context) (string, error) {
-	if a, ok := AgentFrom(ctx); ok {
+	if a, ok := service.AgentFrom(ctx); ok {
 		return a, nil
 	}
 	if h.opts.DefaultAgent != "" {
 		return h.opts.DefaultAgent, nil
 	}
-	return "", policy.Errorf(policy.CodeInvalidArgument, "agent_id", "this connection has no agent identity")
+	return "", service.Errorf(service.CodeInvalidArgument, "agent_id", "this connection has no agent identity")
 }
 
 // result turns a handler's outcome into a tool result: coded errors become
 // tool errors the model can act on; anything else is a broken dependency.
 func (h *handlers) result(name string, out any, text string, err error) (*mcp.CallToolResult, error) {
 	if err != nil {
-		var pe *policy.Error
+		var pe *service.Error
 		if errors.As(err, &pe) {
 			if pe.Cause != nil {
 				h.log.Warn("tool refused on a failed dependency", "tool", name, "code", pe.Code, "err", pe.Cause)
@@ -154,7 +139,7 @@ func (h *handlers) result(name string, out any, text string, err error) (*mcp.Ca
 		// the model can act on, naming the dependency, never its address.
 		h.log.Error("tool failed", "tool", name, "err", err)
 		// The agent learns which dependency failed, never its URL or raw answer.
-		return toolError(&policy.Error{Code: policy.CodeUnavailable,
+		return toolError(&service.Error{Code: service.CodeUnavailable,
 			Message: service.PublicText(err) + "; try again in a moment"}, out), nil
 	}
 	return structured(out, text, false), nil
@@ -273,6 +258,7 @@ func (h *handlers) progress(ctx context.Context, req mcp.CallToolRequest, total 
 	n := 0.0
 	return func(stage string) {
 		n++
+		// Progress is advisory: a client gone away still gets the result (or not).
 		_ = h.srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
 			"progressToken": token, "progress": n, "total": total, "message": stage})
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -42,7 +41,7 @@ func (h *handlers) patch(l SessionLimits) (service.LimitsPatch, error) {
 	for _, f := range []struct {
 		raw  Limit
 		name string
-		dst  **policy.Amount
+		dst  **service.Amount
 	}{
 		{l.MaxPerTransaction, "max_per_transaction", &p.PerTransaction},
 		{l.MaxPerDay, "max_per_day", &p.PerDay},
@@ -86,7 +85,7 @@ func (h *handlers) doCreateSession(ctx context.Context, req mcp.CallToolRequest,
 		return nil, "", err
 	}
 	in := service.CreateSessionInput{AgentID: agent, UserWallet: a.UserWallet, AllowedRecipients: a.AllowedRecipients, DurationHours: a.DurationHours}
-	for _, f := range []struct{ from, to *policy.Amount }{{p.PerTransaction, &in.Limits.PerTransaction}, {p.PerDay, &in.Limits.PerDay},
+	for _, f := range []struct{ from, to *service.Amount }{{p.PerTransaction, &in.Limits.PerTransaction}, {p.PerDay, &in.Limits.PerDay},
 		{p.PerWeek, &in.Limits.PerWeek}, {p.PerMonth, &in.Limits.PerMonth}, {p.ApprovalAbove, &in.RequireApprovalAbove}} {
 		if f.from != nil {
 			*f.to = *f.from
@@ -150,7 +149,7 @@ func (h *handlers) doRequestSessionChange(ctx context.Context, req mcp.CallToolR
 			return nil, "", err
 		}
 		if a.SessionID != "" || !a.SessionLimits.empty() {
-			return nil, "", policy.Errorf(policy.CodeInvalidArgument, "change", "unlink takes session_key_id only")
+			return nil, "", service.Errorf(service.CodeInvalidArgument, "change", "unlink takes session_key_id only")
 		}
 		l, err := h.svc.RequestUnlink(ctx, agent, a.SessionKeyID)
 		if err != nil {
@@ -162,7 +161,7 @@ func (h *handlers) doRequestSessionChange(ctx context.Context, req mcp.CallToolR
 			return nil, "", err
 		}
 		if a.SessionKeyID != "" {
-			return nil, "", policy.Errorf(policy.CodeInvalidArgument, "change", "limits takes session_id, not session_key_id")
+			return nil, "", service.Errorf(service.CodeInvalidArgument, "change", "limits takes session_id, not session_key_id")
 		}
 		p, err := h.patch(a.SessionLimits)
 		if err != nil {
@@ -174,7 +173,7 @@ func (h *handlers) doRequestSessionChange(ctx context.Context, req mcp.CallToolR
 		}
 		link, what = l, fmt.Sprintf("new limits for session %s", a.SessionID)
 	default:
-		return nil, "", policy.Errorf(policy.CodeInvalidArgument, "change", "change must be unlink or limits")
+		return nil, "", service.Errorf(service.CodeInvalidArgument, "change", "change must be unlink or limits")
 	}
 	out := map[string]any{"status": "approval_required", "change": a.Change, "approval_expires_at": link.ApprovalExpiresAt}
 	if h.elicit(ctx, link, "Approve "+what+".") {

@@ -2,7 +2,6 @@ package tools_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,9 +23,8 @@ import (
 var ctx = context.Background()
 
 type elicitor struct {
-	mu   sync.Mutex
-	got  []mcp.ElicitationParams
-	done chan struct{}
+	mu  sync.Mutex
+	got []mcp.ElicitationParams
 }
 
 func (e *elicitor) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
@@ -72,17 +70,9 @@ func initialize(t *testing.T, c *client.Client, elicitation bool) {
 // call runs a tool and returns its result and structured content as a map.
 func call(t *testing.T, c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, map[string]any) {
 	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	checkOutput(t, name, res)
 	var m map[string]any
-	b, _ := json.Marshal(res.StructuredContent)
-	_ = json.Unmarshal(b, &m)
+	res := testenv.CallTool(t, c, name, args, &m)
+	checkOutput(t, name, res)
 	return res, m
 }
 
@@ -102,13 +92,7 @@ func errCode(m map[string]any) string {
 	return s
 }
 
-func newAddress(t *testing.T) string {
-	k, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.PublicKey().String()
-}
+func newAddress(t *testing.T) string { return testenv.NewAddress(t) }
 
 // approve signs the approval of a created key as its owner, through the service.
 func approve(t *testing.T, st *testenv.Stack, u *testenv.User, url, wire string) {
@@ -173,7 +157,7 @@ func TestToolsInProcess(t *testing.T) {
 func bearer(keys map[string]string) server.HTTPContextFunc {
 	return func(ctx context.Context, r *http.Request) context.Context {
 		if a, ok := keys[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]; ok {
-			return tools.WithAgent(ctx, a)
+			return service.WithAgent(ctx, a)
 		}
 		return ctx
 	}
@@ -319,7 +303,8 @@ func TestElicitationAndProgress(t *testing.T) {
 
 	// Subscribe to the key's resource, then pay with a progress token.
 	id := m["session_key_id"].(string)
-	if err := c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "stipend://session-keys/" + id}}); err != nil {
+	//lint:ignore SA1019 the session negotiates 2025-11-25, where resources/subscribe is served
+	if err := c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "stipend://session-keys/" + id}}); err != nil { //nolint:staticcheck // SA1019: the session negotiates 2025-11-25, where resources/subscribe is served
 		t.Fatal(err)
 	}
 	rr := mcp.ReadResourceRequest{}

@@ -241,3 +241,11 @@ func (c *Chain) BlockhashValid(ctx context.Context, hash solana.Hash) (bool, err
 	}
 	return res.Value, nil
 }
+
+// Close ends the chain's shared connections (the signature subscriptions'
+// websocket); the chain is not used after it.
+func (c *Chain) Close() {
+	if c.pubsub != nil {
+		c.pubsub.close()
+	}
+}

@@ -100,7 +100,7 @@ func (p *pubsub) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client != nil {
-		p.client.Close()
+		p.client.Close() // ws.Client.Close returns nothing
 		p.client = nil
 	}
 }

@@ -46,8 +46,8 @@ type urlRedactor struct {
 
 func newURLRedactor(raw string) *urlRedactor {
 	r := &urlRedactor{shown: RedactURL(raw)}
-	add := func(list *[]string, s string, min int) {
-		if len(s) >= min && !strings.Contains(r.shown, s) {
+	add := func(list *[]string, s string, minLen int) {
+		if len(s) >= minLen && !strings.Contains(r.shown, s) {
 			*list = append(*list, s)
 		}
 	}

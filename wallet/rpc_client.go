@@ -236,7 +236,7 @@ func (p *providers) once(ctx context.Context, i int, req *http.Request, body []b
 		}
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body is read (or dropped) already: its close has nothing to tell
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, fmt.Errorf("read answer: %w", err)

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -60,7 +59,7 @@ func (h *Handler) adminRoutes() {
 	route("GET /admin/reconcile", "reconcile", h.adminReconcile)
 	route("GET /admin/openapi.json", "openapi", h.adminOpenAPI)
 	h.mux.Handle("/admin/", h.adminAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
+		writeError(w, http.StatusNotFound, &service.Error{Code: service.CodeNotFound, Message: "no admin route " + r.Method + " " + r.URL.Path})
 	})))
 }
 
@@ -86,7 +85,7 @@ func (h *Handler) adminOp(op string, fn func(r *http.Request) (int, any, error))
 
 // refusal is a refused payment: its code and the whole result.
 type refusal struct {
-	err    *policy.Error
+	err    *service.Error
 	result *service.PayResult
 }
 
@@ -94,16 +93,16 @@ func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
 // amount parses a required amount field.
-func (h *Handler) amount(raw json.RawMessage, param string) (policy.Amount, error) {
+func (h *Handler) amount(raw json.RawMessage, param string) (service.Amount, error) {
 	if isNull(raw) {
-		return 0, policy.Errorf(policy.CodeInvalidArgument, param, "%s is required", param)
+		return 0, service.Errorf(service.CodeInvalidArgument, param, "%s is required", param)
 	}
 	a, err := h.svc.ParseAmount(raw)
 	return a, withParam(err, param)
 }
 
 // optAmount parses an optional amount field (absent or null: zero, meaning no limit).
-func (h *Handler) optAmount(raw json.RawMessage, param string) (policy.Amount, error) {
+func (h *Handler) optAmount(raw json.RawMessage, param string) (service.Amount, error) {
 	if isNull(raw) {
 		return 0, nil
 	}
@@ -118,13 +117,13 @@ func isNull(raw json.RawMessage) bool {
 
 // withParam names the field of an amount error.
 func withParam(err error, param string) error {
-	var pe *policy.Error
+	var pe *service.Error
 	if errors.As(err, &pe) {
 		msg := pe.Message
 		if rest, ok := strings.CutPrefix(msg, "amount "); ok {
 			msg = param + " " + rest
 		}
-		return &policy.Error{Code: pe.Code, Message: msg, Param: param}
+		return &service.Error{Code: pe.Code, Message: msg, Param: param}
 	}
 	return err
 }
@@ -245,7 +244,7 @@ func (h *Handler) adminLink(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if in.SessionID == "" {
-		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "session_id", "session_id is required")
+		return 0, nil, service.Errorf(service.CodeInvalidArgument, "session_id", "session_id is required")
 	}
 	k, err := h.svc.Link(r.Context(), "", r.PathValue("id"), in.SessionID)
 	return http.StatusOK, k, err
@@ -280,13 +279,13 @@ type LimitsRequest struct {
 	RequireApprovalAbove json.RawMessage `json:"require_approval_above,omitempty"`
 }
 
-func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error) {
-	var l policy.Limits
-	var above policy.Amount
+func (h *Handler) limits(in LimitsRequest) (service.Limits, service.Amount, error) {
+	var l service.Limits
+	var above service.Amount
 	for _, f := range []struct {
 		raw  json.RawMessage
 		name string
-		dst  *policy.Amount
+		dst  *service.Amount
 	}{
 		{in.MaxPerTransaction, "max_per_transaction", &l.PerTransaction},
 		{in.MaxPerDay, "max_per_day", &l.PerDay},
@@ -321,7 +320,7 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if in.AgentID == "" {
-		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "agent_id is required")
+		return 0, nil, service.Errorf(service.CodeInvalidArgument, "agent_id", "agent_id is required")
 	}
 	lr, err := nestedLimits(in)
 	if err != nil {
@@ -410,12 +409,9 @@ func (h *Handler) adminPay(r *http.Request) (int, any, error) {
 		g := h.svc.Gasless()
 		res.Gasless = &g
 	}
-	if errors.Is(err, service.ErrRefused) && res != nil {
-		return 0, nil, &refusal{err: &policy.Error{Code: policy.Code(res.Code), Message: res.Reason, Param: "amount"}, result: res}
-	}
-	var pe *policy.Error
+	var pe *service.Error
 	if errors.As(err, &pe) && res != nil {
-		// An unavailable answer carries the payment (its idempotency_key) so a retry is always possible.
+		// A refusal, or an unavailable answer, carries the payment (a retry's idempotency_key).
 		return 0, nil, &refusal{err: pe, result: res}
 	}
 	if err != nil {
@@ -448,7 +444,7 @@ func (h *Handler) walletParam(ctx context.Context, r *http.Request) (string, err
 	q := r.URL.Query()
 	w, id := q.Get("wallet"), q.Get("session_key_id")
 	if w != "" && id != "" {
-		return "", policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id, not both")
+		return "", service.Errorf(service.CodeInvalidArgument, "wallet", "give wallet or session_key_id, not both")
 	}
 	if id != "" {
 		k, err := h.svc.Status(ctx, "", id)
@@ -466,9 +462,9 @@ func (h *Handler) adminAudit(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if w == "" {
-		return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
+		return 0, nil, service.Errorf(service.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
 	}
-	es, err := h.svc.Store().Audit(r.Context(), w)
+	es, err := h.svc.Audit(r.Context(), w)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -506,7 +502,7 @@ func (h *Handler) adminVerifyAudit(r *http.Request) (int, any, error) {
 	wallets := []string{w}
 	if w == "" {
 		if h.opts.Wallets == nil {
-			return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
+			return 0, nil, service.Errorf(service.CodeInvalidArgument, "wallet", "give wallet or session_key_id")
 		}
 		if wallets, err = h.opts.Wallets(ctx); err != nil {
 			return 0, nil, err
@@ -514,9 +510,9 @@ func (h *Handler) adminVerifyAudit(r *http.Request) (int, any, error) {
 	}
 	out := AuditVerification{OK: true, Wallets: []AuditResult{}}
 	for _, w := range wallets {
-		n, err := h.svc.Store().VerifyAudit(ctx, w)
+		n, err := h.svc.VerifyAudit(ctx, w)
 		res := AuditResult{Wallet: w, Entries: n, OK: err == nil}
-		var br *policy.AuditBreak
+		var br *service.AuditBreak
 		switch {
 		case errors.As(err, &br):
 			res.Break = &struct {
@@ -533,7 +529,7 @@ func (h *Handler) adminVerifyAudit(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-var errNoWebhooks = &policy.Error{Code: policy.CodeNotFound, Message: "no webhook endpoints are configured"}
+var errNoWebhooks = &service.Error{Code: service.CodeNotFound, Message: "no webhook endpoints are configured"}
 
 func (h *Handler) adminWebhookStatus(r *http.Request) (int, any, error) {
 	if h.opts.Webhooks == nil {
@@ -568,7 +564,7 @@ func (h *Handler) adminWebhookDead(r *http.Request) (int, any, error) {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			return 0, nil, policy.Errorf(policy.CodeInvalidArgument, "limit", "limit must be a number from 1 to 10000")
+			return 0, nil, service.Errorf(service.CodeInvalidArgument, "limit", "limit must be a number from 1 to 10000")
 		}
 		limit = n
 	}

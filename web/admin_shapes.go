@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -16,7 +15,7 @@ import (
 var usdTokens = map[string]bool{"USDC": true, "PYUSD": true, "USDT": true, "USDG": true}
 
 func both(a, b string) error {
-	return policy.Errorf(policy.CodeInvalidArgument, b, "give %s or %s, not both (they mean the same)", a, b)
+	return service.Errorf(service.CodeInvalidArgument, b, "give %s or %s, not both (they mean the same)", a, b)
 }
 
 // createKeyInput resolves a key creation's spellings into one input.
@@ -24,14 +23,14 @@ func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, e
 	tok := h.svc.Config().Token
 	raw, param := in.MaxAmount, "max_amount"
 	if in.Token != "" && !strings.EqualFold(in.Token, tok) && !isNull(in.LimitUSDC) {
-		return service.CreateKeyInput{}, policy.Errorf(policy.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; give max_amount")
+		return service.CreateKeyInput{}, service.Errorf(service.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; give max_amount")
 	}
 	if !isNull(in.LimitUSDC) {
 		if !isNull(in.MaxAmount) {
 			return service.CreateKeyInput{}, both("max_amount", "limit_usdc")
 		}
 		if tok != "USDC" {
-			return service.CreateKeyInput{}, policy.Errorf(policy.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; this key holds %s: give max_amount", tok)
+			return service.CreateKeyInput{}, service.Errorf(service.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; this key holds %s: give max_amount", tok)
 		}
 		raw, param = in.LimitUSDC, "limit_usdc"
 	}
@@ -45,7 +44,7 @@ func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, e
 			return service.CreateKeyInput{}, both("expiry_hours", "duration_days")
 		}
 		if in.DurationDays < 0 {
-			return service.CreateKeyInput{}, policy.Errorf(policy.CodeInvalidArgument, "duration_days", "duration_days must be positive")
+			return service.CreateKeyInput{}, service.Errorf(service.CodeInvalidArgument, "duration_days", "duration_days must be positive")
 		}
 		hours = in.DurationDays * 24
 	}
@@ -69,7 +68,7 @@ func nestedLimits(in CreateSessionRequest) (LimitsRequest, error) {
 	}{{top.MaxPerTransaction, "max_per_transaction"}, {top.MaxPerDay, "max_per_day"}, {top.MaxPerWeek, "max_per_week"},
 		{top.MaxPerMonth, "max_per_month"}, {top.RequireApprovalAbove, "require_approval_above"}} {
 		if !isNull(f.raw) {
-			return LimitsRequest{}, policy.Errorf(policy.CodeInvalidArgument, "limits", "give %s inside limits or at the top level, not both", f.name)
+			return LimitsRequest{}, service.Errorf(service.CodeInvalidArgument, "limits", "give %s inside limits or at the top level, not both", f.name)
 		}
 	}
 	return *in.Limits, nil
@@ -83,7 +82,7 @@ func (h *Handler) payInput(ctx context.Context, in PayRequest) (service.PayInput
 			return service.PayInput{}, both("amount", "amount_usd")
 		}
 		if tok := h.svc.Config().Token; !usdTokens[tok] {
-			return service.PayInput{}, policy.Errorf(policy.CodeInvalidArgument, "amount_usd", "amount_usd needs a US dollar token; this service pays in %s: give amount", tok)
+			return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, "amount_usd", "amount_usd needs a US dollar token; this service pays in %s: give amount", tok)
 		}
 		raw, param = in.AmountUSD, "amount_usd"
 	}
@@ -98,7 +97,7 @@ func (h *Handler) payInput(ctx context.Context, in PayRequest) (service.PayInput
 			return service.PayInput{}, err
 		}
 		if keyID != "" && keyID != id {
-			return service.PayInput{}, policy.Errorf(policy.CodeInvalidArgument, "user_wallet", "user_wallet is the address of %s, not of session_key_id %s", id, keyID)
+			return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, "user_wallet", "user_wallet is the address of %s, not of session_key_id %s", id, keyID)
 		}
 		keyID = id
 	}

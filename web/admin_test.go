@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	solana "github.com/gagliardetto/solana-go"
-
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
@@ -15,13 +13,7 @@ import (
 
 func codeOf(s string) policy.Code { return policy.Code(s) }
 
-func newAddress(t *testing.T) string {
-	k, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.PublicKey().String()
-}
+func newAddress(t *testing.T) string { return testenv.NewAddress(t) }
 
 // TestAdminAuth: no token, a wrong token or an agent's API key reach nothing.
 func TestAdminAuth(t *testing.T) {

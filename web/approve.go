@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -65,8 +64,8 @@ func (h *Handler) postApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sub.SignedTransaction == "" && sub.Signature == "" {
-		err := policy.Errorf(policy.CodeInvalidArgument, "signed_transaction", "send signed_transaction (a signed base64 transaction) or signature (a base58 message signature)")
-		h.metrics.approvals.WithLabelValues("unknown", string(policy.CodeInvalidArgument)).Inc()
+		err := service.Errorf(service.CodeInvalidArgument, "signed_transaction", "send signed_transaction (a signed base64 transaction) or signature (a base58 message signature)")
+		h.metrics.approvals.WithLabelValues("unknown", string(service.CodeInvalidArgument)).Inc()
 		h.fail(w, r, err)
 		return
 	}
@@ -103,7 +102,7 @@ func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(b.Reason) > 500 {
-		h.fail(w, r, policy.Errorf(policy.CodeInvalidArgument, "reason", "reason is longer than 500 characters"))
+		h.fail(w, r, service.Errorf(service.CodeInvalidArgument, "reason", "reason is longer than 500 characters"))
 		return
 	}
 	if b.Reason == "" {
@@ -118,12 +117,12 @@ func (h *Handler) rejectApproval(w http.ResponseWriter, r *http.Request) {
 }
 
 func isEmptyBody(err error) bool {
-	var pe *policy.Error
+	var pe *service.Error
 	return errors.As(err, &pe) && pe.Param == "body" && strings.Contains(pe.Message, "empty")
 }
 
-func codeOrInternal(err error) policy.Code {
-	if c := policy.CodeOf(err); c != "" {
+func codeOrInternal(err error) service.Code {
+	if c := service.CodeOf(err); c != "" {
 		return c
 	}
 	return "internal"
@@ -148,19 +147,19 @@ var errorPageTemplate = template.Must(template.New("error").Parse(`<!doctype htm
 
 // errorPage answers a browser whose approval link does not work.
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *policy.Error
+	var pe *service.Error
 	if !errors.As(err, &pe) {
 		h.log.Error("approval page", "path", redactPath(r.URL.Path), "err", err)
-		pe = &policy.Error{Code: "internal", Message: "internal error"}
+		pe = &service.Error{Code: "internal", Message: "internal error"}
 	}
 	status := StatusOf(pe.Code)
 	title, text := "This link does not work", pe.Message
 	switch pe.Code {
-	case policy.CodeNotFound:
+	case service.CodeNotFound:
 		title, text = "Approval link not found", "This link is unknown or was mistyped. Nothing was signed and nothing changed. Ask the agent for a new link."
-	case policy.CodeExpired:
+	case service.CodeExpired:
 		title, text = "This link has expired", "Nothing was signed and nothing changed. Ask the agent for a new link."
-	case policy.CodeUnavailable:
+	case service.CodeUnavailable:
 		title, text = "The Solana network is not reachable", "Nothing was signed and nothing changed. Try again in a moment."
 	case "internal":
 		text = "Something went wrong on the server. Nothing was signed and nothing changed. Try again in a moment."
@@ -170,5 +169,6 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	// The status is sent: a page that fails to render now has no one to tell.
 	_ = errorPageTemplate.Execute(w, map[string]string{"Title": title, "Text": text, "Code": string(pe.Code)})
 }

@@ -30,7 +30,7 @@ func TestBrowserSessionsOverMCP(t *testing.T) {
 	base := "http://" + ts.Listener.Addr().String()
 	st := testenv.NewStack(t, testenv.StackOptions{PublicURL: base})
 	const apiKey = "stp_browser_sessions"
-	h, err := NewHandler(Options{Service: st.Service, MCP: tools.NewServer(st.Service, tools.Options{Version: "test"}),
+	h, err := NewHandler(Options{Service: st.Service, MCP: tools.NewServer(st.Service, tools.Options{Version: "test"}), Guard: tools.NewGuard(st.Service),
 		APIKeys:  []APIKey{{AgentID: "shopping-bot", SHA256: HashToken(apiKey)}},
 		Sessions: mcpsession.New(testenv.Redis(t), "stipendtest"+policy.NewID("")[:10], 0)})
 	if err != nil {

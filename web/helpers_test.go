@@ -47,6 +47,7 @@ func newEnv(t *testing.T, o web.Options, so testenv.StackOptions) *env {
 	o.Service = st.Service
 	if o.MCP == nil {
 		o.MCP = tools.NewServer(st.Service, tools.Options{Version: "test"})
+		o.Guard = tools.NewGuard(st.Service)
 	}
 	if o.Sessions == nil {
 		o.Sessions = mcpsession.New(testenv.Redis(t), "stipendtest"+policy.NewID("")[:10], 0)

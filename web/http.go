@@ -20,14 +20,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stipend/stipend/mcpsession"
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
-	"github.com/stipend/stipend/tools"
 )
 
 // Limits of requests.
@@ -97,12 +97,25 @@ type Webhooks interface {
 	Retry(ctx context.Context, deadID string) error
 }
 
+// MCPGuard answers, in place of the MCP server, a JSON-RPC request the spec
+// gives its own error code, and reads a notifications/cancelled; the agents'
+// face offers it (tools.NewGuard), so the human's face never imports it.
+type MCPGuard interface {
+	// Check returns the error response to msg, or nil to let the server answer.
+	Check(ctx context.Context, agent string, msg json.RawMessage) *mcp.JSONRPCError
+	// CancelledRequest returns the id (as JSON) of the request msg cancels.
+	CancelledRequest(msg []byte) (string, bool)
+}
+
 // Options configure the HTTP handler.
 type Options struct {
 	// Service is the orchestrator every route calls (required).
 	Service *service.Service
 	// MCP is the MCP server of the tools; nil serves no /mcp, /sse, /message.
 	MCP *server.MCPServer
+	// Guard answers, before MCP, the messages it cannot answer itself
+	// (required with MCP; tools.NewGuard in the wiring).
+	Guard MCPGuard
 	// APIKeys are the agents' keys for the MCP routes.
 	APIKeys []APIKey
 	// AdminTokenSHA256 is the SHA-256 of the admin token; nil turns the admin API off.
@@ -197,6 +210,9 @@ func NewHandler(o Options) (*Handler, error) {
 		if o.Sessions == nil {
 			return nil, errors.New("web: Options.Sessions is required with MCP")
 		}
+		if o.Guard == nil {
+			return nil, errors.New("web: Options.Guard is required with MCP")
+		}
 		if o.MaxStreamsPerAgent <= 0 {
 			o.MaxStreamsPerAgent = DefaultMaxStreamsPerAgent
 		}
@@ -205,7 +221,7 @@ func NewHandler(o Options) (*Handler, error) {
 		h.streams = &streams{max: o.MaxStreamsPerAgent, open: map[string]int{}}
 		ctxFn := func(ctx context.Context, r *http.Request) context.Context {
 			if a, ok := agentOf(r.Context()); ok {
-				return tools.WithAgent(ctx, a)
+				return service.WithAgent(ctx, a)
 			}
 			return ctx
 		}
@@ -248,7 +264,7 @@ func NewHandler(o Options) (*Handler, error) {
 
 	h.adminRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path})
+		writeError(w, http.StatusNotFound, &service.Error{Code: service.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path})
 	})
 	return h, nil
 }
@@ -302,6 +318,7 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 func (h *Handler) bounded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		// A writer without deadlines (a test recorder) keeps the server's WriteTimeout.
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(RequestTimeout))
 		next.ServeHTTP(w, r)
 	})
@@ -377,7 +394,7 @@ func (h *Handler) agentAuth(next http.Handler) http.Handler {
 func (h *Handler) adminAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.AdminTokenSHA256 == nil {
-			writeError(w, http.StatusNotFound, &policy.Error{Code: policy.CodeNotFound,
+			writeError(w, http.StatusNotFound, &service.Error{Code: service.CodeNotFound,
 				Message: "the admin API is off: set admin_token_sha256 (see stipend keygen)"})
 			return
 		}
@@ -397,16 +414,16 @@ func (h *Handler) adminAuth(next http.Handler) http.Handler {
 }
 
 // CodeUnauthorized is the code of a missing or wrong bearer token.
-const CodeUnauthorized policy.Code = "unauthorized"
+const CodeUnauthorized service.Code = "unauthorized"
 
 func unauthorized(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="stipend"`)
-	writeError(w, http.StatusUnauthorized, &policy.Error{Code: CodeUnauthorized, Message: msg})
+	writeError(w, http.StatusUnauthorized, &service.Error{Code: CodeUnauthorized, Message: msg})
 }
 
 // errorBody is the JSON of every error answer.
 type errorBody struct {
-	Error *policy.Error `json:"error"`
+	Error *service.Error `json:"error"`
 }
 
 // writeJSON writes v as JSON; a value that does not encode is a 500.
@@ -427,31 +444,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func writeError(w http.ResponseWriter, status int, e *policy.Error) {
+func writeError(w http.ResponseWriter, status int, e *service.Error) {
 	writeJSON(w, status, errorBody{Error: e})
 }
 
 // StatusOf is the HTTP status of a coded error.
-func StatusOf(code policy.Code) int {
+func StatusOf(code service.Code) int {
 	switch code {
-	case policy.CodeInvalidArgument, service.CodeTampered:
+	case service.CodeInvalidArgument, service.CodeTampered:
 		return http.StatusBadRequest
 	case service.CodeWrongSigner, service.CodeInvalidSignature, CodeUnauthorized:
 		return http.StatusUnauthorized
 	case CodeCrossOrigin:
 		return http.StatusForbidden
-	case policy.CodeNotFound:
+	case service.CodeNotFound:
 		return http.StatusNotFound
-	case policy.CodeConflict, policy.CodeNotActive, policy.CodeRevoked:
+	case service.CodeConflict, service.CodeNotActive, service.CodeRevoked:
 		return http.StatusConflict
-	case policy.CodeExpired:
+	case service.CodeExpired:
 		return http.StatusGone
-	case policy.CodePerTransactionLimit, policy.CodeDailyLimit, policy.CodeWeeklyLimit, policy.CodeMonthlyLimit,
-		policy.CodeInsufficientFunds, policy.CodeRecipientNotAllowed, policy.CodeApprovalRequired:
+	case service.CodePerTransactionLimit, service.CodeDailyLimit, service.CodeWeeklyLimit, service.CodeMonthlyLimit,
+		service.CodeInsufficientFunds, service.CodeRecipientNotAllowed, service.CodeApprovalRequired:
 		return http.StatusUnprocessableEntity
-	case policy.CodeUnavailable:
+	case service.CodeUnavailable:
 		return http.StatusServiceUnavailable
-	case policy.CodeDeviceMismatch:
+	case service.CodeDeviceMismatch:
 		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
@@ -460,7 +477,7 @@ func StatusOf(code policy.Code) int {
 // fail answers err: a coded error with its status, anything else as a 500
 // that says nothing of the cause (which is logged).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *policy.Error
+	var pe *service.Error
 	if errors.As(err, &pe) {
 		if pe.Cause != nil {
 			h.log.Warn("request refused on a failed dependency", "method", r.Method, "path", redactPath(r.URL.Path), "code", pe.Code, "err", pe.Cause)
@@ -470,13 +487,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, &policy.Error{Code: policy.CodeInvalidArgument,
+		writeError(w, http.StatusRequestEntityTooLarge, &service.Error{Code: service.CodeInvalidArgument,
 			Message: fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)})
 		return
 	}
 	h.log.Error("request failed", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
 	// What is not a coded refusal is a dependency that failed (Redis or the RPC).
-	writeError(w, http.StatusServiceUnavailable, &policy.Error{Code: policy.CodeUnavailable,
+	writeError(w, http.StatusServiceUnavailable, &service.Error{Code: service.CodeUnavailable,
 		Message: "a dependency of stipend (its ledger or the Solana network) did not answer; try again in a moment"})
 }
 
@@ -499,7 +516,7 @@ func redactPath(p string) string {
 // Content-Type), fit the size limit, and name only known fields.
 func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return policy.Errorf(policy.CodeInvalidArgument, "Content-Type", "send JSON with Content-Type: application/json")
+		return service.Errorf(service.CodeInvalidArgument, "Content-Type", "send JSON with Content-Type: application/json")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -510,19 +527,19 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return policy.Errorf(policy.CodeInvalidArgument, te.Field, "%s must be a %s, not a %s", te.Field, te.Type.String(), te.Value)
+			return service.Errorf(service.CodeInvalidArgument, te.Field, "%s must be a %s, not a %s", te.Field, te.Type.String(), te.Value)
 		}
 		if errors.Is(err, io.EOF) {
-			return policy.Errorf(policy.CodeInvalidArgument, "body", "the request body is empty; send a JSON object")
+			return service.Errorf(service.CodeInvalidArgument, "body", "the request body is empty; send a JSON object")
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			f = strings.Trim(f, `"`)
-			return policy.Errorf(policy.CodeInvalidArgument, f, "unknown field %q", f)
+			return service.Errorf(service.CodeInvalidArgument, f, "unknown field %q", f)
 		}
-		return policy.Errorf(policy.CodeInvalidArgument, "body", "the request body is not valid JSON: %v", err)
+		return service.Errorf(service.CodeInvalidArgument, "body", "the request body is not valid JSON: %v", err)
 	}
 	if dec.More() {
-		return policy.Errorf(policy.CodeInvalidArgument, "body", "the request body holds more than one JSON value")
+		return service.Errorf(service.CodeInvalidArgument, "body", "the request body holds more than one JSON value")
 	}
 	return nil
 }
@@ -550,7 +567,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Flush implements http.Flusher.
 func (r *recorder) Flush() {
 	r.wroteHeader = true
-	_ = http.NewResponseController(r.ResponseWriter).Flush()
+	_ = http.NewResponseController(r.ResponseWriter).Flush() // a writer that cannot flush sends at the end
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.
@@ -579,7 +596,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Admin API calls by operation and outcome (ok or the error code)."}, []string{"op", "outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.payments, m.approvals, m.admin,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{})} {
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

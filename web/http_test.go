@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -31,19 +30,7 @@ func initialize(t *testing.T, c *client.Client) error {
 
 func callTool(t *testing.T, c *client.Client, name string, args map[string]any, out any) *mcp.CallToolResult {
 	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := c.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if out != nil && !res.IsError {
-		b, _ := json.Marshal(res.StructuredContent)
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	return res
+	return testenv.CallTool(t, c, name, args, out)
 }
 
 // TestMCPAuth: the MCP routes need a known API key; the key decides the agent.

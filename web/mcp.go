@@ -18,8 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/stipend/stipend/mcpsession"
-	"github.com/stipend/stipend/policy"
-	"github.com/stipend/stipend/tools"
+	"github.com/stipend/stipend/service"
 )
 
 // DefaultMaxStreamsPerAgent is how many MCP streams (GET /mcp, GET /sse) one
@@ -57,7 +56,7 @@ func (h *Handler) checkOrigin(next http.Handler) http.Handler {
 			return
 		}
 		h.log.Warn("refused MCP request from a foreign origin", "origin", origin, "path", r.URL.Path)
-		writeError(w, http.StatusForbidden, &policy.Error{Code: "forbidden_origin", Message: "requests from origin " + origin + " are not allowed"})
+		writeError(w, http.StatusForbidden, &service.Error{Code: "forbidden_origin", Message: "requests from origin " + origin + " are not allowed"})
 	})
 }
 
@@ -97,7 +96,7 @@ func (n *noWildcardCORS) Write(b []byte) (int, error) { n.strip(); return n.Resp
 // Flush implements http.Flusher.
 func (n *noWildcardCORS) Flush() {
 	n.strip()
-	_ = http.NewResponseController(n.ResponseWriter).Flush()
+	_ = http.NewResponseController(n.ResponseWriter).Flush() // a writer that cannot flush sends at the end
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.
@@ -135,7 +134,7 @@ func (h *Handler) limitStream(w http.ResponseWriter, r *http.Request, next http.
 	agent, _ := agentOf(r.Context())
 	if !h.streams.acquire(agent) {
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusTooManyRequests, &policy.Error{Code: "too_many_streams",
+		writeError(w, http.StatusTooManyRequests, &service.Error{Code: "too_many_streams",
 			Message: "this agent already holds the most MCP streams allowed; close one first"})
 		return
 	}
@@ -260,7 +259,7 @@ func (h *Handler) streamableSessions(next http.Handler) http.Handler {
 
 // post serves a message of a checked session: a batch on a 2025-03-26
 // session one message at a time; a request the spec gives its own error
-// code (tools.CheckMessage) answered here; anything else by mcp-go.
+// code (Options.Guard) answered here; anything else by mcp-go.
 func (h *Handler) post(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, agent, sessionID string, sess *mcpsession.Session) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
@@ -272,11 +271,11 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, next http.Handler
 		h.batch(w, r, next, trimmed, agent)
 		return
 	}
-	if e := tools.CheckMessage(r.Context(), h.svc, agent, body); e != nil {
+	if e := h.opts.Guard.Check(r.Context(), agent, body); e != nil {
 		writeJSON(w, http.StatusOK, e)
 		return
 	}
-	if id, ok := tools.CancelledRequest(body); ok {
+	if id, ok := h.opts.Guard.CancelledRequest(body); ok {
 		if f, ok := h.inflight.Load(sessionID + " " + id); ok {
 			f.(*atomic.Bool).Store(true)
 		}
@@ -345,7 +344,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, next http.Handle
 			out = append(out, rpcError(head.ID, mcp.INVALID_REQUEST, "initialize cannot be part of a batch"))
 			continue
 		}
-		if e := tools.CheckMessage(r.Context(), h.svc, agent, m); e != nil {
+		if e := h.opts.Guard.Check(r.Context(), agent, m); e != nil {
 			b, _ := json.Marshal(e)
 			out = append(out, b)
 			continue
@@ -456,7 +455,7 @@ func (h *Handler) sseStream(next http.Handler) http.Handler {
 		h.limitStream(w, r, next)
 		if id != "" {
 			agent, _ := agentOf(r.Context())
-			_ = h.sessions.End(context.WithoutCancel(r.Context()), id, agent)
+			_ = h.sessions.End(context.WithoutCancel(r.Context()), id, agent) // a session left behind expires with its TTL
 		}
 	})
 }
@@ -486,7 +485,7 @@ func (h *Handler) sseMessage(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if e := tools.CheckMessage(r.Context(), h.svc, agent, body); e != nil {
+		if e := h.opts.Guard.Check(r.Context(), agent, body); e != nil {
 			// The answer goes on the session's stream, as every SSE answer does.
 			if err := h.sse.SendEventToSession(id, e); err != nil {
 				h.fail(w, r, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/stipend/stipend/internal/testenv"
+	"github.com/stipend/stipend/tools"
 	"github.com/stipend/stipend/web"
 )
 
@@ -142,7 +143,7 @@ func TestMCPSessions(t *testing.T) {
 	}
 	// Another replica (a second handler on the same Redis) knows the session.
 	id2 := e.open(apiKey, v)
-	other, err := web.NewHandler(web.Options{Service: e.st.Service, MCP: e.h.MCPServer(), Sessions: e.h.Sessions(),
+	other, err := web.NewHandler(web.Options{Service: e.st.Service, MCP: e.h.MCPServer(), Guard: tools.NewGuard(e.st.Service), Sessions: e.h.Sessions(),
 		APIKeys: []web.APIKey{{AgentID: agent, SHA256: web.HashToken(apiKey)}}})
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +365,8 @@ func TestSubscriptionNotLeaked(t *testing.T) {
 	user := e.st.NewUser(t, 100*usdc)
 	k := e.st.Fund(t, agent, user, 10*usdc, "")
 	b, err := client.NewStreamableHttpClient(e.srv.URL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + otherKey}),
-		transport.WithContinuousListening())
+		//lint:ignore SA1019 this client speaks 2025-11-25, whose standalone GET stream is served
+		transport.WithContinuousListening()) //nolint:staticcheck // SA1019: this client speaks 2025-11-25, whose standalone GET stream is served
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +381,8 @@ func TestSubscriptionNotLeaked(t *testing.T) {
 		heard = append(heard, n.Method)
 		mu.Unlock()
 	})
-	if err := b.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "stipend://session-keys/" + k.SessionKeyID}}); err == nil {
+	//lint:ignore SA1019 the session negotiates 2025-11-25, where resources/subscribe is served
+	if err := b.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "stipend://session-keys/" + k.SessionKeyID}}); err == nil { //nolint:staticcheck // SA1019: the session negotiates 2025-11-25, where resources/subscribe is served
 		t.Fatal("another agent subscribed to the key")
 	}
 	a, err := client.NewStreamableHttpClient(e.srv.URL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + apiKey}))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/invopop/jsonschema"
 
-	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -25,12 +24,12 @@ type apiOp struct {
 
 // ErrorBody is the answer of a failed admin call.
 type ErrorBody struct {
-	Error policy.Error `json:"error"`
+	Error service.Error `json:"error"`
 }
 
 // RefusalBody is the answer of a refused payment: the code and the whole result.
 type RefusalBody struct {
-	Error   policy.Error       `json:"error"`
+	Error   service.Error      `json:"error"`
 	Payment *service.PayResult `json:"payment"`
 }
 

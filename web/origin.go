@@ -6,12 +6,12 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/service"
 )
 
 // CodeCrossOrigin is the code of a state-changing approval request that did
 // not come from the approval page itself (another site's form or script).
-const CodeCrossOrigin policy.Code = "cross_origin"
+const CodeCrossOrigin service.Code = "cross_origin"
 
 // checkApprovalPost lets a state-changing approval request (sign, reject)
 // through only as the page sends it: a JSON body (Content-Type:
@@ -24,13 +24,13 @@ func (h *Handler) checkApprovalPost(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
-		return policy.Errorf(policy.CodeInvalidArgument, "Content-Type", "send a JSON body with Content-Type: application/json")
+		return service.Errorf(service.CodeInvalidArgument, "Content-Type", "send a JSON body with Content-Type: application/json")
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return policy.Errorf(CodeCrossOrigin, "Sec-Fetch-Site", "approval requests are accepted only from the approval page itself (Sec-Fetch-Site: %s)", site)
+		return service.Errorf(CodeCrossOrigin, "Sec-Fetch-Site", "approval requests are accepted only from the approval page itself (Sec-Fetch-Site: %s)", site)
 	}
 	if o := r.Header.Get("Origin"); o != "" && !h.ownOrigin(r, o) {
-		return policy.Errorf(CodeCrossOrigin, "Origin", "approval requests are accepted only from the approval page itself, not from another origin")
+		return service.Errorf(CodeCrossOrigin, "Origin", "approval requests are accepted only from the approval page itself, not from another origin")
 	}
 	return nil
 }

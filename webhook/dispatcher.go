@@ -612,11 +612,11 @@ func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
 	if err != nil {
 		return err
 	}
-	var min [2]uint64
+	var least [2]uint64
 	have := false
 	lower := func(v [2]uint64) {
-		if !have || v[0] < min[0] || (v[0] == min[0] && v[1] < min[1]) {
-			min, have = v, true
+		if !have || v[0] < least[0] || (v[0] == least[0] && v[1] < least[1]) {
+			least, have = v, true
 		}
 	}
 	for _, g := range groups {
@@ -646,7 +646,7 @@ func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
 	if !have {
 		return nil
 	}
-	return d.rdb.XTrimMinID(ctx, stream, fmt.Sprintf("%d-%d", min[0], min[1])).Err()
+	return d.rdb.XTrimMinID(ctx, stream, fmt.Sprintf("%d-%d", least[0], least[1])).Err()
 }
 
 // parseStreamID parses a stream entry id "ms-seq".
@@ -706,7 +706,7 @@ func (d *Dispatcher) send(ctx context.Context, ep Endpoint, eventID, event strin
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrDelivery, ep.Name, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body is read (or dropped) already: its close has nothing to tell
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -30,15 +30,7 @@ func randHex(n int) string {
 }
 
 // wallet returns a random base58 text standing in for a user_wallet.
-func wallet() string {
-	const a = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	b := make([]byte, 44)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = a[int(b[i])%len(a)]
-	}
-	return string(b)
-}
+func wallet() string { return testenv.FakeWallet() }
 
 // env is a key space of its own on the real Redis: a random prefix, so
 // tests and packages running in parallel never see each other's wallets.

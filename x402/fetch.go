@@ -166,7 +166,7 @@ type Response struct {
 func (f *Fetcher) Do(ctx context.Context, r Request) (*Response, error) {
 	u, err := url.Parse(r.URL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	if err := CheckURL(u); err != nil {
 		return nil, err
@@ -177,7 +177,7 @@ func (f *Fetcher) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	req.Header.Set("User-Agent", "stipend-x402/1")
 	req.Header.Set("Accept", "*/*")
@@ -195,7 +195,7 @@ func (f *Fetcher) Do(ctx context.Context, r Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body is read (or dropped) already: its close has nothing to tell
 	b, err := io.ReadAll(io.LimitReader(resp.Body, f.opts.MaxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("x402: read the answer: %w", err)

@@ -106,10 +106,10 @@ func decodeHeader(h string, v any) error {
 	}
 	raw, err := base64.StdEncoding.DecodeString(h)
 	if err != nil {
-		return fmt.Errorf("%w: not base64: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: not base64: %w", ErrMalformed, err)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%w: not JSON: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: not JSON: %w", ErrMalformed, err)
 	}
 	return nil
 }

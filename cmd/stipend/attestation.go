@@ -25,7 +25,7 @@ func attestationCmd(args []string, e env) int {
 			fmt.Fprintf(e.stderr, "stipend attestation verify: %v\n", err)
 			return exitUsage
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // a file only read: its close has nothing to tell
 		r = f
 	}
 	var v service.KeyView

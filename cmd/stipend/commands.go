@@ -41,17 +41,17 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 		{"create", "create --agent-id ID --wallet W --max-amount 100 [--expiry-hours 24] [--session sess_…]", func(fs *flag.FlagSet) runFn {
 			agent := fs.String("agent-id", "", "agent that may spend from the key (required)")
 			wallet := fs.String("wallet", "", "owner's wallet (user_wallet) that funds the key (required)")
-			max := fs.String("max-amount", "", "USDC to put on the key, e.g. 100 (required)")
+			maxAmount := fs.String("max-amount", "", "USDC to put on the key, e.g. 100 (required)")
 			hours := fs.Float64("expiry-hours", 24, "hours until the key expires")
 			sess := fs.String("session", "", "agent session (sess_…) to link once created")
 			return func(ctx context.Context, c *adminClient, pos []string, e env, asJSON bool) error {
 				if len(pos) > 0 {
 					return usageErr("unexpected argument %q", pos[0])
 				}
-				if *agent == "" || *wallet == "" || *max == "" {
+				if *agent == "" || *wallet == "" || *maxAmount == "" {
 					return usageErr("--agent-id, --wallet and --max-amount are required")
 				}
-				body := web.CreateKeyRequest{AgentID: *agent, UserWallet: *wallet, MaxAmount: amountArg(*max), ExpiryHours: *hours, SessionID: *sess}
+				body := web.CreateKeyRequest{AgentID: *agent, UserWallet: *wallet, MaxAmount: amountArg(*maxAmount), ExpiryHours: *hours, SessionID: *sess}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys", body, func(k *service.KeyCreated) {
 					t := newTable(e.stdout)
 					showKey(t, k.KeyView)

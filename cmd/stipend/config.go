@@ -328,7 +328,7 @@ func loadFile(path string, c *Config) error {
 	if err != nil {
 		return fmt.Errorf("config: file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a file only read: its close has nothing to tell
 	dec := yaml.NewDecoder(f)
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {

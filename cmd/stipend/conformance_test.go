@@ -72,15 +72,11 @@ func TestMCPConformance(t *testing.T) {
 	waitHealthy(t, "http://"+addr, exited, &serverLog)
 
 	target, _ := url.Parse("http://" + addr)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.FlushInterval = -1
-	base := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		host := r.Host
-		base(r)
-		r.Host = host // the DNS rebinding scenario sends its own Host
-		r.Header.Set("Authorization", "Bearer "+key)
-	}
+	proxy := &httputil.ReverseProxy{FlushInterval: -1, Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // the DNS rebinding scenario sends its own Host
+		pr.Out.Header.Set("Authorization", "Bearer "+key)
+	}}
 	pl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

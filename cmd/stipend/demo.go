@@ -89,14 +89,14 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 		}
 		return fmt.Errorf("start the local chain: %w", err)
 	}
-	defer chain.Close()
+	defer func() { _ = chain.Close() }() // shutting down: nothing to do about a failed close
 	d.chain = chain
 
 	emb, err := policy.NewEmbedded()
 	if err != nil {
 		return err
 	}
-	defer emb.Close()
+	defer func() { _ = emb.Close() }() // shutting down: nothing to do about a failed close
 	store := policy.New(emb.Client, policy.Options{Prefix: "stipend"})
 	if d.wallets, err = wallet.New(wallet.Config{RPCURL: chain.URL, Mint: chain.Mint, Decimals: chain.Decimals,
 		ConfirmTimeout: 30 * time.Second, Logger: d.log}); err != nil {
@@ -127,12 +127,11 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 	adminHash := web.HashToken(d.admin)
 	h, err := web.NewHandler(web.Options{Service: d.svc, Logger: d.log,
 		MCP:              tools.NewServer(d.svc, tools.Options{Version: version, Logger: d.log}),
+		Guard:            tools.NewGuard(d.svc),
 		Sessions:         mcpsession.New(emb.Client, "stipend", 0),
 		APIKeys:          []web.APIKey{{AgentID: demoAgent, SHA256: web.HashToken(apiKey)}},
 		AdminTokenSHA256: &adminHash,
-		Wallets: func(ctx context.Context) ([]string, error) {
-			return emb.Client.SMembers(ctx, store.WalletsKey()).Result()
-		}})
+		Wallets:          d.svc.Wallets})
 	if err != nil {
 		return err
 	}
@@ -171,7 +170,7 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + apiKey})); err != nil {
 		return err
 	}
-	defer d.mcp.Close()
+	defer func() { _ = d.mcp.Close() }() // shutting down: nothing to do about a failed close
 	if err := d.mcp.Start(ctx); err != nil {
 		return fmt.Errorf("mcp start: %w", err)
 	}
@@ -329,7 +328,7 @@ func (d *demo) lifecycle(ctx context.Context) error {
 	d.printf("     → a payment after revocation is refused\n")
 
 	d.say("Audit: the user's hash-chained log verifies")
-	n, err := d.svc.Store().VerifyAudit(ctx, d.user.PublicKey().String())
+	n, err := d.svc.VerifyAudit(ctx, d.user.PublicKey().String())
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -362,7 +361,7 @@ func (d *demo) tool(ctx context.Context, name string, args map[string]any, out a
 }
 
 // toolRefusal calls a tool that must refuse, and returns the refusal.
-func (d *demo) toolRefusal(ctx context.Context, name string, args map[string]any) (*policy.Error, error) {
+func (d *demo) toolRefusal(ctx context.Context, name string, args map[string]any) (*service.Error, error) {
 	res, err := d.callTool(ctx, name, args)
 	if err != nil {
 		return nil, err
@@ -371,7 +370,7 @@ func (d *demo) toolRefusal(ctx context.Context, name string, args map[string]any
 		return nil, fmt.Errorf("%s: succeeded (%s), want a refusal", name, resultText(res))
 	}
 	var body struct {
-		Error policy.Error `json:"error"`
+		Error service.Error `json:"error"`
 	}
 	b, _ := json.Marshal(res.StructuredContent)
 	if err := json.Unmarshal(b, &body); err != nil || body.Error.Code == "" {
@@ -466,7 +465,7 @@ func (d *demo) httpJSON(ctx context.Context, method, url, token string, body, ou
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body is read (or dropped) already: its close has nothing to tell
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, strings.TrimSpace(string(raw)))
@@ -515,11 +514,11 @@ func (d *demo) balances(ctx context.Context, user, key, shop string) error {
 		if err != nil {
 			return fmt.Errorf("read balance: %w", err)
 		}
-		got[i] = policy.Amount(b).Format(int32(d.chain.Decimals))
+		got[i] = service.Amount(b).Format(int32(d.chain.Decimals))
 	}
 	d.printf("     on chain: user %s | session key %s | shop %s USDC\n", got[0], got[1], got[2])
 	for i, want := range []string{user, key, shop} {
-		w, err := policy.ParseAmount(want, int32(d.chain.Decimals))
+		w, err := d.svc.ParseAmountText(want)
 		if want == "0" {
 			w, err = 0, nil
 		}

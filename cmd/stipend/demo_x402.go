@@ -26,7 +26,7 @@ func (d *demo) paidFetch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer seller.Close()
+	defer func() { _ = seller.Close() }() // shutting down: nothing to do about a failed close
 	d.printf("\n  x402 seller     %s (GET /weather for 0.01 USDC, paid to %s)\n", seller.URL, seller.PayTo)
 
 	d.say("Agent calls create_session_key (1 USDC) for paid web requests; the human approves")

@@ -146,7 +146,7 @@ func (d *doctor) endpoint(ctx context.Context, rt *Runtime, raw string) bool {
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	cl := rpc.New(raw)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }() // shutting down: nothing to do about a failed close
 	scrub := func(err error) string { return strings.ReplaceAll(shortErr(err), raw, host(raw)) }
 	ver, err := cl.GetVersion(ctx)
 	if err != nil {
@@ -303,7 +303,7 @@ func (d *doctor) redis(ctx context.Context, rt *Runtime) {
 	} else {
 		c, addr = redis.NewClient(rt.Redis), rt.Redis.Addr
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // shutting down: nothing to do about a failed close
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {

@@ -167,13 +167,11 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		a.hooks = d
 		a.svc.Subscribe(func(service.Change) { d.Notify() }) // deliver a change now, not at the next poll
 	}
-	o := web.Options{Service: a.svc, MCP: a.mcp, APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
+	o := web.Options{Service: a.svc, MCP: a.mcp, Guard: tools.NewGuard(a.svc), APIKeys: rt.APIKeys, AdminTokenSHA256: rt.AdminToken, Logger: logger,
 		AllowNonLocalHost: rt.AllowNonLocalHost, DefaultAgentID: rt.StdioAgentID,
 		AllowedOrigins: rt.AllowedOrigins, MaxStreamsPerAgent: rt.MaxStreamsPerAgent,
 		Sessions: mcpsession.New(a.rdb, rt.RedisPrefix, rt.MCPSessionTTL),
-		Wallets: func(ctx context.Context) ([]string, error) {
-			return a.rdb.SMembers(ctx, a.store.WalletsKey()).Result()
-		},
+		Wallets:  a.svc.Wallets,
 		Ready: []web.ReadyCheck{
 			{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 			{Name: "rpc", Check: func(ctx context.Context) error { _, err := chain.RPC().GetHealth(ctx); return err }},
@@ -191,6 +189,9 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 }
 
 func (a *app) close() {
+	if a.chain != nil {
+		a.chain.Close()
+	}
 	if a.sink != nil {
 		_ = a.sink.Close()
 	}
@@ -356,12 +357,12 @@ func webhookErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, webhook.ErrUnknownEndpoint):
-		return policy.Errorf(policy.CodeNotFound, "endpoint", "%v", err)
+		return service.Errorf(service.CodeNotFound, "endpoint", "%v", err)
 	case errors.Is(err, webhook.ErrDeadLetterNotFound):
-		return policy.Errorf(policy.CodeNotFound, "id", "%v", err)
+		return service.Errorf(service.CodeNotFound, "id", "%v", err)
 	case errors.Is(err, webhook.ErrDelivery):
 		// The endpoint's URL (which may carry a secret) stays in the log.
-		return &policy.Error{Code: policy.CodeUnavailable, Param: "endpoint", Cause: err,
+		return &service.Error{Code: service.CodeUnavailable, Param: "endpoint", Cause: err,
 			Message: "the webhook endpoint did not accept the event; see the server log"}
 	}
 	return err

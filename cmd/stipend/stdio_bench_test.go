@@ -45,7 +45,8 @@ func BenchmarkStdio(b *testing.B) {
 
 	b.Run("ping", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := c.Ping(ctx); err != nil {
+			//lint:ignore SA1019 the session negotiates 2025-11-25, where ping is a request the server answers
+			if err := c.Ping(ctx); err != nil { //nolint:staticcheck // SA1019: the session negotiates 2025-11-25, where ping is a request the server answers
 				b.Fatal(err)
 			}
 		}

@@ -253,10 +253,10 @@ func (h *harness) approve(link created) {
 }
 
 // newKey creates a key and approves its funding.
-func (h *harness) newKey(max int) string {
+func (h *harness) newKey(maxAmount int) string {
 	var c created
 	code, err := h.api("POST", "/admin/session-keys", map[string]any{"agent_id": "bot", "user_wallet": h.user.PublicKey().String(),
-		"max_amount": strconv.Itoa(max), "expiry_hours": 24}, &c)
+		"max_amount": strconv.Itoa(maxAmount), "expiry_hours": 24}, &c)
 	if err != nil || code >= 300 || c.SessionKeyID == "" {
 		h.t.Logf("  create key: %d %v", code, err)
 		return ""

@@ -165,11 +165,11 @@ func (st *Stack) TokenBalance(tb testing.TB, owner solana.PublicKey) uint64 {
 
 // Fund creates a session key for the user and approves its funding as the
 // user would; it returns the active key.
-func (st *Stack) Fund(tb testing.TB, agent string, u *User, max policy.Amount, sessionID string) *service.KeyView {
+func (st *Stack) Fund(tb testing.TB, agent string, u *User, maxAmount policy.Amount, sessionID string) *service.KeyView {
 	tb.Helper()
 	ctx := context.Background()
 	c, err := st.Service.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: u.Address().String(),
-		MaxAmount: max, ExpiryHours: 24, SessionID: sessionID})
+		MaxAmount: maxAmount, ExpiryHours: 24, SessionID: sessionID})
 	if err != nil {
 		tb.Fatalf("create session key: %v", err)
 	}
