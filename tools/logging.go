@@ -30,6 +30,21 @@ func (h *handlers) logTo(ctx context.Context, level mcp.LoggingLevel, data any) 
 	}
 }
 
+// wantsLog reports whether a message at level would reach the calling
+// client (as mcp-go decides when sending), so that nothing is read only to
+// build a message nobody asked for.
+func (h *handlers) wantsLog(ctx context.Context, level mcp.LoggingLevel) bool {
+	sess := server.ClientSessionFromContext(ctx)
+	if h.srv == nil || sess == nil {
+		return false
+	}
+	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern {
+		return info.LogLevel != "" && level.ShouldSendTo(info.LogLevel)
+	}
+	sl, ok := sess.(server.SessionWithLogging)
+	return ok && level.ShouldSendTo(sl.GetLogLevel())
+}
+
 // payLog reports the steps of a payment (reserved, signed, sent, confirmed) as info messages.
 func (h *handlers) payLog(ctx context.Context, keyID string) func(string) {
 	return func(stage string) {

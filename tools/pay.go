@@ -65,8 +65,11 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	}
 	switch r.Status {
 	case "confirmed":
-		if k, err := h.svc.Status(ctx, agent, r.SessionKeyID); err == nil {
-			h.warnKey(ctx, k)
+		// The key is read again only for a client that wants warnings.
+		if h.wantsLog(ctx, mcp.LoggingLevelWarning) {
+			if k, err := h.svc.Status(ctx, agent, r.SessionKeyID); err == nil {
+				h.warnKey(ctx, k)
+			}
 		}
 		tok := h.svc.Config().Token
 		text := fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s).", r.Amount, tok, r.Recipient, r.PaymentID, r.TransactionSignature)
