@@ -69,6 +69,7 @@ type Session struct {
 	AllowedRecipients    []string
 	CreatedAt            time.Time
 	ExpiresAt            time.Time
+	Mint                 string // the token the limits are in; "" = any
 	// Usage of the rolling windows, and when their oldest counted bucket leaves.
 	UsedDay, UsedWeek, UsedMonth       Amount
 	ResetsDay, ResetsWeek, ResetsMonth time.Time
@@ -208,7 +209,7 @@ func (f fields) sessionKey() *SessionKey {
 func (f fields) session() *Session {
 	s := &Session{
 		ID: f.str("session_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
-		Status: f.str("status"),
+		Status: f.str("status"), Mint: f.str("mint"),
 		Limits: Limits{PerTransaction: f.amount("per_transaction"), PerDay: f.amount("per_day"),
 			PerWeek: f.amount("per_week"), PerMonth: f.amount("per_month")},
 		RequireApprovalAbove: f.amount("approval_above"),

@@ -442,7 +442,7 @@ func StatusOf(code policy.Code) int {
 		return http.StatusForbidden
 	case policy.CodeNotFound:
 		return http.StatusNotFound
-	case policy.CodeConflict, policy.CodeNotActive, policy.CodeRevoked:
+	case policy.CodeConflict, policy.CodeNotActive, policy.CodeRevoked, policy.CodeTokenMismatch:
 		return http.StatusConflict
 	case policy.CodeExpired:
 		return http.StatusGone
