@@ -1,0 +1,137 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"github.com/stipend/stipend/policy"
+	"github.com/stipend/stipend/wallet"
+)
+
+// Token is one token the service offers: its symbol and the chain layer
+// built for its mint, decimals and token program (wallet.Chain.ForToken).
+type Token struct {
+	Symbol   string
+	Decimals int32 // the mint's decimals; 0: the chain's
+	Chain    *wallet.Chain
+}
+
+// Mint returns the token's mint address.
+func (t Token) Mint() string { return t.Chain.Mint().String() }
+
+// Tokens returns the offered tokens' symbols, the default (first) one first.
+func (s *Service) Tokens() []string {
+	out := make([]string, len(s.cfg.Tokens))
+	for i, t := range s.cfg.Tokens {
+		out[i] = t.Symbol
+	}
+	return out
+}
+
+// token returns the offered token named symbol (case-insensitive); "" is the
+// first. One that is not offered is invalid_argument naming those offered.
+func (s *Service) token(symbol string) (Token, error) {
+	if len(s.cfg.Tokens) == 0 {
+		return Token{Symbol: s.cfg.Token, Decimals: s.cfg.Decimals, Chain: s.chain}, nil
+	}
+	if symbol == "" {
+		return s.cfg.Tokens[0], nil
+	}
+	for _, t := range s.cfg.Tokens {
+		if strings.EqualFold(t.Symbol, symbol) {
+			return t, nil
+		}
+	}
+	return Token{}, policy.Errorf(policy.CodeInvalidArgument, "token", "token %q is not offered; offered: %s",
+		symbol, strings.Join(s.Tokens(), ", "))
+}
+
+// tokenOfMint returns the offered token of mint; the first for "" (records
+// made before a server offered several tokens) or for a mint no longer offered.
+func (s *Service) tokenOfMint(mint string) Token {
+	for _, t := range s.cfg.Tokens {
+		if t.Chain != nil && t.Mint() == mint {
+			return t
+		}
+	}
+	t, _ := s.token("")
+	if mint != "" && len(s.cfg.Tokens) > 1 {
+		s.log.Warn("a record's mint is not offered; using the first token", "mint", mint)
+	}
+	return t
+}
+
+// chainOf returns the chain layer of key k's token: every transaction of a
+// key (funding, top-up, payment, sweep, balance reads) is built with it.
+func (s *Service) chainOf(k *policy.SessionKey) *wallet.Chain {
+	return s.tokenOfMint(k.Mint).Chain
+}
+
+// decimalsOf returns the decimals the amounts of mint are written with.
+func (s *Service) decimalsOf(mint string) int32 {
+	return s.tokenOfMint(mint).Decimals
+}
+
+// symbolOf returns the symbol of mint's token.
+func (s *Service) symbolOf(mint string) string {
+	if t := s.tokenOfMint(mint); t.Symbol != "" {
+		return t.Symbol
+	}
+	return s.cfg.Token
+}
+
+// formatIn writes an amount of mint's token.
+func (s *Service) formatIn(mint string, a policy.Amount) string { return a.Format(s.decimalsOf(mint)) }
+
+// ParseAmountIn parses an amount of the offered token named symbol ("" is
+// the first): at most its decimals.
+func (s *Service) ParseAmountIn(symbol string, raw []byte) (policy.Amount, error) {
+	t, err := s.token(symbol)
+	if err != nil {
+		return 0, err
+	}
+	return policy.ParseAmountJSON(raw, t.Decimals)
+}
+
+// ParseKeyAmount parses an amount of the token of the agent's session key
+// keyID. An unknown key parses in the first token; the call that uses the
+// amount reports the key as not found.
+func (s *Service) ParseKeyAmount(ctx context.Context, agentID, keyID string, raw []byte) (policy.Amount, error) {
+	mint := ""
+	if keyID != "" {
+		if k, _, err := s.store.GetKey(ctx, agentID, keyID); err == nil {
+			mint = k.Mint
+		} else if !isCoded(err) {
+			return 0, err
+		}
+	}
+	return policy.ParseAmountJSON(raw, s.decimalsOf(mint))
+}
+
+// ParseSessionAmount parses an amount of the token of the agent's session
+// sessionID, as ParseKeyAmount does for a key.
+func (s *Service) ParseSessionAmount(ctx context.Context, agentID, sessionID string, raw []byte) (policy.Amount, error) {
+	mint := ""
+	if sessionID != "" {
+		if sess, err := s.store.GetSession(ctx, agentID, sessionID); err == nil {
+			mint = sess.Mint
+		} else if !isCoded(err) {
+			return 0, err
+		}
+	}
+	return policy.ParseAmountJSON(raw, s.decimalsOf(mint))
+}
+
+// keyToken returns the token of the agent's session key keyID.
+func (s *Service) keyToken(ctx context.Context, agentID, keyID string) (Token, error) {
+	k, _, err := s.store.GetKey(ctx, agentID, keyID)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.tokenOfMint(k.Mint), nil
+}
+
+// paymentAmount writes a payment's amount in its key's (or session's) token.
+func (s *Service) paymentAmount(ctx context.Context, p *policy.Payment) string {
+	return s.formatIn(s.approvalMint(ctx, &policy.Approval{SessionKeyID: p.SessionKeyID, SessionID: p.SessionID}), p.Amount)
+}
