@@ -225,7 +225,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) Summary {
 		add("Agent", a.AgentID)
 		add("Session key", a.SessionKeyID)
 		if k != nil {
-			sm.RemainingAfter = s.formatIn(mint, k.Remaining + a.Amount)
+			sm.RemainingAfter = s.formatIn(mint, k.Remaining+a.Amount)
 			add("Its limit becomes", s.formatIn(mint, k.MaxAmount+a.Amount)+" "+symbol)
 		}
 	case policy.ApprovalPayment, policy.ApprovalOwnPayment:

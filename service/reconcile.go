@@ -108,15 +108,15 @@ type TokenTotals struct {
 
 // ReconcileReport is the outcome of one full check of every key.
 type ReconcileReport struct {
-	Checked     int                 `json:"checked"`
-	Agree       bool                `json:"agree"`
-	ChainTotal  string              `json:"chain_total"`
-	LedgerTotal string              `json:"ledger_total"`
+	Checked     int    `json:"checked"`
+	Agree       bool   `json:"agree"`
+	ChainTotal  string `json:"chain_total"`
+	LedgerTotal string `json:"ledger_total"`
 	// Tokens are the totals of each token, when the server offers several
 	// (chain_total and ledger_total are then the first token's).
-	Tokens      []TokenTotals       `json:"tokens,omitempty"`
-	Keys        []KeyReconciliation `json:"keys"`
-	CheckedAt   string              `json:"checked_at"`
+	Tokens    []TokenTotals       `json:"tokens,omitempty"`
+	Keys      []KeyReconciliation `json:"keys"`
+	CheckedAt string              `json:"checked_at"`
 }
 
 // expected is what the ledger says belongs on a key's token account.

@@ -25,12 +25,12 @@ import (
 
 // Config configures the Service.
 type Config struct {
-	Token         string        // token symbol shown to people; "USDC"
-	Decimals      int32         // the token's decimals; 6
+	Token    string // token symbol shown to people; "USDC"
+	Decimals int32  // the token's decimals; 6
 	// Tokens are the tokens offered, the default first; a key holds one. When
 	// empty, the one token is Token with Decimals on the chain given to New;
 	// when set, Token and Decimals become the first's.
-	Tokens []Token
+	Tokens        []Token
 	PublicURL     string        // base URL of the approval pages, e.g. http://127.0.0.1:8080
 	Domain        string        // the domain named in messages the owner signs; from PublicURL by default
 	Cluster       string        // Wallet Standard chain id, e.g. solana:localnet, solana:mainnet
