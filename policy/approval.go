@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -176,10 +177,13 @@ func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, erro
 // (processing → pending), "finish" (processing → used, with arg the result),
 // "rebind" (a new payload while pending) and "cancel".
 func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (*Approval, error) {
-	if err := validID(token, "ap_", "token"); err != nil {
-		return nil, err
+	id := token // background work (the reconciler) knows only the id (TokenID) of a link
+	if !strings.HasPrefix(token, "aph_") {
+		if err := validID(token, "ap_", "token"); err != nil {
+			return nil, err
+		}
+		id = TokenID(token)
 	}
-	id := TokenID(token)
 	w, err := s.walletOf(ctx, id, "token")
 	if err != nil {
 		if CodeOf(err) == CodeNotFound {

@@ -50,11 +50,15 @@ func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string)
 	if err := validID(token, "ap_", "token"); err != nil {
 		return nil, err
 	}
-	w, err := s.walletOf(ctx, token, "token")
+	id := TokenID(token) // the store keeps what the token hashes to, never the token
+	w, err := s.walletOf(ctx, id, "token")
 	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "token", "no such approval link")
+		}
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "approval", w, "appr:"+token, token, "claim", sig, blockhash)
+	f, err := s.runFields(ctx, "approval", w, "appr:"+id, id, "claim", sig, blockhash)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,7 @@ func (s *Store) ProcessingApprovals(ctx context.Context) ([]*Approval, error) {
 			return nil, fmt.Errorf("policy: processing approvals: %w", err)
 		}
 		for _, t := range tokens {
-			a, err := s.GetApproval(ctx, t)
+			a, err := s.GetApprovalByID(ctx, t) // the set holds ids (TokenID), never tokens
 			if errors.Is(err, ErrNotFound) {
 				s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t)
 				continue
