@@ -72,6 +72,8 @@ type Service struct {
 	subs     map[int]func(Change)
 	nextSub  int
 
+	mints sync.Map // session key id → its mint (never changes), for parsing its amounts
+
 	x402Once  sync.Once     // builds x402Fetch on first use
 	x402Fetch *x402.Fetcher // the paid fetches' HTTP client
 }

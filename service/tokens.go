@@ -97,15 +97,38 @@ func (s *Service) ParseAmountIn(symbol string, raw []byte) (policy.Amount, error
 // keyID. An unknown key parses in the first token; the call that uses the
 // amount reports the key as not found.
 func (s *Service) ParseKeyAmount(ctx context.Context, agentID, keyID string, raw []byte) (policy.Amount, error) {
-	mint := ""
-	if keyID != "" {
-		if k, _, err := s.store.GetKey(ctx, agentID, keyID); err == nil {
-			mint = k.Mint
-		} else if !isCoded(err) {
-			return 0, err
-		}
+	mint, err := s.keyMint(ctx, agentID, keyID)
+	if err != nil {
+		return 0, err
 	}
 	return policy.ParseAmountJSON(raw, s.decimalsOf(mint))
+}
+
+// keyMint returns the mint of session key keyID ("" when not found). A key's
+// mint never changes, so it is remembered: a payment's amount costs no read.
+func (s *Service) keyMint(ctx context.Context, agentID, keyID string) (string, error) {
+	if keyID == "" {
+		return "", nil
+	}
+	if m, ok := s.mints.Load(keyID); ok {
+		return m.(string), nil
+	}
+	k, _, err := s.store.GetKey(ctx, agentID, keyID)
+	if err != nil {
+		if isCoded(err) {
+			return "", nil
+		}
+		return "", unavailable(err)
+	}
+	s.rememberMint(k)
+	return k.Mint, nil
+}
+
+// rememberMint keeps key k's mint for keyMint.
+func (s *Service) rememberMint(k *policy.SessionKey) {
+	if k != nil && k.ID != "" {
+		s.mints.Store(k.ID, k.Mint)
+	}
 }
 
 // ParseSessionAmount parses an amount of the token of the agent's session
@@ -116,7 +139,7 @@ func (s *Service) ParseSessionAmount(ctx context.Context, agentID, sessionID str
 		if sess, err := s.store.GetSession(ctx, agentID, sessionID); err == nil {
 			mint = sess.Mint
 		} else if !isCoded(err) {
-			return 0, err
+			return 0, unavailable(err)
 		}
 	}
 	return policy.ParseAmountJSON(raw, s.decimalsOf(mint))
@@ -126,7 +149,7 @@ func (s *Service) ParseSessionAmount(ctx context.Context, agentID, sessionID str
 func (s *Service) keyToken(ctx context.Context, agentID, keyID string) (Token, error) {
 	k, _, err := s.store.GetKey(ctx, agentID, keyID)
 	if err != nil {
-		return Token{}, err
+		return Token{}, unavailable(err)
 	}
 	return s.tokenOfMint(k.Mint), nil
 }
@@ -134,4 +157,22 @@ func (s *Service) keyToken(ctx context.Context, agentID, keyID string) (Token, e
 // paymentAmount writes a payment's amount in its key's (or session's) token.
 func (s *Service) paymentAmount(ctx context.Context, p *policy.Payment) string {
 	return s.formatIn(s.approvalMint(ctx, &policy.Approval{SessionKeyID: p.SessionKeyID, SessionID: p.SessionID}), p.Amount)
+}
+
+// KeySymbol returns the symbol of the token of the agent's session key keyID
+// (the first token's when the key is not found).
+func (s *Service) KeySymbol(ctx context.Context, agentID, keyID string) string {
+	if m, err := s.keyMint(ctx, agentID, keyID); err == nil && m != "" {
+		return s.symbolOf(m)
+	}
+	return s.cfg.Token
+}
+
+// SessionSymbol returns the symbol of the token the agent's session's
+// limits are in (the first token's when the session is not found).
+func (s *Service) SessionSymbol(ctx context.Context, agentID, sessionID string) string {
+	if sess, err := s.store.GetSession(ctx, agentID, sessionID); err == nil {
+		return s.symbolOf(sess.Mint)
+	}
+	return s.cfg.Token
 }

@@ -43,6 +43,7 @@ type SessionView struct {
 	Status               string   `json:"status"`
 	AgentID              string   `json:"agent_id"`
 	UserWallet           string   `json:"user_wallet"`
+	Token                string   `json:"token,omitempty"` // the token the limits are in; only keys of it link
 	MaxPerTransaction    string   `json:"max_per_transaction,omitempty"`
 	MaxPerDay            string   `json:"max_per_day,omitempty"`
 	MaxPerWeek           string   `json:"max_per_week,omitempty"`
@@ -86,6 +87,7 @@ func (s *Service) amountOrEmpty(a policy.Amount) string {
 }
 
 func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
+	s.rememberMint(k)
 	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,
 		Token: k.Token, Mint: k.Mint, Decimals: k.Decimals, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
 		MaxAmount: s.formatIn(k.Mint, k.MaxAmount), SpentAmount: s.formatIn(k.Mint, k.Spent), ReservedAmount: s.formatIn(k.Mint, k.Reserved),
@@ -108,7 +110,11 @@ func (s *Service) sessionView(x *policy.Session) *SessionView {
 		}
 		return f(a)
 	}
-	return &SessionView{SessionID: x.ID, Status: x.Status, AgentID: x.AgentID, UserWallet: x.UserWallet,
+	tokenName := ""
+	if x.Mint != "" {
+		tokenName = s.symbolOf(x.Mint)
+	}
+	return &SessionView{SessionID: x.ID, Status: x.Status, AgentID: x.AgentID, UserWallet: x.UserWallet, Token: tokenName,
 		MaxPerTransaction: orEmpty(x.Limits.PerTransaction), MaxPerDay: orEmpty(x.Limits.PerDay),
 		MaxPerWeek: orEmpty(x.Limits.PerWeek), MaxPerMonth: orEmpty(x.Limits.PerMonth),
 		RequireApprovalAbove: orEmpty(x.RequireApprovalAbove), AllowedRecipients: x.AllowedRecipients,

@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 )
 
@@ -44,8 +45,8 @@ func (h *handlers) warnKey(ctx context.Context, k *service.KeyView) {
 	if k == nil || k.Status != "active" {
 		return
 	}
-	remaining, err1 := h.svc.ParseAmount([]byte(`"` + k.RemainingAmount + `"`))
-	max, err2 := h.svc.ParseAmount([]byte(`"` + k.MaxAmount + `"`))
+	remaining, err1 := policy.ParseAmountJSON([]byte(`"`+k.RemainingAmount+`"`), k.Decimals) // in the key's token
+	max, err2 := policy.ParseAmountJSON([]byte(`"`+k.MaxAmount+`"`), k.Decimals)
 	if err1 == nil && err2 == nil && max > 0 && remaining*100 < max*lowBalancePercent {
 		h.logTo(ctx, mcp.LoggingLevelWarning, map[string]any{"event": "low_balance", "session_key_id": k.SessionKeyID,
 			"remaining_amount": k.RemainingAmount, "max_amount": k.MaxAmount,

@@ -93,21 +93,12 @@ type refusal struct {
 func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
-// amount parses a required amount field.
-func (h *Handler) amount(raw json.RawMessage, param string) (policy.Amount, error) {
+// keyAmount parses a required amount of session key keyID's token.
+func (h *Handler) keyAmount(r *http.Request, keyID string, raw json.RawMessage, param string) (policy.Amount, error) {
 	if isNull(raw) {
 		return 0, policy.Errorf(policy.CodeInvalidArgument, param, "%s is required", param)
 	}
-	a, err := h.svc.ParseAmount(raw)
-	return a, withParam(err, param)
-}
-
-// optAmount parses an optional amount field (absent or null: zero, meaning no limit).
-func (h *Handler) optAmount(raw json.RawMessage, param string) (policy.Amount, error) {
-	if isNull(raw) {
-		return 0, nil
-	}
-	a, err := h.svc.ParseAmount(raw)
+	a, err := h.svc.ParseKeyAmount(r.Context(), "", keyID, raw)
 	return a, withParam(err, param)
 }
 
@@ -190,7 +181,7 @@ func (h *Handler) adminTopUp(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	amt, err := h.keyAmount(r, r.PathValue("id"), in.Amount, "amount")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -226,7 +217,7 @@ func (h *Handler) adminCanAfford(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	amt, err := h.keyAmount(r, r.PathValue("id"), in.Amount, "amount")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -281,6 +272,11 @@ type LimitsRequest struct {
 }
 
 func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error) {
+	return h.limitsIn(in, h.svc.ParseAmount)
+}
+
+// limitsIn parses limits with parse (in the session's token).
+func (h *Handler) limitsIn(in LimitsRequest, parse func([]byte) (policy.Amount, error)) (policy.Limits, policy.Amount, error) {
 	var l policy.Limits
 	var above policy.Amount
 	for _, f := range []struct {
@@ -294,8 +290,12 @@ func (h *Handler) limits(in LimitsRequest) (policy.Limits, policy.Amount, error)
 		{in.MaxPerMonth, "max_per_month", &l.PerMonth},
 		{in.RequireApprovalAbove, "require_approval_above", &above},
 	} {
-		a, err := h.optAmount(f.raw, f.name)
-		if err != nil {
+		var a policy.Amount
+		var err error
+		if !isNull(f.raw) {
+			a, err = parse(f.raw)
+		}
+		if err = withParam(err, f.name); err != nil {
 			return l, 0, err
 		}
 		*f.dst = a
@@ -312,6 +312,9 @@ type CreateSessionRequest struct {
 	DurationHours     float64        `json:"duration_hours,omitempty"`
 	AllowedRecipients []string       `json:"allowed_recipients,omitempty"`
 	Limits            *LimitsRequest `json:"limits,omitempty"`
+	// Token is the symbol of the token the limits are in (default: the first
+	// offered); only keys of it link to the session (token_mismatch).
+	Token string `json:"token,omitempty"`
 	LimitsRequest
 }
 
@@ -327,12 +330,12 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(lr)
+	l, above, err := h.limitsIn(lr, func(raw []byte) (policy.Amount, error) { return h.svc.ParseAmountIn(in.Token, raw) })
 	if err != nil {
 		return 0, nil, err
 	}
 	s, err := h.svc.CreateSession(r.Context(), service.CreateSessionInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
-		Limits: l, RequireApprovalAbove: above, AllowedRecipients: in.AllowedRecipients, DurationHours: in.DurationHours})
+		Limits: l, RequireApprovalAbove: above, AllowedRecipients: in.AllowedRecipients, DurationHours: in.DurationHours, Token: in.Token})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -365,7 +368,9 @@ func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(in.LimitsRequest)
+	l, above, err := h.limitsIn(in.LimitsRequest, func(raw []byte) (policy.Amount, error) {
+		return h.svc.ParseSessionAmount(r.Context(), "", r.PathValue("id"), raw)
+	})
 	if err != nil {
 		return 0, nil, err
 	}
