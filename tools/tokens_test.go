@@ -32,7 +32,7 @@ func TestSeveralTokens(t *testing.T) {
 	svc := service.New(st.Store, st.Chain, st.Sealer, service.Config{PublicURL: "http://127.0.0.1:0",
 		Tokens: []service.Token{{Symbol: "USDC", Chain: st.Chain}, {Symbol: "EURT", Chain: eurt}}}, nil)
 	c := connect(t, tools.NewServer(svc, tools.Options{DefaultAgent: "agent-a"}), nil)
-	user := st.NewUser(t, 500_000_000) // 500 USDC
+	user := st.NewUser(t, 500_000_000)                                                // 500 USDC
 	if _, err := st.Local.MintToOf(ctx, m.Mint, user.Address(), 50_000); err != nil { // 500 EURT
 		t.Fatal(err)
 	}
