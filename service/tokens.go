@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/stipend/stipend/policy"
@@ -175,4 +176,24 @@ func (s *Service) SessionSymbol(ctx context.Context, agentID, sessionID string) 
 		return s.symbolOf(sess.Mint)
 	}
 	return s.cfg.Token
+}
+
+// EventDecimals returns the decimals of the token of an event's data as the
+// ledger recorded it: its session key's token, else its session's (for
+// webhooks, whose data is written in the API's dialect).
+func (s *Service) EventDecimals(ctx context.Context, data []byte) int32 {
+	var ids struct {
+		SessionKeyID string `json:"session_key_id"`
+		SessionID    string `json:"session_id"`
+	}
+	_ = json.Unmarshal(data, &ids)
+	mint := ""
+	if ids.SessionKeyID != "" {
+		mint, _ = s.keyMint(ctx, "", ids.SessionKeyID)
+	} else if ids.SessionID != "" {
+		if sess, err := s.store.GetSession(ctx, "", ids.SessionID); err == nil {
+			mint = sess.Mint
+		}
+	}
+	return s.decimalsOf(mint)
 }

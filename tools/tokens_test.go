@@ -1,6 +1,7 @@
 package tools_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/tools"
 	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend/webhook"
 )
 
 // TestSeveralTokens: one server offers USDC (SPL Token, 6 decimals, the
@@ -121,6 +123,35 @@ func TestSeveralTokens(t *testing.T) {
 				t.Fatalf("topped-up key holds %d base units of %s", b, tk.symbol)
 			}
 		})
+	}
+
+	// Webhooks write each event's amounts in its key's token: the ledger's
+	// payment.confirmed events, read from its stream, through webhook.View.
+	entries, err := st.Store.Redis().XRange(ctx, st.Store.EventsKey(user.Address().String()), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed := map[string]string{}
+	for _, e := range entries {
+		if e.Values["event"] != "payment.confirmed" {
+			continue
+		}
+		data := []byte(e.Values["data"].(string))
+		v, err := webhook.View("payment.confirmed", data, svc.EventDecimals(ctx, data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var view struct {
+			SessionKeyID string `json:"session_key_id"`
+			Amount       string `json:"amount"`
+		}
+		if err := json.Unmarshal(v, &view); err != nil {
+			t.Fatal(err)
+		}
+		confirmed[view.SessionKeyID] = view.Amount
+	}
+	if confirmed[keys["USDC"]] != "29.99" || confirmed[keys["EURT"]] != "29.99" {
+		t.Fatalf("payment.confirmed amounts by key: %v (keys %v)", confirmed, keys)
 	}
 
 	rep, err := svc.Reconcile(ctx)

@@ -164,6 +164,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	if len(rt.Webhooks.Endpoints) > 0 {
 		hooks := rt.Webhooks
 		hooks.Decimals = int32(rt.Decimals)
+		hooks.DecimalsOf = a.svc.EventDecimals // each event in its key's token
 		d, err := webhook.New(a.rdb, a.store, hooks, logger)
 		if err != nil {
 			a.close()
