@@ -187,17 +187,22 @@ svm.setAccount({
   data: new Uint8Array(0), executable: false, space: 0n,
 });
 const mint = opt.mint ? parseAddress(opt.mint) : (await generateKeyPairSigner()).address;
-{
+// mintPrograms holds every mint this chain made, and its token program: the
+// first (--mint) and those added by localnet_createMint.
+const mintPrograms = new Map();
+function putMint(address, decimals, program) {
   const data = getMintEncoder().encode({
-    mintAuthority: some(authority.address), supply: 0n, decimals: DECIMALS,
+    mintAuthority: some(authority.address), supply: 0n, decimals,
     isInitialized: true, freezeAuthority: none(),
   });
   svm.setAccount({
-    address: mint, lamports: svm.minimumBalanceForRentExemption(BigInt(data.length)),
-    programAddress: MINT_PROGRAM, data: new Uint8Array(data), executable: false,
+    address, lamports: svm.minimumBalanceForRentExemption(BigInt(data.length)),
+    programAddress: program, data: new Uint8Array(data), executable: false,
     space: BigInt(data.length),
   });
+  mintPrograms.set(address, program);
 }
+putMint(mint, DECIMALS, MINT_PROGRAM);
 advanceSlots(0);
 
 // ---------- helpers ----------
@@ -599,13 +604,28 @@ const methods = {
 
   // Non-standard helpers of this local chain.
   localnet_info: () => ({ mint, decimals: DECIMALS, token_program: MINT_PROGRAM }),
-  localnet_mintTo: async ([owner, amount]) => {
+  // localnet_mintTo [owner, amount, mint?]: mints to owner's associated token
+  // account of the mint (the first mint when omitted).
+  localnet_mintTo: async ([owner, amount, which]) => {
     const o = parseAddress(owner);
-    const [ata] = await findAssociatedTokenPda({ owner: o, mint, tokenProgram: MINT_PROGRAM });
+    const m = which === undefined ? mint : parseAddress(which);
+    const program = mintPrograms.get(m);
+    if (!program) throw invalidParams("Invalid params: not a mint of this chain");
+    const [ata] = await findAssociatedTokenPda({ owner: o, mint: m, tokenProgram: program });
     return sendOwn([
-      getCreateAssociatedTokenIdempotentInstruction({ payer: authority, ata, owner: o, mint, tokenProgram: MINT_PROGRAM }),
-      getMintToInstruction({ mint, token: ata, mintAuthority: authority, amount: parseAmount(amount) }, { programAddress: MINT_PROGRAM }),
+      getCreateAssociatedTokenIdempotentInstruction({ payer: authority, ata, owner: o, mint: m, tokenProgram: program }),
+      getMintToInstruction({ mint: m, token: ata, mintAuthority: authority, amount: parseAmount(amount) }, { programAddress: program }),
     ]);
+  },
+  // localnet_createMint [decimals, "spl-token" | "token-2022"]: adds a mint
+  // whose authority the server holds; returns {mint, decimals, token_program}.
+  localnet_createMint: async ([decimals = 6, program = "spl-token"]) => {
+    if (!Number.isInteger(decimals) || decimals < 0 || decimals > 18) throw invalidParams("Invalid params: decimals must be 0 to 18");
+    const prog = { "spl-token": TOKEN_PROGRAM_ADDRESS, "token-2022": TOKEN_2022_ADDRESS }[program];
+    if (!prog) throw invalidParams("Invalid params: token program must be spl-token or token-2022");
+    const m = (await generateKeyPairSigner()).address;
+    putMint(m, decimals, prog);
+    return { mint: m, decimals, token_program: prog };
   },
   localnet_advanceSlots: ([n = 1]) => {
     if (!Number.isInteger(n) || n < 0) throw invalidParams("Invalid params: slot count must be a non-negative integer");

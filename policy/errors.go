@@ -26,6 +26,8 @@ const (
 	CodeUnavailable         Code = "unavailable"
 	// CodeDeviceMismatch: a key bound to a device was asked to pay without that device's fingerprint.
 	CodeDeviceMismatch Code = "device_mismatch"
+	// CodeTokenMismatch: a session's limits are in one token, and a key of another was linked to it.
+	CodeTokenMismatch Code = "token_mismatch"
 )
 
 // Error is an error with a stable code, a human message and the offending

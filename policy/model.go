@@ -69,6 +69,7 @@ type Session struct {
 	AllowedRecipients    []string
 	CreatedAt            time.Time
 	ExpiresAt            time.Time
+	Mint                 string // the token the limits are in; "" = any
 	// Usage of the rolling windows, and when their oldest counted bucket leaves.
 	UsedDay, UsedWeek, UsedMonth       Amount
 	ResetsDay, ResetsWeek, ResetsMonth time.Time
@@ -155,6 +156,9 @@ type Decision struct {
 	// the service signs the payment after the decision, with no other read.
 	SealedKey  string
 	KeyAddress string
+	// Mint is the token of the amounts: the key's mint, or the session's
+	// for a session payment ("" for records made before several tokens).
+	Mint string
 }
 
 // fields is a script's record as it comes from Lua: text values by name.
@@ -208,7 +212,7 @@ func (f fields) sessionKey() *SessionKey {
 func (f fields) session() *Session {
 	s := &Session{
 		ID: f.str("session_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
-		Status: f.str("status"),
+		Status: f.str("status"), Mint: f.str("mint"),
 		Limits: Limits{PerTransaction: f.amount("per_transaction"), PerDay: f.amount("per_day"),
 			PerWeek: f.amount("per_week"), PerMonth: f.amount("per_month")},
 		RequireApprovalAbove: f.amount("approval_above"),
@@ -259,6 +263,7 @@ type decisionReply struct {
 	Payment               map[string]string `json:"payment"`
 	SealedKey             string            `json:"sealed_key"`
 	KeyAddress            string            `json:"session_key_address"`
+	Mint                  string            `json:"mint"`
 }
 
 type checkReply struct {
@@ -288,7 +293,7 @@ func parseMillis(s string) time.Time {
 func (r *decisionReply) decision() *Decision {
 	d := &Decision{Allowed: r.Allowed, ApprovalRequired: r.ApprovalRequired, Duplicate: r.Duplicate,
 		Outcome: Outcome(r.Outcome), MaxAffordableNow: parseUnits(r.MaxAffordableNow), Now: parseMillis(r.Now),
-		SealedKey: r.SealedKey, KeyAddress: r.KeyAddress}
+		SealedKey: r.SealedKey, KeyAddress: r.KeyAddress, Mint: r.Mint}
 	if r.NextAvailableAt != nil {
 		t := parseMillis(*r.NextAvailableAt)
 		d.NextAvailableAt = &t

@@ -49,6 +49,9 @@ const Unsent = "-"
 func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string) (*Approval, error) {
 	id, err := approvalID(token) // the store keeps only the token's hash
 	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "token", "no such approval link")
+		}
 		return nil, err
 	}
 	w, err := s.walletOf(ctx, id, "token")

@@ -467,6 +467,10 @@ type NewSession struct {
 	RequireApprovalAbove Amount
 	AllowedRecipients    []string
 	ExpiresAt            time.Time
+	// Mint is the token the limits are in: only keys of this mint link to
+	// the session (token_mismatch). Empty: keys of any mint (sessions made
+	// before a server offered several tokens).
+	Mint string
 }
 
 // CreateSession records a new agent session.
@@ -494,7 +498,7 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (*Session, erro
 		return nil, err
 	}
 	args := []any{n.ID, n.AgentID, n.UserWallet, units(n.Limits.PerTransaction), units(n.Limits.PerDay),
-		units(n.Limits.PerWeek), units(n.Limits.PerMonth), units(n.RequireApprovalAbove), ms(n.ExpiresAt)}
+		units(n.Limits.PerWeek), units(n.Limits.PerMonth), units(n.RequireApprovalAbove), ms(n.ExpiresAt), n.Mint}
 	for _, r := range n.AllowedRecipients {
 		args = append(args, r)
 	}

@@ -80,7 +80,7 @@ func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, er
 		return nil, err
 	}
 	v := &ApprovalView{Token: a.Token, Kind: string(a.Kind), Status: a.Status, UserWallet: a.UserWallet,
-		AgentID: a.AgentID, Cluster: s.cfg.Cluster, Mint: s.chain.Mint().String(), ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
+		AgentID: a.AgentID, Cluster: s.cfg.Cluster, Mint: s.tokenOfMint(s.approvalMint(ctx, a)).Mint(), ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
 	if a.Status == "pending" && !now.Before(a.ExpiresAt) {
 		v.Status = "expired"
 	}
@@ -160,22 +160,40 @@ func (s *Service) buildFor(ctx context.Context, a *policy.Approval) (*wallet.Uns
 		if err != nil {
 			return nil, err
 		}
-		return s.chain.BuildFundingMemo(ctx, user, key, uint64(a.Amount), approvalMemo(a.Kind))
+		return s.chainOf(k).BuildFundingMemo(ctx, user, key, uint64(a.Amount), approvalMemo(a.Kind))
 	case policy.ApprovalOwnPayment:
 		r, err := parseWallet(a.Recipient, "recipient")
 		if err != nil {
 			return nil, err
 		}
-		return s.chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
+		return s.tokenOfMint(s.approvalMint(ctx, a)).Chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
 	}
 	return nil, fmt.Errorf("service: approval kind %s signs no transaction", a.Kind)
+}
+
+// approvalMint returns the mint of what approval a moves: its key's token,
+// else its session's ("" when neither names one: the first token).
+func (s *Service) approvalMint(ctx context.Context, a *policy.Approval) string {
+	if a.SessionKeyID != "" {
+		if k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID); err == nil {
+			return k.Mint
+		}
+	}
+	if a.SessionID != "" {
+		if sess, err := s.store.GetSession(ctx, "", a.SessionID); err == nil {
+			return sess.Mint
+		}
+	}
+	return ""
 }
 
 // summary is what the owner reads before signing: a key or session gone
 // since the link was made leaves its lines out; a store that cannot answer
 // shows no page at all (never a page without its limits).
 func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, error) {
-	sm := Summary{Token: s.cfg.Token, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID, Recipient: a.Recipient}
+	mint := s.approvalMint(ctx, a)
+	symbol := s.symbolOf(mint)
+	sm := Summary{Token: symbol, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID, Recipient: a.Recipient}
 	var details map[string]any
 	if len(a.Details) > 0 {
 		if err := json.Unmarshal(a.Details, &details); err != nil {
@@ -186,7 +204,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 		sm.Description = d
 	}
 	if a.Amount > 0 {
-		sm.Amount = s.Format(a.Amount)
+		sm.Amount = s.formatIn(mint, a.Amount)
 	}
 	var k *policy.SessionKey
 	var sess *policy.Session
@@ -206,14 +224,14 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 		sm.SessionKeyAddress, sm.KeyExpiresAt = k.Address, rfc(k.ExpiresAt)
 	}
 	if sess != nil {
-		sm.Limits = s.limitsMap(sess.Limits, sess.RequireApprovalAbove)
+		sm.Limits = s.limitsMapIn(mint, sess.Limits, sess.RequireApprovalAbove)
 	}
 	add := func(label, value string) {
 		if value != "" {
 			sm.Lines = append(sm.Lines, Line{label, value})
 		}
 	}
-	amount := sm.Amount + " " + s.cfg.Token
+	amount := sm.Amount + " " + symbol
 	switch a.Kind {
 	case policy.ApprovalFund:
 		sm.Title = "Fund a new session key"
@@ -228,8 +246,8 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 		add("Agent", a.AgentID)
 		add("Session key", a.SessionKeyID)
 		if k != nil {
-			sm.RemainingAfter = s.Format(k.Remaining + a.Amount)
-			add("Its limit becomes", s.Format(k.MaxAmount+a.Amount)+" "+s.cfg.Token)
+			sm.RemainingAfter = s.formatIn(mint, k.Remaining+a.Amount)
+			add("Its limit becomes", s.formatIn(mint, k.MaxAmount+a.Amount)+" "+symbol)
 		}
 	case policy.ApprovalPayment, policy.ApprovalOwnPayment:
 		sm.Title = "Approve a payment"
@@ -238,7 +256,7 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 		} else {
 			add("Amount", amount+" from session key "+a.SessionKeyID)
 			if k != nil {
-				sm.RemainingAfter = s.Format(max(k.Remaining-a.Amount, 0))
+				sm.RemainingAfter = s.formatIn(mint, max(k.Remaining-a.Amount, 0))
 			}
 		}
 		add("Recipient", a.Recipient)
@@ -266,9 +284,20 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 }
 
 func (s *Service) limitsMap(l policy.Limits, above policy.Amount) map[string]string {
-	return map[string]string{"max_per_transaction": s.amountOrEmpty(l.PerTransaction),
-		"max_per_day": s.amountOrEmpty(l.PerDay), "max_per_week": s.amountOrEmpty(l.PerWeek),
-		"max_per_month": s.amountOrEmpty(l.PerMonth), "require_approval_above": s.amountOrEmpty(above)}
+	return s.limitsMapIn("", l, above)
+}
+
+// limitsMapIn writes limits in mint's token.
+func (s *Service) limitsMapIn(mint string, l policy.Limits, above policy.Amount) map[string]string {
+	f := func(a policy.Amount) string {
+		if a == 0 {
+			return ""
+		}
+		return s.formatIn(mint, a)
+	}
+	return map[string]string{"max_per_transaction": f(l.PerTransaction),
+		"max_per_day": f(l.PerDay), "max_per_week": f(l.PerWeek),
+		"max_per_month": f(l.PerMonth), "require_approval_above": f(above)}
 }
 
 // Submission is what the owner's wallet produced: a signed transaction, or a
@@ -444,7 +473,7 @@ func (s *Service) carryOut(ctx context.Context, a *policy.Approval, tx *solana.T
 			return nil, err
 		}
 		res.Status, res.Result["session_id"] = "limits_changed", sess.ID
-		res.Result["limits"] = s.limitsMap(sess.Limits, sess.RequireApprovalAbove)
+		res.Result["limits"] = s.limitsMapIn(sess.Mint, sess.Limits, sess.RequireApprovalAbove)
 		return res, nil
 	}
 	return nil, policy.Errorf(policy.CodeInvalidArgument, "token", "unknown approval kind %s", a.Kind)
@@ -476,7 +505,7 @@ func (s *Service) approvePayment(ctx context.Context, a *policy.Approval, ownTx 
 		if err != nil {
 			return nil, err
 		}
-		if tx, err = s.chain.BuildPayment(ctx, kp, r, uint64(a.Amount), a.PaymentID); err != nil {
+		if tx, err = s.chainOf(k).BuildPayment(ctx, kp, r, uint64(a.Amount), a.PaymentID); err != nil {
 			return nil, chainErr("build the payment", err)
 		}
 	} else {

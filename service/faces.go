@@ -52,6 +52,7 @@ const (
 	CodeConflict            = policy.CodeConflict
 	CodeUnavailable         = policy.CodeUnavailable
 	CodeDeviceMismatch      = policy.CodeDeviceMismatch
+	CodeTokenMismatch       = policy.CodeTokenMismatch
 )
 
 // Errorf builds an *Error with a code, the offending parameter and a message.
@@ -61,6 +62,12 @@ func Errorf(code Code, param, format string, args ...any) *Error {
 
 // CodeOf returns the code of err if it carries one, else "".
 func CodeOf(err error) Code { return policy.CodeOf(err) }
+
+// ParseAmountJSON parses an amount (a JSON string or number) of a token
+// with decimals places.
+func ParseAmountJSON(raw []byte, decimals int32) (Amount, error) {
+	return policy.ParseAmountJSON(raw, decimals)
+}
 
 // ParseAmountText parses an amount written in token units ("29.99").
 func (s *Service) ParseAmountText(text string) (Amount, error) {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
@@ -65,8 +64,9 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 	if in.ExpiryHours < 0 || ttl < time.Minute || ttl > s.cfg.MaxExpiry {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "expiry_hours", "expiry_hours must be between 0.02 and %.0f", s.cfg.MaxExpiry.Hours())
 	}
-	if in.Token != "" && !strings.EqualFold(in.Token, s.cfg.Token) {
-		return nil, policy.Errorf(policy.CodeInvalidArgument, "token", "token %q is not offered; offered: %s", in.Token, s.cfg.Token)
+	tok, err := s.token(in.Token)
+	if err != nil {
+		return nil, err
 	}
 	if in.DeviceFingerprint != "" {
 		if err := policy.ValidDevice(in.DeviceFingerprint); err != nil {
@@ -80,6 +80,11 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 		}
 		if sess.UserWallet != user.String() {
 			return nil, policy.Errorf(policy.CodeConflict, "session_id", "session %s belongs to another user_wallet", in.SessionID)
+		}
+		if sess.Mint != "" && sess.Mint != tok.Mint() {
+			// Refused before anything is recorded; link.lua holds the same rule.
+			return nil, policy.Errorf(policy.CodeTokenMismatch, "session_id", "session %s has its limits in %s, not %s: create the key with token %s or use a session of %s",
+				in.SessionID, s.symbolOf(sess.Mint), tok.Symbol, s.symbolOf(sess.Mint), tok.Symbol)
 		}
 	}
 	kp, err := wallet.NewKeypair()
@@ -95,17 +100,17 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 		return nil, err
 	}
 	expiresAt := now.Add(ttl).Truncate(time.Second)
-	att, err := kp.Attest(wallet.Attestation{AgentID: in.AgentID, UserWallet: user, Token: s.chain.Mint().String(),
+	att, err := kp.Attest(wallet.Attestation{AgentID: in.AgentID, UserWallet: user, Token: tok.Mint(),
 		MaxAmount: uint64(in.MaxAmount), ExpiresAt: expiresAt, Address: kp.PublicKey(), SessionID: in.SessionID})
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "agent_id", "cannot attest the key: %v", err)
 	}
-	tx, err := s.chain.BuildFundingMemo(ctx, user, kp.PublicKey(), uint64(in.MaxAmount), approvalMemo(policy.ApprovalFund))
+	tx, err := tok.Chain.BuildFundingMemo(ctx, user, kp.PublicKey(), uint64(in.MaxAmount), approvalMemo(policy.ApprovalFund))
 	if err != nil {
 		return nil, chainErr("build the funding transaction", err)
 	}
-	k, err := s.store.CreateKey(ctx, policy.NewKey{AgentID: in.AgentID, UserWallet: user.String(), Token: s.cfg.Token,
-		Mint: s.chain.Mint().String(), Decimals: s.cfg.Decimals, Address: kp.PublicKey().String(),
+	k, err := s.store.CreateKey(ctx, policy.NewKey{AgentID: in.AgentID, UserWallet: user.String(), Token: tok.Symbol,
+		Mint: tok.Mint(), Decimals: tok.Decimals, Address: kp.PublicKey().String(),
 		PKPPublicKey: kp.PublicKey().String(), Attestation: att, SealedSecret: sealed, MaxAmount: in.MaxAmount,
 		ExpiresAt: expiresAt, DeviceHash: policy.HashDevice(in.DeviceFingerprint)})
 	if err != nil {
@@ -123,7 +128,7 @@ func (s *Service) CreateSessionKey(ctx context.Context, in CreateKeyInput) (*Key
 		return nil, err
 	}
 	s.log.Info("session key created", "session_key_id", k.ID, "agent_id", k.AgentID, "user_wallet", k.UserWallet,
-		"max_amount", s.Format(k.MaxAmount))
+		"token", tok.Symbol, "max_amount", s.formatIn(k.Mint, k.MaxAmount))
 	return &KeyCreated{KeyView: s.keyView(k, nil), ApprovalLink: *link}, nil
 }
 
@@ -196,7 +201,7 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.chain.BuildFundingMemo(ctx, user, keyPub, uint64(amount), approvalMemo(policy.ApprovalTopUp))
+	tx, err := s.chainOf(k).BuildFundingMemo(ctx, user, keyPub, uint64(amount), approvalMemo(policy.ApprovalTopUp))
 	if err != nil {
 		return nil, chainErr("build the top-up transaction", err)
 	}
@@ -210,7 +215,7 @@ func (s *Service) TopUpRequest(ctx context.Context, agent, keyID string, amount 
 	if err != nil {
 		return nil, err
 	}
-	return &TopUpCreated{SessionKeyID: k.ID, Amount: s.Format(amount), NewMaxAmount: s.Format(k.MaxAmount + amount),
+	return &TopUpCreated{SessionKeyID: k.ID, Amount: s.formatIn(k.Mint, amount), NewMaxAmount: s.formatIn(k.Mint, k.MaxAmount+amount),
 		ApprovalLink: *link}, nil
 }
 
@@ -231,7 +236,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 		return nil, unavailable(err)
 	}
 	s.notify(Change{SessionKeyID: k.ID, Status: string(k.Status)})
-	out := &Revoked{KeyView: s.keyView(k, nil), SweptAmount: s.Format(0)}
+	out := &Revoked{KeyView: s.keyView(k, nil), SweptAmount: s.formatIn(k.Mint, 0)}
 	now, err := s.store.Now(ctx)
 	if err == nil {
 		err = s.store.EnqueueSweep(ctx, k.ID, now)
@@ -257,7 +262,7 @@ func (s *Service) Revoke(ctx context.Context, agent, keyID, reason string) (*Rev
 	case sw.Outcome == SweepPending:
 		out.SweepError = "the sweep was sent and is not confirmed yet; it is retried until the balance is zero"
 	default:
-		out.SweepSignature, out.SweptAmount = sw.Signature, s.Format(policy.Amount(sw.Tokens))
+		out.SweepSignature, out.SweptAmount = sw.Signature, s.formatIn(k.Mint, policy.Amount(sw.Tokens))
 	}
 	return out, nil
 }

@@ -61,6 +61,8 @@ type PayResult struct {
 	Code                 string        `json:"code,omitempty"`
 	Decision             *DecisionView `json:"decision,omitempty"`
 	*ApprovalLink
+
+	mint string // the token of the amounts (the key's, or the session's)
 }
 
 // ErrRefused is what a refusal's error (a *Error, returned with the
@@ -207,7 +209,7 @@ func (s *Service) signAndSend(ctx context.Context, d *policy.Decision, req polic
 			return unsent("the Solana network did not answer", err)
 		}
 		gctx, cancel := s.rpcCtx(ctx)
-		tx, err = s.chain.SignPayment(gctx, kp, recipient, uint64(p.Amount), p.ID, bh)
+		tx, err = s.tokenOfMint(d.Mint).Chain.SignPayment(gctx, kp, recipient, uint64(p.Amount), p.ID, bh)
 		cancel()
 		if err != nil {
 			return unsent("the payment could not be signed", policy.Errorf(policy.CodeInvalidArgument, "recipient", "%v", err))
@@ -269,8 +271,8 @@ func nodeRefused(err error) bool {
 
 // payResult is the common part of a payment's answer.
 func (s *Service) payResult(d *policy.Decision, req policy.PaymentRequest) *PayResult {
-	res := &PayResult{Amount: s.Format(req.Amount), Recipient: req.Recipient, SessionKeyID: req.SessionKeyID,
-		SessionID: req.SessionID, Duplicate: d.Duplicate, IdempotencyKey: req.IdempotencyKey}
+	res := &PayResult{Amount: s.formatIn(d.Mint, req.Amount), Recipient: req.Recipient, SessionKeyID: req.SessionKeyID,
+		SessionID: req.SessionID, Duplicate: d.Duplicate, IdempotencyKey: req.IdempotencyKey, mint: d.Mint}
 	if d.Payment != nil {
 		res.PaymentID = d.Payment.ID
 		res.SessionID = d.Payment.SessionID
@@ -299,7 +301,7 @@ func (s *Service) afterDecision(ctx context.Context, d *policy.Decision, req pol
 		}
 		s.notify(Change{SessionKeyID: req.SessionKeyID, Status: "payment_approval_required"})
 		res.Status, res.ApprovalLink = "approval_required", link
-		res.Reason = fmt.Sprintf("The owner must approve this payment of %s %s: give them the approval link.", res.Amount, s.cfg.Token)
+		res.Reason = fmt.Sprintf("The owner must approve this payment of %s %s: give them the approval link.", res.Amount, s.symbolOf(d.Mint))
 		return res, nil
 	case d.Duplicate:
 		return s.duplicate(ctx, d, res)
@@ -371,7 +373,7 @@ func (s *Service) settle(ctx context.Context, p *policy.Payment, res *PayResult,
 	s.notify(Change{SessionKeyID: p.SessionKeyID, Status: "payment_confirmed"})
 	res.Status = "confirmed"
 	if p.SessionKeyID != "" {
-		res.RemainingAmount = s.Format(c.KeyRemaining)
+		res.RemainingAmount = s.formatIn(res.mint, c.KeyRemaining)
 	}
 	return res, nil
 }
@@ -416,12 +418,12 @@ func (s *Service) duplicate(ctx context.Context, d *policy.Decision, res *PayRes
 	if p.Signature == policy.Unsent {
 		res.TransactionSignature = ""
 	}
-	res.Amount, res.Recipient = s.Format(p.Amount), p.Recipient
+	res.Amount, res.Recipient = s.formatIn(d.Mint, p.Amount), p.Recipient
 	switch p.Status {
 	case policy.PaymentConfirmed:
 		res.Status = "confirmed"
 		if d.SessionKeyRemaining != nil {
-			res.RemainingAmount = s.Format(*d.SessionKeyRemaining)
+			res.RemainingAmount = s.formatIn(d.Mint, *d.SessionKeyRemaining)
 		}
 	case policy.PaymentFailed:
 		res.Status, res.Reason = "failed", "This idempotency_key's payment failed and nothing was paid: "+p.Reason+". Use a new idempotency_key to try again."
@@ -699,11 +701,12 @@ func (s *Service) paymentApproval(ctx context.Context, p *policy.Payment, req po
 	n := policy.NewApproval{UserWallet: p.UserWallet, AgentID: p.AgentID, SessionKeyID: p.SessionKeyID,
 		SessionID: p.SessionID, PaymentID: p.ID, Amount: p.Amount, Recipient: p.Recipient,
 		Details: map[string]string{"description": p.Description}, ExpiresAt: now.Add(s.cfg.ApprovalTTL)}
+	mint := s.approvalMint(ctx, &policy.Approval{SessionKeyID: p.SessionKeyID, SessionID: p.SessionID})
 	if p.SessionKeyID != "" {
 		n.Kind = policy.ApprovalPayment
 		token := policy.NewToken()
 		msg := s.message(p.UserWallet, fmt.Sprintf("Approve a payment of %s %s to %s from session key %s (payment %s).",
-			s.Format(p.Amount), s.cfg.Token, p.Recipient, p.SessionKeyID, p.ID), token, now, n.ExpiresAt)
+			s.formatIn(mint, p.Amount), s.symbolOf(mint), p.Recipient, p.SessionKeyID, p.ID), token, now, n.ExpiresAt)
 		return s.newApprovalWithToken(ctx, n, token, "", msg)
 	}
 	user, err := parseWallet(p.UserWallet, "user_wallet") // a stored address: checked when it was written, checked again before money moves
@@ -714,7 +717,7 @@ func (s *Service) paymentApproval(ctx context.Context, p *policy.Payment, req po
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.chain.BuildOwnPayment(ctx, user, recipient, uint64(p.Amount), p.ID)
+	tx, err := s.tokenOfMint(mint).Chain.BuildOwnPayment(ctx, user, recipient, uint64(p.Amount), p.ID)
 	if err != nil {
 		return nil, chainErr("build the payment", err)
 	}

@@ -11,25 +11,26 @@ import (
 // reason is the one sentence an agent can act on: what fails, what is left
 // and until when, and what would work instead.
 func (s *Service) reason(d *policy.Decision) string {
-	tok := " " + s.cfg.Token
+	tok := " " + s.symbolOf(d.Mint)
+	f := func(a policy.Amount) string { return s.formatIn(d.Mint, a) }
 	if d.Allowed {
 		if d.ApprovalRequired {
 			return "Allowed with the owner's approval: pay will return an approval link for the owner."
 		}
-		return fmt.Sprintf("Allowed: up to %s%s can be paid now.", s.Format(d.MaxAffordableNow), tok)
+		return fmt.Sprintf("Allowed: up to %s%s can be paid now.", f(d.MaxAffordableNow), tok)
 	}
 	var parts []string
 	needOwner, needTopUp := false, false
 	for _, c := range d.Checks {
 		switch c.Code {
 		case policy.CodeInsufficientFunds:
-			parts = append(parts, fmt.Sprintf("Session key balance: %s%s left of %s%s", s.Format(c.Remaining), tok, s.Format(c.Limit), tok))
+			parts = append(parts, fmt.Sprintf("Session key balance: %s%s left of %s%s", f(c.Remaining), tok, f(c.Limit), tok))
 			needTopUp = true
 		case policy.CodePerTransactionLimit:
-			parts = append(parts, fmt.Sprintf("Per-transaction limit: %s%s", s.Format(c.Limit), tok))
+			parts = append(parts, fmt.Sprintf("Per-transaction limit: %s%s", f(c.Limit), tok))
 		case policy.CodeDailyLimit, policy.CodeWeeklyLimit, policy.CodeMonthlyLimit:
 			name := map[policy.Code]string{policy.CodeDailyLimit: "Daily", policy.CodeWeeklyLimit: "Weekly", policy.CodeMonthlyLimit: "Monthly"}[c.Code]
-			p := fmt.Sprintf("%s limit: %s%s left", name, s.Format(c.Remaining), tok)
+			p := fmt.Sprintf("%s limit: %s%s left", name, f(c.Remaining), tok)
 			if !c.ResetsAt.IsZero() {
 				p += " until " + clock(c.ResetsAt, d.Now)
 			}
@@ -55,9 +56,9 @@ func (s *Service) reason(d *policy.Decision) string {
 	case needOwner:
 		out += "; only the owner can change this (create a new session key if needed)."
 	case d.MaxAffordableNow > 0 && needTopUp:
-		out += fmt.Sprintf("; ask the owner for a top-up with top_up_request or pay at most %s%s now.", s.Format(d.MaxAffordableNow), tok)
+		out += fmt.Sprintf("; ask the owner for a top-up with top_up_request or pay at most %s%s now.", f(d.MaxAffordableNow), tok)
 	case d.MaxAffordableNow > 0:
-		out += fmt.Sprintf("; pay at most %s%s now", s.Format(d.MaxAffordableNow), tok)
+		out += fmt.Sprintf("; pay at most %s%s now", f(d.MaxAffordableNow), tok)
 		if d.NextAvailableAt != nil {
 			out += " or retry the full amount after " + clock(*d.NextAvailableAt, d.Now)
 		}

@@ -98,14 +98,25 @@ type KeyReconciliation struct {
 	SweepSignature string `json:"sweep_signature,omitempty"`
 }
 
+// TokenTotals are one token's totals in a reconciliation.
+type TokenTotals struct {
+	Token       string `json:"token"`
+	Mint        string `json:"mint"`
+	ChainTotal  string `json:"chain_total"`
+	LedgerTotal string `json:"ledger_total"`
+}
+
 // ReconcileReport is the outcome of one full check of every key.
 type ReconcileReport struct {
-	Checked     int                 `json:"checked"`
-	Agree       bool                `json:"agree"`
-	ChainTotal  string              `json:"chain_total"`
-	LedgerTotal string              `json:"ledger_total"`
-	Keys        []KeyReconciliation `json:"keys"`
-	CheckedAt   string              `json:"checked_at"`
+	Checked     int    `json:"checked"`
+	Agree       bool   `json:"agree"`
+	ChainTotal  string `json:"chain_total"`
+	LedgerTotal string `json:"ledger_total"`
+	// Tokens are the totals of each token, when the server offers several
+	// (chain_total and ledger_total are then the first token's).
+	Tokens    []TokenTotals       `json:"tokens,omitempty"`
+	Keys      []KeyReconciliation `json:"keys"`
+	CheckedAt string              `json:"checked_at"`
 }
 
 // expected is what the ledger says belongs on a key's token account.
@@ -143,7 +154,7 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 		return nil, unavailable(err)
 	}
 	rep := &ReconcileReport{Agree: true, Keys: []KeyReconciliation{}, CheckedAt: rfc(now)}
-	var chainTotal, ledgerTotal uint64
+	chainTotal, ledgerTotal := map[string]uint64{}, map[string]uint64{}
 	for _, id := range ids {
 		k, _, err := s.store.GetKey(ctx, "", id)
 		if errors.Is(err, policy.ErrNotFound) {
@@ -157,15 +168,17 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 			continue
 		}
 		bctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
-		bal, err := s.chain.TokenBalance(bctx, addr)
+		tok := s.tokenOfMint(k.Mint)
+		bal, err := tok.Chain.TokenBalance(bctx, addr)
 		cancel()
 		if err != nil {
 			return nil, unavailable(err)
 		}
 		rep.Checked++
 		want := expected(k)
-		chainTotal += bal
-		ledgerTotal += uint64(want)
+		chainTotal[tok.Mint()] += bal
+		ledgerTotal[tok.Mint()] += uint64(want)
+		fm := func(a policy.Amount) string { return a.Format(tok.Decimals) }
 		dead := k.Status == policy.StatusRevoked || k.Status == policy.StatusExpired ||
 			(k.Status == policy.StatusPendingApproval && !processing[id] &&
 				now.After(k.CreatedAt.Add(s.cfg.ApprovalTTL+s.cfg.AttachGrace)))
@@ -177,7 +190,7 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 		}
 		rep.Agree = false
 		kr := KeyReconciliation{SessionKeyID: id, Status: string(k.Status), Address: k.Address,
-			ChainAmount: s.Format(policy.Amount(bal)), LedgerAmount: s.Format(want)}
+			ChainAmount: fm(policy.Amount(bal)), LedgerAmount: fm(want)}
 		st, err := s.store.Sweep(ctx, id, policy.SweepGet)
 		s.logFailure(err, "reconcile: read the sweep state", "session_key_id", id) // the report then names no sweep signature
 		if st != nil {
@@ -192,14 +205,14 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 					return nil, unavailable(err)
 				}
 			}
-			kr.Action = "returning " + s.Format(policy.Amount(bal)) + " " + s.cfg.Token + " to the owner (sweep queued, retried until the balance is zero)"
+			kr.Action = "returning " + fm(policy.Amount(bal)) + " " + tok.Symbol + " to the owner (sweep queued, retried until the balance is zero)"
 			if k.Reserved > 0 {
-				kr.Action = "waiting for " + s.Format(k.Reserved) + " " + s.cfg.Token + " of in-flight payments to settle, then returning the rest to the owner"
+				kr.Action = "waiting for " + fm(k.Reserved) + " " + tok.Symbol + " of in-flight payments to settle, then returning the rest to the owner"
 			}
 		case k.Status == policy.StatusPendingApproval:
 			kr.Action = "finishing the funding approval from its transaction (it landed or will be found expired)"
 		case k.Reserved > 0 && bal < uint64(want):
-			kr.Action = "in-flight payments of " + s.Format(k.Reserved) + " " + s.cfg.Token + " are being resolved from their signatures"
+			kr.Action = "in-flight payments of " + fm(k.Reserved) + " " + tok.Symbol + " are being resolved from their signatures"
 		case bal > uint64(want):
 			kr.Action = "none: the chain holds more than the ledger (tokens sent to the key from outside); they go back to the owner when the key ends"
 		default:
@@ -207,7 +220,16 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 		}
 		rep.Keys = append(rep.Keys, kr)
 	}
-	rep.ChainTotal, rep.LedgerTotal = s.Format(policy.Amount(chainTotal)), s.Format(policy.Amount(ledgerTotal))
+	for i, t := range s.cfg.Tokens {
+		m := t.Mint()
+		ct, lt := policy.Amount(chainTotal[m]).Format(t.Decimals), policy.Amount(ledgerTotal[m]).Format(t.Decimals)
+		if i == 0 {
+			rep.ChainTotal, rep.LedgerTotal = ct, lt
+		}
+		if len(s.cfg.Tokens) > 1 {
+			rep.Tokens = append(rep.Tokens, TokenTotals{Token: t.Symbol, Mint: m, ChainTotal: ct, LedgerTotal: lt})
+		}
+	}
 	s.recon.mismatches.Store(int64(len(rep.Keys)))
 	return rep, nil
 }
@@ -339,7 +361,7 @@ func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error
 		return nil, err
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*s.cfg.RPCTimeout)
-	sw, err := s.chain.BuildSweep(bctx, kp, user)
+	sw, err := s.chainOf(k).BuildSweep(bctx, kp, user)
 	cancel()
 	if errors.Is(err, wallet.ErrNothingToSweep) {
 		return &SweepResult{Signature: landedSig, Outcome: SweepZero, Done: true}, nil
@@ -363,7 +385,7 @@ func (s *Service) sweepOnce(ctx context.Context, id string) (*SweepResult, error
 		s.log.Info("session key swept", "session_key_id", id, "tokens", sw.Tokens, "signature", sig)
 		// The sweep closed the token account: the balance is zero now.
 		bctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
-		bal, err := s.chain.TokenBalance(bctx, kp.PublicKey())
+		bal, err := s.chainOf(k).TokenBalance(bctx, kp.PublicKey())
 		cancel()
 		return &SweepResult{Signature: sig, Tokens: sw.Tokens, Outcome: SweepConfirmed, Done: err == nil && bal == 0}, nil
 	case neverLands:
@@ -559,8 +581,8 @@ func (s *Service) applyFunding(ctx context.Context, a *policy.Approval, sig stri
 			s.reattest(ctx, k.ID) // the attestation names the key's new maximum
 		}
 		res.Status = string(k.Status)
-		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.Format(k.MaxAmount)
-		res.Result["remaining_amount"] = s.Format(k.Remaining)
+		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.formatIn(k.Mint, k.MaxAmount)
+		res.Result["remaining_amount"] = s.formatIn(k.Mint, k.Remaining)
 		return res, nil
 	}
 	if !isCoded(err) {
@@ -579,10 +601,11 @@ func (s *Service) returnFunds(ctx context.Context, a *policy.Approval, sig strin
 	if err := s.store.EnqueueSweep(ctx, a.SessionKeyID, now); err != nil {
 		return nil, unavailable(err)
 	}
+	mint := s.approvalMint(ctx, a)
 	res := &ApprovalResult{Kind: string(a.Kind), Status: "returned", Result: map[string]any{
-		"signature": sig, "session_key_id": a.SessionKeyID, "amount": s.Format(a.Amount)}}
-	msg := "This approval can no longer take effect (" + policyMessage(why) + "). Your transfer of " + s.Format(a.Amount) +
-		" " + s.cfg.Token + " landed"
+		"signature": sig, "session_key_id": a.SessionKeyID, "amount": s.formatIn(mint, a.Amount)}}
+	msg := "This approval can no longer take effect (" + policyMessage(why) + "). Your transfer of " + s.formatIn(mint, a.Amount) +
+		" " + s.symbolOf(mint) + " landed"
 	sw, err := s.SweepKey(ctx, a.SessionKeyID)
 	if err == nil && sw.Signature != "" {
 		res.Result["sweep_signature"] = sw.Signature

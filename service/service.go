@@ -25,8 +25,12 @@ import (
 
 // Config configures the Service.
 type Config struct {
-	Token         string        // token symbol shown to people; "USDC"
-	Decimals      int32         // the token's decimals; 6
+	Token    string // token symbol shown to people; "USDC"
+	Decimals int32  // the token's decimals; 6
+	// Tokens are the tokens offered, the default first; a key holds one. When
+	// empty, the one token is Token with Decimals on the chain given to New;
+	// when set, Token and Decimals become the first's.
+	Tokens        []Token
 	PublicURL     string        // base URL of the approval pages, e.g. http://127.0.0.1:8080
 	Domain        string        // the domain named in messages the owner signs; from PublicURL by default
 	Cluster       string        // Wallet Standard chain id, e.g. solana:localnet, solana:mainnet
@@ -68,6 +72,8 @@ type Service struct {
 	subs     map[int]func(Change)
 	nextSub  int
 
+	mints sync.Map // session key id → its mint (never changes), for parsing its amounts
+
 	x402Once  sync.Once     // builds x402Fetch on first use
 	x402Fetch *x402.Fetcher // the paid fetches' HTTP client
 }
@@ -107,6 +113,18 @@ func New(store *policy.Store, chain *wallet.Chain, sealer *wallet.Sealer, cfg Co
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if len(cfg.Tokens) == 0 && chain != nil {
+		cfg.Tokens = []Token{{Symbol: cfg.Token, Decimals: cfg.Decimals, Chain: chain}}
+	}
+	cfg.Tokens = append([]Token(nil), cfg.Tokens...)
+	for i, t := range cfg.Tokens {
+		if t.Decimals == 0 && t.Chain != nil {
+			cfg.Tokens[i].Decimals = int32(t.Chain.Decimals())
+		}
+	}
+	if len(cfg.Tokens) > 0 {
+		cfg.Token, cfg.Decimals = cfg.Tokens[0].Symbol, cfg.Tokens[0].Decimals
 	}
 	svc := &Service{store: store, chain: chain, sealer: sealer, cfg: cfg, log: log, subs: map[int]func(Change){}}
 	if chain != nil {

@@ -20,6 +20,9 @@ type CreateSessionInput struct {
 	RequireApprovalAbove policy.Amount
 	AllowedRecipients    []string
 	DurationHours        float64 // 168 (7 days) when zero
+	// Token is the symbol of the token the limits are in ("" is the first
+	// offered): only keys of that token link to the session (token_mismatch).
+	Token string
 }
 
 // CreateSession records an agent session with its limits.
@@ -36,6 +39,10 @@ func (s *Service) CreateSession(ctx context.Context, in CreateSessionInput) (*Se
 			return nil, err
 		}
 	}
+	tok, err := s.token(in.Token)
+	if err != nil {
+		return nil, err
+	}
 	if in.DurationHours == 0 {
 		in.DurationHours = 168
 	}
@@ -49,7 +56,7 @@ func (s *Service) CreateSession(ctx context.Context, in CreateSessionInput) (*Se
 	}
 	sess, err := s.store.CreateSession(ctx, policy.NewSession{AgentID: in.AgentID, UserWallet: user.String(),
 		Limits: in.Limits, RequireApprovalAbove: in.RequireApprovalAbove, AllowedRecipients: in.AllowedRecipients,
-		ExpiresAt: now.Add(ttl)})
+		ExpiresAt: now.Add(ttl), Mint: tok.Mint()})
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +134,11 @@ func (s *Service) RequestLimits(ctx context.Context, agent, sessionID string, l 
 	if err != nil {
 		return nil, err
 	}
-	nl := s.limitsMap(l, above)
+	nl := s.limitsMapIn(sess.Mint, l, above)
 	units := map[string]int64{"max_per_transaction": int64(l.PerTransaction), "max_per_day": int64(l.PerDay),
 		"max_per_week": int64(l.PerWeek), "max_per_month": int64(l.PerMonth), "require_approval_above": int64(above)}
 	text := fmt.Sprintf("Change the limits of session %s (agent %s) to: per transaction %s, per day %s, per week %s, per month %s, approval above %s %s (empty = no limit).",
-		sess.ID, sess.AgentID, nl["max_per_transaction"], nl["max_per_day"], nl["max_per_week"], nl["max_per_month"], nl["require_approval_above"], s.cfg.Token)
+		sess.ID, sess.AgentID, nl["max_per_transaction"], nl["max_per_day"], nl["max_per_week"], nl["max_per_month"], nl["require_approval_above"], s.symbolOf(sess.Mint))
 	return s.messageApproval(ctx, policy.NewApproval{Kind: policy.ApprovalLimits, UserWallet: sess.UserWallet,
 		AgentID: sess.AgentID, SessionID: sess.ID, Details: map[string]any{"new_limits": nl, "units": units}}, text)
 }

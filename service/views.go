@@ -43,6 +43,7 @@ type SessionView struct {
 	Status               string   `json:"status"`
 	AgentID              string   `json:"agent_id"`
 	UserWallet           string   `json:"user_wallet"`
+	Token                string   `json:"token,omitempty"` // the token the limits are in; only keys of it link
 	MaxPerTransaction    string   `json:"max_per_transaction,omitempty"`
 	MaxPerDay            string   `json:"max_per_day,omitempty"`
 	MaxPerWeek           string   `json:"max_per_week,omitempty"`
@@ -86,10 +87,11 @@ func (s *Service) amountOrEmpty(a policy.Amount) string {
 }
 
 func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
+	s.rememberMint(k)
 	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,
 		Token: k.Token, Mint: k.Mint, Decimals: k.Decimals, SessionKeyAddress: k.Address, PKPPublicKey: k.PKPPublicKey, Attestation: k.Attestation,
-		MaxAmount: s.Format(k.MaxAmount), SpentAmount: s.Format(k.Spent), ReservedAmount: s.Format(k.Reserved),
-		RemainingAmount: s.Format(k.Remaining), TransactionCount: k.TransactionCount,
+		MaxAmount: s.formatIn(k.Mint, k.MaxAmount), SpentAmount: s.formatIn(k.Mint, k.Spent), ReservedAmount: s.formatIn(k.Mint, k.Reserved),
+		RemainingAmount: s.formatIn(k.Mint, k.Remaining), TransactionCount: k.TransactionCount,
 		CreatedAt: rfc(k.CreatedAt), ExpiresAt: rfc(k.ExpiresAt), LinkedSessionID: k.LinkedSessionID,
 		DeviceBound: k.DeviceBound}
 	risk := policy.KeyRisk(k, policy.RiskInput{})
@@ -101,34 +103,46 @@ func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
 }
 
 func (s *Service) sessionView(x *policy.Session) *SessionView {
-	return &SessionView{SessionID: x.ID, Status: x.Status, AgentID: x.AgentID, UserWallet: x.UserWallet,
-		MaxPerTransaction: s.amountOrEmpty(x.Limits.PerTransaction), MaxPerDay: s.amountOrEmpty(x.Limits.PerDay),
-		MaxPerWeek: s.amountOrEmpty(x.Limits.PerWeek), MaxPerMonth: s.amountOrEmpty(x.Limits.PerMonth),
-		RequireApprovalAbove: s.amountOrEmpty(x.RequireApprovalAbove), AllowedRecipients: x.AllowedRecipients,
-		SpentToday: s.Format(x.UsedDay), SpentThisWeek: s.Format(x.UsedWeek), SpentThisMonth: s.Format(x.UsedMonth),
+	f := func(a policy.Amount) string { return s.formatIn(x.Mint, a) }
+	orEmpty := func(a policy.Amount) string {
+		if a == 0 {
+			return ""
+		}
+		return f(a)
+	}
+	tokenName := ""
+	if x.Mint != "" {
+		tokenName = s.symbolOf(x.Mint)
+	}
+	return &SessionView{SessionID: x.ID, Status: x.Status, AgentID: x.AgentID, UserWallet: x.UserWallet, Token: tokenName,
+		MaxPerTransaction: orEmpty(x.Limits.PerTransaction), MaxPerDay: orEmpty(x.Limits.PerDay),
+		MaxPerWeek: orEmpty(x.Limits.PerWeek), MaxPerMonth: orEmpty(x.Limits.PerMonth),
+		RequireApprovalAbove: orEmpty(x.RequireApprovalAbove), AllowedRecipients: x.AllowedRecipients,
+		SpentToday: f(x.UsedDay), SpentThisWeek: f(x.UsedWeek), SpentThisMonth: f(x.UsedMonth),
 		ExpiresAt: rfc(x.ExpiresAt)}
 }
 
 func (s *Service) decisionView(d *policy.Decision) *DecisionView {
+	f := func(a policy.Amount) string { return s.formatIn(d.Mint, a) }
 	v := &DecisionView{Allowed: d.Allowed, ApprovalRequired: d.ApprovalRequired,
-		EffectiveLimit: s.Format(d.MaxAffordableNow), MaxAffordableNow: s.Format(d.MaxAffordableNow),
+		EffectiveLimit: f(d.MaxAffordableNow), MaxAffordableNow: f(d.MaxAffordableNow),
 		Checks: []CheckView{}}
 	if d.NextAvailableAt != nil {
 		t := rfc(*d.NextAvailableAt)
 		v.NextAvailableAt = &t
 	}
 	if d.SessionKeyRemaining != nil {
-		a := s.Format(*d.SessionKeyRemaining)
+		a := f(*d.SessionKeyRemaining)
 		v.SessionKeyRemaining = &a
 	}
 	if d.SessionRemainingToday != nil {
-		a := s.Format(*d.SessionRemainingToday)
+		a := f(*d.SessionRemainingToday)
 		v.SessionRemainingToday = &a
 	}
 	for _, c := range d.Checks {
 		cv := CheckView{Code: string(c.Code), Message: c.Message, ResetsAt: rfc(c.ResetsAt)}
 		if c.Limit > 0 {
-			cv.Limit, cv.Used, cv.Remaining = s.Format(c.Limit), s.Format(c.Used), s.Format(c.Remaining)
+			cv.Limit, cv.Used, cv.Remaining = f(c.Limit), f(c.Used), f(c.Remaining)
 		}
 		v.Checks = append(v.Checks, cv)
 	}

@@ -92,6 +92,8 @@ type FetchResult struct {
 	Offers               []x402.Mismatch `json:"offers,omitempty"`
 	Decision             *DecisionView   `json:"decision,omitempty"`
 	*ApprovalLink
+
+	mint string // the token of the amounts: the key's
 }
 
 // fetchRequestFingerprint binds an idempotency key to one request.
@@ -181,8 +183,14 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		return s.refuse(res, policy.CodeOfferNotAccepted, "This server pays no x402 network on cluster "+s.cfg.Cluster+
 			" (its operator can set x402_network); nothing was signed.")
 	}
-	offer, why := x402.Choose(pr.Accepts, x402.Want{Network: s.X402Network(), Asset: s.chain.Mint().String(), Max: int64(in.MaxAmount),
-		Format: func(n int64) string { return s.Format(policy.Amount(n)) }}, func(a string) bool {
+	// Offers are matched against the key's own token (mint and decimals).
+	tok, err := s.keyToken(ctx, in.AgentID, in.SessionKeyID)
+	if err != nil {
+		return nil, err
+	}
+	res.mint = tok.Mint()
+	offer, why := x402.Choose(pr.Accepts, x402.Want{Network: s.X402Network(), Asset: tok.Mint(), Max: int64(in.MaxAmount),
+		Format: func(n int64) string { return policy.Amount(n).Format(tok.Decimals) }}, func(a string) bool {
 		_, err := solana.PublicKeyFromBase58(a)
 		return err == nil
 	})
@@ -203,7 +211,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 	units, _ := offer.Units()
 	amount := policy.Amount(units)
 	payTo := solana.MustPublicKeyFromBase58(offer.PayTo)
-	res.Amount, res.PayTo = s.Format(amount), offer.PayTo
+	res.Amount, res.PayTo = s.formatIn(res.mint, amount), offer.PayTo
 
 	// The decision first: every limit, nothing signed yet.
 	k, sealed, err := s.store.KeyForPayment(ctx, in.AgentID, in.SessionKeyID, payTo.String())
@@ -247,7 +255,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 			return s.refuse(res, policy.CodeOfferNotAccepted, "The offer's extra.recentBlockhash is not a blockhash; nothing was signed.")
 		}
 	}
-	tx, err := s.signX402(ctx, kp, rec, bh)
+	tx, err := s.signX402(ctx, tok.Chain, kp, rec, bh)
 	if err != nil {
 		if errors.Is(err, wallet.ErrInvalidRecipient) || errors.Is(err, wallet.ErrInvalidMemo) {
 			return s.refuse(res, policy.CodeOfferNotAccepted, fmt.Sprintf("The offer cannot be paid (%v); nothing was signed.", err))
@@ -299,7 +307,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 
 // signX402 builds and signs the payment transaction of rec's offer with the
 // key, and keeps it in rec (not yet stored).
-func (s *Service) signX402(ctx context.Context, kp *wallet.Keypair, rec *policy.X402Record, bh solana.Hash) (*solana.Transaction, error) {
+func (s *Service) signX402(ctx context.Context, c *wallet.Chain, kp *wallet.Keypair, rec *policy.X402Record, bh solana.Hash) (*solana.Transaction, error) {
 	payTo, err := solana.PublicKeyFromBase58(rec.PayTo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payTo: %w", wallet.ErrInvalidRecipient, err)
@@ -308,7 +316,7 @@ func (s *Service) signX402(ctx context.Context, kp *wallet.Keypair, rec *policy.
 	if err != nil {
 		return nil, fmt.Errorf("%w: fee payer: %w", wallet.ErrInvalidRecipient, err)
 	}
-	tx, err := s.chain.BuildX402(ctx, kp, wallet.X402Offer{PayTo: payTo, FeePayer: feePayer, Amount: uint64(rec.Amount),
+	tx, err := c.BuildX402(ctx, kp, wallet.X402Offer{PayTo: payTo, FeePayer: feePayer, Amount: uint64(rec.Amount),
 		Memo: rec.Memo, Blockhash: bh})
 	if err != nil {
 		if errors.Is(err, wallet.ErrInvalidRecipient) || errors.Is(err, wallet.ErrInvalidMemo) {
@@ -419,7 +427,7 @@ func (s *Service) fetchApproval(ctx context.Context, in FetchInput, res *FetchRe
 	res.Status, res.PaymentID, res.ApprovalLink = "approval_required", d.Payment.ID, link
 	res.Decision = s.decisionView(d)
 	res.Reason = fmt.Sprintf("This purchase of %s %s needs the owner's approval; nothing was signed. Give them the approval link; "+
-		"once they approve, stipend buys it, and calling fetch_paid again with the same idempotency_key returns the answer.", res.Amount, s.cfg.Token)
+		"once they approve, stipend buys it, and calling fetch_paid again with the same idempotency_key returns the answer.", res.Amount, s.symbolOf(res.mint))
 	return res, nil
 }
 
@@ -436,7 +444,7 @@ func (s *Service) approveX402(ctx context.Context, a *policy.Approval, rec *poli
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.signX402(ctx, kp, rec, solana.Hash{})
+	tx, err := s.signX402(ctx, s.chainOf(k), kp, rec, solana.Hash{})
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +485,7 @@ func (s *Service) approveX402(ctx context.Context, a *policy.Approval, rec *poli
 
 // fetchOutcome shapes the result of a paid request once its payment is resolved (or not yet).
 func (s *Service) fetchOutcome(ctx context.Context, res *FetchResult, p *policy.Payment, rec *policy.X402Record, outcome string, landed *wallet.Landed, serverSays string, progress func(string)) *FetchResult {
-	res.PaymentID, res.Amount, res.PayTo = p.ID, s.Format(p.Amount), p.Recipient
+	res.PaymentID, res.Amount, res.PayTo = p.ID, s.paymentAmount(ctx, p), p.Recipient
 	if rec.HTTPStatus != 0 {
 		res.setAnswer(rec.HTTPStatus, rec.ContentType, []byte(rec.Body), rec.Truncated)
 	}
@@ -491,7 +499,7 @@ func (s *Service) fetchOutcome(ctx context.Context, res *FetchResult, p *policy.
 			res.TransactionSignature = rec.Settlement
 		}
 		if k, _, err := s.store.GetKey(ctx, "", p.SessionKeyID); err == nil {
-			res.RemainingAmount = s.Format(k.Remaining)
+			res.RemainingAmount = s.formatIn(k.Mint, k.Remaining)
 		}
 		if rec.HTTPStatus == 0 {
 			res.Reason = "The payment landed, but the server's answer was lost (the service stopped before it arrived); the seller has the payment."
@@ -535,12 +543,12 @@ func (s *Service) fetchReplay(ctx context.Context, in FetchInput, p *policy.Paym
 			}
 		}
 	case policy.PaymentApprovalRequired:
-		res.PaymentID, res.Amount, res.PayTo = p.ID, s.Format(p.Amount), p.Recipient
+		res.PaymentID, res.Amount, res.PayTo = p.ID, s.paymentAmount(ctx, p), p.Recipient
 		res.Status = "approval_required"
 		res.Reason = "This purchase is waiting for the owner's approval (the link came with the first answer); nothing was signed yet. Call again once they approved."
 		return res, nil
 	case policy.PaymentFailed:
-		res.PaymentID, res.Amount, res.PayTo = p.ID, s.Format(p.Amount), p.Recipient
+		res.PaymentID, res.Amount, res.PayTo = p.ID, s.paymentAmount(ctx, p), p.Recipient
 		res.Status, res.Code = "failed", string(policy.CodeUnavailable)
 		res.Reason = "This idempotency_key's payment failed and nothing was paid: " + p.Reason + ". Use a new idempotency_key to try again."
 		return res, nil
@@ -560,7 +568,7 @@ func (s *Service) fetchRefusal(res *FetchResult, d *policy.Decision) (*FetchResu
 	if len(d.Checks) > 0 {
 		code = d.Checks[0].Code
 	}
-	r, err := s.refuse(res, code, "The price of "+res.Amount+" "+s.cfg.Token+" is refused, nothing was signed: "+dv.Reason)
+	r, err := s.refuse(res, code, "The price of "+res.Amount+" "+s.symbolOf(res.mint)+" is refused, nothing was signed: "+dv.Reason)
 	return r, err, true
 }
 

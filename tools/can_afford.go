@@ -27,7 +27,7 @@ func (h *handlers) doCanAfford(ctx context.Context, req mcp.CallToolRequest, age
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}
-	amount, err := h.svc.ParseAmount(a.Amount)
+	amount, err := h.svc.ParseKeyAmount(ctx, agent, a.SessionKeyID, a.Amount)
 	if err != nil {
 		return nil, "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -54,8 +55,11 @@ func (h *handlers) doCreateSessionKey(ctx context.Context, req mcp.CallToolReque
 	if err := required("user_wallet", a.UserWallet); err != nil {
 		return nil, "", err
 	}
-	amount, err := h.svc.ParseAmount(a.MaxAmount)
+	amount, err := h.svc.ParseAmountIn(a.Token, a.MaxAmount)
 	if err != nil {
+		if service.CodeOf(err) == service.CodeInvalidArgument && strings.Contains(err.Error(), "not offered") {
+			return nil, "", err // the token itself
+		}
 		return nil, "", fieldErr(err, "max_amount")
 	}
 	c, err := h.svc.CreateSessionKey(ctx, service.CreateKeyInput{AgentID: agent, UserWallet: a.UserWallet,

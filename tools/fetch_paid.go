@@ -35,7 +35,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 			return nil, "", err
 		}
 	}
-	maxAmount, err := h.svc.ParseAmount(a.MaxAmount)
+	maxAmount, err := h.svc.ParseKeyAmount(ctx, agent, a.SessionKeyID, a.MaxAmount)
 	if err != nil {
 		var pe *service.Error
 		if errors.As(err, &pe) {
@@ -56,7 +56,7 @@ func (h *handlers) doFetchPaid(ctx context.Context, req mcp.CallToolRequest, age
 	if err != nil {
 		return nil, "", err
 	}
-	token := h.svc.Config().Token
+	token := h.svc.KeySymbol(ctx, agent, a.SessionKeyID)
 	switch r.Status {
 	case "paid":
 		return r, fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s); the server answered %d %s. %s", r.Amount, token,

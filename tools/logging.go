@@ -59,8 +59,8 @@ func (h *handlers) warnKey(ctx context.Context, k *service.KeyView) {
 	if k == nil || k.Status != "active" {
 		return
 	}
-	remaining, err1 := h.svc.ParseAmount([]byte(`"` + k.RemainingAmount + `"`))
-	maxAmount, err2 := h.svc.ParseAmount([]byte(`"` + k.MaxAmount + `"`))
+	remaining, err1 := service.ParseAmountJSON([]byte(`"`+k.RemainingAmount+`"`), k.Decimals) // in the key's token
+	maxAmount, err2 := service.ParseAmountJSON([]byte(`"`+k.MaxAmount+`"`), k.Decimals)
 	if err1 == nil && err2 == nil && maxAmount > 0 && remaining*100 < maxAmount*lowBalancePercent {
 		h.logTo(ctx, mcp.LoggingLevelWarning, map[string]any{"event": "low_balance", "session_key_id": k.SessionKeyID,
 			"remaining_amount": k.RemainingAmount, "max_amount": k.MaxAmount,

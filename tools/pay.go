@@ -38,7 +38,15 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 	if err := required("recipient", a.Recipient); err != nil {
 		return nil, "", err
 	}
-	amount, err := h.svc.ParseAmount(a.Amount)
+	parse := func(raw []byte) (service.Amount, error) { return h.svc.ParseKeyAmount(ctx, agent, a.SessionKeyID, raw) }
+	tok := h.svc.KeySymbol(ctx, agent, a.SessionKeyID)
+	if a.SessionKeyID == "" {
+		parse = func(raw []byte) (service.Amount, error) {
+			return h.svc.ParseSessionAmount(ctx, agent, a.SessionID, raw)
+		}
+		tok = h.svc.SessionSymbol(ctx, agent, a.SessionID)
+	}
+	amount, err := parse(a.Amount)
 	if err != nil {
 		return nil, "", err
 	}
@@ -71,7 +79,6 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 				h.warnKey(ctx, k)
 			}
 		}
-		tok := h.svc.Config().Token
 		text := fmt.Sprintf("Paid %s %s to %s (payment %s, transaction %s).", r.Amount, tok, r.Recipient, r.PaymentID, r.TransactionSignature)
 		if r.Duplicate {
 			text = fmt.Sprintf("Already paid with this idempotency_key, not paid again: %s %s to %s (payment %s, transaction %s).",
@@ -82,7 +89,7 @@ func (h *handlers) doPay(ctx context.Context, req mcp.CallToolRequest, agent str
 		}
 		return r, text, nil
 	case "approval_required":
-		if r.ApprovalLink != nil && h.elicit(ctx, r.ApprovalLink, fmt.Sprintf("Approve a payment of %s %s to %s.", r.Amount, h.svc.Config().Token, r.Recipient)) {
+		if r.ApprovalLink != nil && h.elicit(ctx, r.ApprovalLink, fmt.Sprintf("Approve a payment of %s %s to %s.", r.Amount, tok, r.Recipient)) {
 			r.ApprovalURL = ""
 			return r, fmt.Sprintf("Payment %s needs the human's approval; your host showed them the link. Check status later.", r.PaymentID), nil
 		}

@@ -36,7 +36,8 @@ func (l SessionLimits) empty() bool {
 }
 
 // patch parses the limits that were given.
-func (h *handlers) patch(l SessionLimits) (service.LimitsPatch, error) {
+// parse reads each limit in the session's token.
+func (h *handlers) patch(l SessionLimits, parse func([]byte) (service.Amount, error)) (service.LimitsPatch, error) {
 	var p service.LimitsPatch
 	for _, f := range []struct {
 		raw  Limit
@@ -52,7 +53,7 @@ func (h *handlers) patch(l SessionLimits) (service.LimitsPatch, error) {
 		if len(f.raw.Amount) == 0 || string(f.raw.Amount) == "null" {
 			continue
 		}
-		a, err := h.svc.ParseAmount(f.raw.Amount)
+		a, err := parse(f.raw.Amount)
 		if err != nil {
 			return p, fieldErr(err, f.name)
 		}
@@ -67,6 +68,7 @@ type CreateSessionArgs struct {
 	SessionLimits
 	DurationHours     float64  `json:"duration_hours,omitempty" jsonschema:"description=Hours the session lasts (default 168)."`
 	AllowedRecipients []string `json:"allowed_recipients,omitempty" jsonschema:"description=Only these addresses may be paid (default: any)."`
+	Token             string   `json:"token,omitempty" jsonschema:"description=Token the limits are in; only keys of it link (default: the service's)."`
 }
 
 func (h *handlers) createSession() Tool {
@@ -80,11 +82,12 @@ func (h *handlers) doCreateSession(ctx context.Context, req mcp.CallToolRequest,
 	if err := required("user_wallet", a.UserWallet); err != nil {
 		return nil, "", err
 	}
-	p, err := h.patch(a.SessionLimits)
+	p, err := h.patch(a.SessionLimits, func(raw []byte) (service.Amount, error) { return h.svc.ParseAmountIn(a.Token, raw) })
 	if err != nil {
 		return nil, "", err
 	}
-	in := service.CreateSessionInput{AgentID: agent, UserWallet: a.UserWallet, AllowedRecipients: a.AllowedRecipients, DurationHours: a.DurationHours}
+	in := service.CreateSessionInput{AgentID: agent, UserWallet: a.UserWallet, AllowedRecipients: a.AllowedRecipients,
+		DurationHours: a.DurationHours, Token: a.Token}
 	for _, f := range []struct{ from, to *service.Amount }{{p.PerTransaction, &in.Limits.PerTransaction}, {p.PerDay, &in.Limits.PerDay},
 		{p.PerWeek, &in.Limits.PerWeek}, {p.PerMonth, &in.Limits.PerMonth}, {p.ApprovalAbove, &in.RequireApprovalAbove}} {
 		if f.from != nil {
@@ -163,7 +166,9 @@ func (h *handlers) doRequestSessionChange(ctx context.Context, req mcp.CallToolR
 		if a.SessionKeyID != "" {
 			return nil, "", service.Errorf(service.CodeInvalidArgument, "change", "limits takes session_id, not session_key_id")
 		}
-		p, err := h.patch(a.SessionLimits)
+		p, err := h.patch(a.SessionLimits, func(raw []byte) (service.Amount, error) {
+			return h.svc.ParseSessionAmount(ctx, agent, a.SessionID, raw)
+		})
 		if err != nil {
 			return nil, "", err
 		}

@@ -26,7 +26,7 @@ func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest, agent s
 	if err := required("session_key_id", a.SessionKeyID); err != nil {
 		return nil, "", err
 	}
-	amount, err := h.svc.ParseAmount(a.Amount)
+	amount, err := h.svc.ParseKeyAmount(ctx, agent, a.SessionKeyID, a.Amount)
 	if err != nil {
 		return nil, "", err
 	}
@@ -34,7 +34,7 @@ func (h *handlers) doTopUp(ctx context.Context, req mcp.CallToolRequest, agent s
 	if err != nil {
 		return nil, "", err
 	}
-	tok := h.svc.Config().Token
+	tok := h.svc.KeySymbol(ctx, agent, a.SessionKeyID)
 	if h.elicit(ctx, &t.ApprovalLink, fmt.Sprintf("Approve adding %s %s to session key %s.", t.Amount, tok, t.SessionKeyID)) {
 		t.ApprovalURL = ""
 		return t, fmt.Sprintf("Top-up of %s %s requested; your host showed the human the approval link. The limit becomes %s %s once it lands.",

@@ -92,21 +92,12 @@ type refusal struct {
 func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
-// amount parses a required amount field.
-func (h *Handler) amount(raw json.RawMessage, param string) (service.Amount, error) {
+// keyAmount parses a required amount of session key keyID's token.
+func (h *Handler) keyAmount(r *http.Request, keyID string, raw json.RawMessage, param string) (service.Amount, error) {
 	if isNull(raw) {
 		return 0, service.Errorf(service.CodeInvalidArgument, param, "%s is required", param)
 	}
-	a, err := h.svc.ParseAmount(raw)
-	return a, withParam(err, param)
-}
-
-// optAmount parses an optional amount field (absent or null: zero, meaning no limit).
-func (h *Handler) optAmount(raw json.RawMessage, param string) (service.Amount, error) {
-	if isNull(raw) {
-		return 0, nil
-	}
-	a, err := h.svc.ParseAmount(raw)
+	a, err := h.svc.ParseKeyAmount(r.Context(), "", keyID, raw)
 	return a, withParam(err, param)
 }
 
@@ -189,7 +180,7 @@ func (h *Handler) adminTopUp(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	amt, err := h.keyAmount(r, r.PathValue("id"), in.Amount, "amount")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -225,7 +216,7 @@ func (h *Handler) adminCanAfford(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	amt, err := h.amount(in.Amount, "amount")
+	amt, err := h.keyAmount(r, r.PathValue("id"), in.Amount, "amount")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -280,6 +271,11 @@ type LimitsRequest struct {
 }
 
 func (h *Handler) limits(in LimitsRequest) (service.Limits, service.Amount, error) {
+	return h.limitsIn(in, h.svc.ParseAmount)
+}
+
+// limitsIn parses limits with parse (in the session's token).
+func (h *Handler) limitsIn(in LimitsRequest, parse func([]byte) (service.Amount, error)) (service.Limits, service.Amount, error) {
 	var l service.Limits
 	var above service.Amount
 	for _, f := range []struct {
@@ -293,8 +289,12 @@ func (h *Handler) limits(in LimitsRequest) (service.Limits, service.Amount, erro
 		{in.MaxPerMonth, "max_per_month", &l.PerMonth},
 		{in.RequireApprovalAbove, "require_approval_above", &above},
 	} {
-		a, err := h.optAmount(f.raw, f.name)
-		if err != nil {
+		var a service.Amount
+		var err error
+		if !isNull(f.raw) {
+			a, err = parse(f.raw)
+		}
+		if err = withParam(err, f.name); err != nil {
 			return l, 0, err
 		}
 		*f.dst = a
@@ -311,6 +311,9 @@ type CreateSessionRequest struct {
 	DurationHours     float64        `json:"duration_hours,omitempty"`
 	AllowedRecipients []string       `json:"allowed_recipients,omitempty"`
 	Limits            *LimitsRequest `json:"limits,omitempty"`
+	// Token is the symbol of the token the limits are in (default: the first
+	// offered); only keys of it link to the session (token_mismatch).
+	Token string `json:"token,omitempty"`
 	LimitsRequest
 }
 
@@ -326,12 +329,12 @@ func (h *Handler) adminCreateSession(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(lr)
+	l, above, err := h.limitsIn(lr, func(raw []byte) (service.Amount, error) { return h.svc.ParseAmountIn(in.Token, raw) })
 	if err != nil {
 		return 0, nil, err
 	}
 	s, err := h.svc.CreateSession(r.Context(), service.CreateSessionInput{AgentID: in.AgentID, UserWallet: in.UserWallet,
-		Limits: l, RequireApprovalAbove: above, AllowedRecipients: in.AllowedRecipients, DurationHours: in.DurationHours})
+		Limits: l, RequireApprovalAbove: above, AllowedRecipients: in.AllowedRecipients, DurationHours: in.DurationHours, Token: in.Token})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -364,7 +367,9 @@ func (h *Handler) adminLimits(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	l, above, err := h.limits(in.LimitsRequest)
+	l, above, err := h.limitsIn(in.LimitsRequest, func(raw []byte) (service.Amount, error) {
+		return h.svc.ParseSessionAmount(r.Context(), "", r.PathValue("id"), raw)
+	})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -21,6 +21,9 @@ func both(a, b string) error {
 // createKeyInput resolves a key creation's spellings into one input.
 func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, error) {
 	tok := h.svc.Config().Token
+	if in.Token != "" {
+		tok = in.Token
+	}
 	raw, param := in.MaxAmount, "max_amount"
 	if in.Token != "" && !strings.EqualFold(in.Token, tok) && !isNull(in.LimitUSDC) {
 		return service.CreateKeyInput{}, service.Errorf(service.CodeInvalidArgument, "limit_usdc", "limit_usdc is for USDC keys; give max_amount")
@@ -34,7 +37,13 @@ func (h *Handler) createKeyInput(in CreateKeyRequest) (service.CreateKeyInput, e
 		}
 		raw, param = in.LimitUSDC, "limit_usdc"
 	}
-	amt, err := h.amount(raw, param)
+	if isNull(raw) {
+		return service.CreateKeyInput{}, service.Errorf(service.CodeInvalidArgument, param, "%s is required", param)
+	}
+	amt, err := h.svc.ParseAmountIn(in.Token, raw) // in the key's token
+	if service.CodeOf(err) == service.CodeInvalidArgument && !strings.Contains(err.Error(), "not offered") {
+		err = withParam(err, param)
+	}
 	if err != nil {
 		return service.CreateKeyInput{}, err
 	}
@@ -81,14 +90,10 @@ func (h *Handler) payInput(ctx context.Context, in PayRequest) (service.PayInput
 		if !isNull(in.Amount) {
 			return service.PayInput{}, both("amount", "amount_usd")
 		}
-		if tok := h.svc.Config().Token; !usdTokens[tok] {
-			return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, "amount_usd", "amount_usd needs a US dollar token; this service pays in %s: give amount", tok)
-		}
 		raw, param = in.AmountUSD, "amount_usd"
 	}
-	amt, err := h.amount(raw, param)
-	if err != nil {
-		return service.PayInput{}, err
+	if isNull(raw) {
+		return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, param, "%s is required", param)
 	}
 	keyID := in.SessionKeyID
 	if in.UserWallet != "" {
@@ -100,6 +105,22 @@ func (h *Handler) payInput(ctx context.Context, in PayRequest) (service.PayInput
 			return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, "user_wallet", "user_wallet is the address of %s, not of session_key_id %s", id, keyID)
 		}
 		keyID = id
+	}
+	// The amount is in the paying key's token (a session's, for a session payment).
+	tok := h.svc.KeySymbol(ctx, in.AgentID, keyID)
+	parse := func(raw []byte) (service.Amount, error) { return h.svc.ParseKeyAmount(ctx, in.AgentID, keyID, raw) }
+	if keyID == "" {
+		tok = h.svc.SessionSymbol(ctx, in.AgentID, in.SessionID)
+		parse = func(raw []byte) (service.Amount, error) {
+			return h.svc.ParseSessionAmount(ctx, in.AgentID, in.SessionID, raw)
+		}
+	}
+	if param == "amount_usd" && !usdTokens[strings.ToUpper(tok)] {
+		return service.PayInput{}, service.Errorf(service.CodeInvalidArgument, "amount_usd", "amount_usd needs a US dollar token; this payment is in %s: give amount", tok)
+	}
+	amt, err := parse(raw)
+	if err = withParam(err, param); err != nil {
+		return service.PayInput{}, err
 	}
 	return service.PayInput{AgentID: in.AgentID, SessionKeyID: keyID, SessionID: in.SessionID, Recipient: in.Recipient,
 		Amount: amt, Description: in.Description, IdempotencyKey: in.IdempotencyKey, DeviceFingerprint: in.DeviceFingerprint}, nil

@@ -459,7 +459,7 @@ func StatusOf(code service.Code) int {
 		return http.StatusForbidden
 	case service.CodeNotFound:
 		return http.StatusNotFound
-	case service.CodeConflict, service.CodeNotActive, service.CodeRevoked:
+	case service.CodeConflict, service.CodeNotActive, service.CodeRevoked, service.CodeTokenMismatch:
 		return http.StatusConflict
 	case service.CodeExpired:
 		return http.StatusGone

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,6 +48,10 @@ type Config struct {
 	Endpoints []Endpoint
 	// Decimals of the token, to write amounts in the API's dialect; 6 by default.
 	Decimals int32
+	// DecimalsOf, when set, returns the decimals of an event's token from its
+	// data as the ledger recorded it (its session key's or session's token),
+	// for a server offering several tokens; Decimals otherwise.
+	DecimalsOf func(ctx context.Context, data []byte) int32
 	// MaxAttempts, when positive, also dead-letters an event after that
 	// many failed attempts at one endpoint, even inside its RetryWindow;
 	// 0 (the default) retries for the whole window.

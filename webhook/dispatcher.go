@@ -532,7 +532,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
 	payload := json.RawMessage(data)
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(data)
-	} else if v, err := View(name, payload, d.cfg.Decimals); err != nil {
+	} else if v, err := View(name, payload, d.decimals(ctx, payload)); err != nil {
 		log.ErrorContext(ctx, "webhook: event data in the ledger's dialect", "event", name, "err", err)
 	} else {
 		payload = v
@@ -734,4 +734,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// decimals returns the decimals an event's amounts are written with.
+func (d *Dispatcher) decimals(ctx context.Context, data []byte) int32 {
+	if d.cfg.DecimalsOf != nil {
+		if n := d.cfg.DecimalsOf(ctx, data); n >= 0 {
+			return n
+		}
+	}
+	return d.cfg.Decimals
 }

@@ -38,6 +38,7 @@ type Config struct {
 	Decimals          int             `yaml:"decimals"`
 	Token             string          `yaml:"token"`
 	TokenProgram      string          `yaml:"token_program"`
+	Tokens            []TokenConfig   `yaml:"tokens"`
 	Cluster           string          `yaml:"cluster"`
 	FeePayer          string          `yaml:"fee_payer"`
 	MasterKeys        []string        `yaml:"master_keys"`
@@ -344,6 +345,7 @@ type Runtime struct {
 	RedisCluster *redis.ClusterOptions // Redis Cluster
 	Mint         solana.PublicKey
 	TokenProgram solana.PublicKey // SPL Token or Token-2022
+	Tokens       []RuntimeToken   // the tokens offered, the default first (the one of mint when tokens is empty)
 	FeePayer     *wallet.Keypair
 	Sealer       *wallet.Sealer
 	APIKeys      []web.APIKey
@@ -438,21 +440,23 @@ func (c Config) check(demo bool) (*Runtime, error) {
 				return nil, bad("ws_url", "%q is not a ws(s) URL", c.WSURL)
 			}
 		}
-		if c.Mint == "" {
+		if len(c.Tokens) > 0 {
+			if err := checkTokens(c, rt, bad); err != nil {
+				return nil, err
+			}
+		} else if c.Mint == "" {
 			return nil, bad("mint", "required (USDC on mainnet: EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v)")
 		}
-		m, err := solana.PublicKeyFromBase58(c.Mint)
-		if err != nil {
-			return nil, bad("mint", "%q is not a base58 Solana address", c.Mint)
-		}
-		rt.Mint = m
-		switch c.TokenProgram {
-		case "", "spl-token", solana.TokenProgramID.String():
-			rt.TokenProgram = solana.TokenProgramID
-		case "token-2022", solana.Token2022ProgramID.String():
-			rt.TokenProgram = solana.Token2022ProgramID
-		default:
-			return nil, bad("token_program", "%q: want spl-token or token-2022", c.TokenProgram)
+		if len(c.Tokens) == 0 {
+			m, err := solana.PublicKeyFromBase58(c.Mint)
+			if err != nil {
+				return nil, bad("mint", "%q is not a base58 Solana address", c.Mint)
+			}
+			rt.Mint = m
+			if rt.TokenProgram, err = tokenProgram(c.TokenProgram); err != nil {
+				return nil, bad("token_program", "%v", err)
+			}
+			rt.Tokens = []RuntimeToken{{Symbol: c.Token, Mint: rt.Mint, Decimals: c.Decimals, TokenProgram: rt.TokenProgram}}
 		}
 		if len(c.MasterKeys) == 0 {
 			return nil, bad("master_keys", "required: at least one kid:base64 key (make one with: stipend keygen)")

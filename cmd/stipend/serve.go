@@ -147,7 +147,12 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		return nil, fmt.Errorf("config: rpc_url: %w", err)
 	}
 	a.chain = chain
-	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals),
+	tokens, err := serviceTokens(rt, chain)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.svc = service.New(a.store, chain, rt.Sealer, service.Config{Token: rt.Token, Decimals: int32(rt.Decimals), Tokens: tokens,
 		PublicURL: rt.PublicURL, Cluster: rt.Cluster, ApprovalTTL: rt.ApprovalTTL, MaxExpiry: rt.MaxExpiry,
 		RiskThreshold: rt.RiskThreshold, X402Network: rt.X402Network, X402AllowPrivate: rt.X402AllowPrivate,
 		PayWait: rt.PayWait, SecretGrace: rt.SecretGrace, AttachGrace: rt.RecoveryGrace}, logger)
@@ -159,6 +164,7 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 	if len(rt.Webhooks.Endpoints) > 0 {
 		hooks := rt.Webhooks
 		hooks.Decimals = int32(rt.Decimals)
+		hooks.DecimalsOf = a.svc.EventDecimals // each event in its key's token
 		d, err := webhook.New(a.rdb, a.store, hooks, logger)
 		if err != nil {
 			a.close()

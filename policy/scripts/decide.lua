@@ -24,7 +24,7 @@ local device = ARGV[18] or ''
 
 -- The fields of a key record the decision reads (session_key_id first: it is never empty).
 local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
-  'spent', 'reserved', 'linked_session_id', 'device_hash'}
+  'spent', 'reserved', 'linked_session_id', 'device_hash', 'mint'}
 local k, kkey, s, skey
 if kind == 'sk' then
   k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
@@ -55,7 +55,7 @@ if write and idem ~= '' then
       return fail('conflict', 'idempotency_key ' .. idem .. ' was already used with different arguments', 'idempotency_key')
     end
     local p = hgetall(P .. 'pay:' .. prev[1])
-    local dup = {allowed = true, outcome = p.status, duplicate = true, payment = p}
+    local dup = {allowed = true, outcome = p.status, duplicate = true, payment = p, mint = (k or s or {}).mint}
     if k then
       -- What is left on the key now, for the replay's answer.
       local rem = num(k.max_amount) - num(k.spent) - num(k.reserved)
@@ -175,6 +175,8 @@ if not allowed and not never then out.next_available_at = fmt(next_at) end
 if key_remaining then out.session_key_remaining = fmt(key_remaining) end
 if today_remaining then out.session_remaining_today = fmt(today_remaining) end
 out.now = fmt(NOW)
+-- The token the amounts are in: the key's mint (a session's for a session payment).
+out.mint = (k or s or {}).mint
 
 if not write then
   out.outcome = allowed and (needs_approval and 'approval_required' or 'allowed') or 'refused'

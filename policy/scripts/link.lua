@@ -7,6 +7,10 @@ if not k then return fail('not_found', 'no session key ' .. kid, 'session_key_id
 local s, skey = load_session(sid, agent)
 if not s then return fail('not_found', 'no session ' .. sid .. ' of this user_wallet', 'session_id') end
 if s.agent_id ~= k.agent_id then return fail('conflict', 'session and session key belong to different agents', 'session_id') end
+if (s.mint or '') ~= '' and (k.mint or '') ~= s.mint then
+  return fail('token_mismatch', 'session ' .. sid .. ' has its limits in another token than session key ' .. kid ..
+    ' (' .. (k.token or '') .. '): link a key of the session\'s token, or create a session for this one', 'session_id')
+end
 expire_key(kkey, k, true)
 expire_session(skey, s, true)
 if k.status == 'revoked' or k.status == 'expired' then return fail(k.status, 'session key is ' .. k.status, 'session_key_id') end
