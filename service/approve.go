@@ -283,10 +283,6 @@ func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, err
 	return sm, nil
 }
 
-func (s *Service) limitsMap(l policy.Limits, above policy.Amount) map[string]string {
-	return s.limitsMapIn("", l, above)
-}
-
 // limitsMapIn writes limits in mint's token.
 func (s *Service) limitsMapIn(mint string, l policy.Limits, above policy.Amount) map[string]string {
 	f := func(a policy.Amount) string {

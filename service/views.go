@@ -79,13 +79,6 @@ type DecisionView struct {
 	Checks                []CheckView `json:"checks"`
 }
 
-func (s *Service) amountOrEmpty(a policy.Amount) string {
-	if a == 0 {
-		return ""
-	}
-	return s.Format(a)
-}
-
 func (s *Service) keyView(k *policy.SessionKey, sess *policy.Session) *KeyView {
 	s.rememberMint(k)
 	v := &KeyView{SessionKeyID: k.ID, Status: string(k.Status), AgentID: k.AgentID, UserWallet: k.UserWallet,

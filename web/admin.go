@@ -270,10 +270,6 @@ type LimitsRequest struct {
 	RequireApprovalAbove json.RawMessage `json:"require_approval_above,omitempty"`
 }
 
-func (h *Handler) limits(in LimitsRequest) (service.Limits, service.Amount, error) {
-	return h.limitsIn(in, h.svc.ParseAmount)
-}
-
 // limitsIn parses limits with parse (in the session's token).
 func (h *Handler) limitsIn(in LimitsRequest, parse func([]byte) (service.Amount, error)) (service.Limits, service.Amount, error) {
 	var l service.Limits
