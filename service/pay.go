@@ -636,6 +636,7 @@ func (s *Service) recoverPayments(ctx context.Context, ps []*policy.Payment) (co
 	if nerr != nil {
 		return 0, 0, nerr
 	}
+	known := s.lookupAll(ctx, ps)
 	for _, p := range ps {
 		if p.Status != policy.PaymentReserved {
 			continue
@@ -671,11 +672,15 @@ func (s *Service) recoverPayments(ctx context.Context, ps []*policy.Payment) (co
 			errs = append(errs, fmt.Errorf("payment %s: bad signature %q", p.ID, p.Signature))
 			continue
 		}
-		lctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
-		st, lerr := s.chain.LookupSignature(lctx, sig)
-		cancel()
-		if lerr != nil {
-			return committed, released, errors.Join(append(errs, lerr)...)
+		st, ok := known[sig]
+		if !ok {
+			lctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+			var lerr error
+			st, lerr = s.chain.LookupSignature(lctx, sig)
+			cancel()
+			if lerr != nil {
+				return committed, released, errors.Join(append(errs, lerr)...)
+			}
 		}
 		switch {
 		case st.Found && !st.Failed():
@@ -758,3 +763,35 @@ func (s *Service) message(userWallet, statement, token string, issued, expires t
 // Gasless reports whether the service's fee payer pays the network fees of
 // payments (else each key pays its own).
 func (s *Service) Gasless() bool { return s.chain != nil && s.chain.Gasless() }
+
+// lookupAll asks the chain for the status of every reserved payment's
+// signature at once (getSignatureStatuses, up to wallet.MaxStatusBatch a
+// call). A failed lookup returns nothing: each payment is then looked up on
+// its own.
+func (s *Service) lookupAll(ctx context.Context, ps []*policy.Payment) map[solana.Signature]wallet.Status {
+	var sigs []solana.Signature
+	for _, p := range ps {
+		if p.Status != policy.PaymentReserved {
+			continue
+		}
+		if sig, err := solana.SignatureFromBase58(p.Signature); err == nil {
+			sigs = append(sigs, sig)
+		}
+	}
+	known := make(map[solana.Signature]wallet.Status, len(sigs))
+	if len(sigs) == 0 {
+		return known
+	}
+	calls := (len(sigs) + wallet.MaxStatusBatch - 1) / wallet.MaxStatusBatch
+	lctx, cancel := context.WithTimeout(ctx, time.Duration(calls)*s.cfg.RPCTimeout)
+	defer cancel()
+	sts, err := s.chain.LookupSignatures(lctx, sigs)
+	if err != nil || len(sts) != len(sigs) {
+		s.logFailure(err, "recovery: batched signature lookup; looking each up on its own")
+		return map[solana.Signature]wallet.Status{}
+	}
+	for i, sig := range sigs {
+		known[sig] = sts[i]
+	}
+	return known
+}

@@ -562,3 +562,37 @@ func TestReconcileUnavailable(t *testing.T) {
 		t.Fatalf("reconcile with the RPC refusing: %v", err)
 	}
 }
+
+// TestRecoveryBatchesLookups (issue 18): recovery asks the chain for the
+// statuses of every reserved payment in one getSignatureStatuses call, not
+// one call a payment, and settles each from its answer.
+func TestRecoveryBatchesLookups(t *testing.T) {
+	st := testenv.NewStack(t, testenv.StackOptions{})
+	user := st.NewUser(t, 100*usdc)
+	k := st.Fund(t, "bot", user, 50*usdc, "")
+	var stale []*policy.Payment
+	shop := recipient(t).String() // one shop: the key pays the rent of one token account only
+	for range 5 {
+		res, err := st.Service.Pay(ctx, service.PayInput{AgentID: "bot", SessionKeyID: k.SessionKeyID, Recipient: shop, Amount: usdc})
+		if err != nil || res.Status != "confirmed" {
+			t.Fatal(res, err)
+		}
+		p, err := st.Store.GetPayment(ctx, user.Address().String(), res.PaymentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := *p
+		cp.Status = policy.PaymentReserved // as a recovery listing taken before the commits saw them
+		stale = append(stale, &cp)
+	}
+	proxy := st.RPCProxy(t)
+	svc, _, _ := st.Via(t, proxy.URL, nil, service.Config{})
+	proxy.ResetCounts()
+	c, r, err := svc.RecoverPayments(ctx, stale)
+	if err != nil || c != 0 || r != 0 {
+		t.Fatalf("recovery committed %d released %d (%v); want 0 0 (its own requests committed them)", c, r, err)
+	}
+	if n := proxy.Count("getSignatureStatuses"); n != 1 {
+		t.Fatalf("%d getSignatureStatuses calls for 5 payments; want 1", n)
+	}
+}
