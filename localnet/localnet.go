@@ -181,19 +181,9 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 		close(c.exited)
 	}()
 
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	var ready string
-	select {
-	case ready = <-lines:
-	case <-c.exited:
-		return nil, fmt.Errorf("localnet: server exited before ready (%v): %s", c.waitErr, tail.String()) //nolint:errorlint // waitErr is nil after a clean exit; only its text is told
-	case <-timer.C:
-		_ = c.Close()
-		return nil, fmt.Errorf("localnet: server not ready after %s: %s", startTimeout, tail.String())
-	case <-ctx.Done():
-		_ = c.Close()
-		return nil, fmt.Errorf("localnet: waiting for server: %w", ctx.Err())
+	ready, err := awaitReady(ctx, "server", lines, c.exited, c.Close, tail, func() error { return c.waitErr })
+	if err != nil {
+		return nil, err
 	}
 
 	var info struct {
@@ -346,4 +336,29 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.buf.String()
+}
+
+// awaitReady waits for the first line a started Node process prints (its
+// ready line) for at most startTimeout; what names the process in errors.
+// A process that exits first, is too slow or is given up is reported with
+// the tail of its stderr; stop ends it in the last two cases.
+func awaitReady(ctx context.Context, what string, lines <-chan string, exited <-chan struct{}, stop func() error, tail *tailBuffer, exitErr func() error) (string, error) {
+	timer := time.NewTimer(startTimeout)
+	defer timer.Stop()
+	select {
+	case ready := <-lines:
+		return ready, nil
+	case <-exited:
+		how := ""
+		if err := exitErr(); err != nil {
+			how = " (" + err.Error() + ")"
+		}
+		return "", fmt.Errorf("localnet: %s exited before ready%s: %s", what, how, tail.String())
+	case <-timer.C:
+		_ = stop() // giving up: the process's own error tells nothing more
+		return "", fmt.Errorf("localnet: %s not ready after %s: %s", what, startTimeout, tail.String())
+	case <-ctx.Done():
+		_ = stop() // giving up: the context's error is the one told
+		return "", fmt.Errorf("localnet: waiting for the %s: %w", what, ctx.Err())
+	}
 }

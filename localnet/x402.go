@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/gagliardetto/solana-go"
 )
@@ -90,19 +89,9 @@ func StartSeller(ctx context.Context, rpcURL string, stderr io.Writer) (*Seller,
 		_ = cmd.Wait()
 		close(s.exited)
 	}()
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	var ready string
-	select {
-	case ready = <-lines:
-	case <-s.exited:
-		return nil, fmt.Errorf("localnet: x402 harness exited before ready: %s", tail.String())
-	case <-timer.C:
-		_ = s.Close()
-		return nil, fmt.Errorf("localnet: x402 harness not ready after %s: %s", startTimeout, tail.String())
-	case <-ctx.Done():
-		_ = s.Close()
-		return nil, fmt.Errorf("localnet: waiting for the x402 harness: %w", ctx.Err())
+	ready, err := awaitReady(ctx, "x402 harness", lines, s.exited, s.Close, tail, func() error { return nil }) // its exit status is not kept
+	if err != nil {
+		return nil, err
 	}
 	var info struct {
 		URL      string `json:"url"`

@@ -24,35 +24,9 @@
 
   // ---- encodings ----------------------------------------------------------
 
-  const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
-  function base58Encode(bytes) {
-    let zeros = 0;
-    while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
-    const digits = []; // little-endian base-58 digits
-    for (let i = zeros; i < bytes.length; i++) {
-      let carry = bytes[i];
-      for (let j = 0; j < digits.length; j++) {
-        carry += digits[j] * 256;
-        digits[j] = carry % 58;
-        carry = Math.floor(carry / 58);
-      }
-      while (carry > 0) {
-        digits.push(carry % 58);
-        carry = Math.floor(carry / 58);
-      }
-    }
-    let out = '1'.repeat(zeros);
-    for (let i = digits.length - 1; i >= 0; i--) out += B58[digits[i]];
-    return out;
-  }
-
-  function base64Decode(text) {
-    const bin = atob(text);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
+  // base58 encoding and base64 decoding are decode.js's (loaded first: it reads the same bytes).
+  const base58Encode = (bytes) => window.stipendDecode.base58Encode(bytes);
+  const base64Decode = (text) => window.stipendDecode.base64Decode(text);
 
   function base64Encode(bytes) {
     let bin = '';

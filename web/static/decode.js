@@ -48,6 +48,13 @@
     return Uint8Array.from(bytes.reverse());
   }
 
+  function base64Decode(text) {
+    const bin = atob(text);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
   // SHA-256 (FIPS 180-4), synchronous: to check associated token account addresses.
   const K = new Uint32Array([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -206,10 +213,7 @@
   function describeTransaction(b64, ctx) {
     let tx;
     try {
-      const bin = atob(b64);
-      const wire = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) wire[i] = bin.charCodeAt(i);
-      tx = parseTransaction(wire);
+      tx = parseTransaction(base64Decode(b64));
     } catch (err) {
       return { ok: false, reason: 'The transaction cannot be read: ' + err.message + '.', steps: [] };
     }
@@ -326,5 +330,5 @@
       fee: { lamports: '0', text: 'No transaction: signing moves no money and costs no fee.' } };
   }
 
-  window.stipendDecode = Object.freeze({ describeTransaction, describeMessage, formatUnits, sha256, isATA });
+  window.stipendDecode = Object.freeze({ describeTransaction, describeMessage, formatUnits, sha256, isATA, base58Encode, base64Decode });
 })();
