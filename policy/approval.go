@@ -101,22 +101,6 @@ func approvalID(tokenOrID string) (string, error) {
 	return TokenID(tokenOrID), nil
 }
 
-func (f fields) approval() *Approval {
-	a := &Approval{Token: f.str("token"), Kind: ApprovalKind(f.str("kind")), Status: f.str("status"),
-		UserWallet: f.str("user_wallet"), AgentID: f.str("agent_id"), SessionKeyID: f.str("session_key_id"),
-		SessionID: f.str("session_id"), PaymentID: f.str("payment_id"), Amount: f.amount("amount"),
-		Recipient: f.str("recipient"), Payload: f.str("payload"),
-		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at"),
-		TxSignature: f.str("tx_signature"), TxBlockhash: f.str("tx_blockhash"), ClaimedAt: f.time("claimed_at")}
-	if d := f.str("details"); d != "" {
-		a.Details = json.RawMessage(d)
-	}
-	if r := f.str("result"); r != "" {
-		a.Result = json.RawMessage(r)
-	}
-	return a
-}
-
 // CreateApproval records a new approval link and returns it with its token.
 func (s *Store) CreateApproval(ctx context.Context, n NewApproval) (*Approval, error) {
 	if err := validWallet(n.UserWallet); err != nil {
@@ -137,11 +121,14 @@ func (s *Store) CreateApproval(ctx context.Context, n NewApproval) (*Approval, e
 	if err := s.index(ctx, id, n.UserWallet, n.AgentID, n.ExpiresAt, false); err != nil {
 		return nil, err
 	}
-	if _, err := s.run(ctx, "approval", n.UserWallet, "appr:"+id, id, "create", string(n.Kind), n.AgentID,
-		n.SessionKeyID, n.SessionID, n.PaymentID, units(n.Amount), n.Recipient, n.Payload, ms(n.ExpiresAt), string(details)); err != nil {
+	r, err := runReply[approvalReply](ctx, s, "approval", n.UserWallet, "appr:"+id, id, "create", string(n.Kind), n.AgentID,
+		n.SessionKeyID, n.SessionID, n.PaymentID, units(n.Amount), n.Recipient, n.Payload, ms(n.ExpiresAt), string(details))
+	if err != nil {
 		return nil, err
 	}
-	return s.GetApproval(ctx, token)
+	a := r.Approval.approval()
+	a.Token = token
+	return a, nil
 }
 
 // GetApproval returns an approval by its token.
@@ -164,25 +151,7 @@ func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, erro
 	if err := validID(id, "aph_", "token"); err != nil {
 		return nil, err
 	}
-	w, err := s.walletOf(ctx, id, "token")
-	if err != nil {
-		if CodeOf(err) == CodeNotFound {
-			return nil, Errorf(CodeNotFound, "token", "no such approval link")
-		}
-		return nil, err
-	}
-	m, err := s.rdb.HGetAll(ctx, s.Prefix(w)+"appr:"+id).Result()
-	if err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		return nil, Errorf(CodeNotFound, "token", "no such approval link")
-	}
-	f := fields{}
-	for k, v := range m {
-		f[k] = v
-	}
-	return f.approval(), nil
+	return s.approvalScript(ctx, id, "get")
 }
 
 // ApprovalAction moves an approval through its states: "claim" (pending →
@@ -197,6 +166,17 @@ func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (
 	if err != nil {
 		return nil, err
 	}
+	a, err := s.approvalScript(ctx, id, action, arg)
+	if err != nil {
+		return nil, err
+	}
+	a.Token = token
+	return a, nil
+}
+
+// approvalScript runs an action of approval.lua on the approval the store
+// keeps as id (TokenID) and answers the approval after it.
+func (s *Store) approvalScript(ctx context.Context, id, action string, args ...any) (*Approval, error) {
 	w, err := s.walletOf(ctx, id, "token")
 	if err != nil {
 		if CodeOf(err) == CodeNotFound {
@@ -204,11 +184,9 @@ func (s *Store) ApprovalAction(ctx context.Context, token, action, arg string) (
 		}
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "approval", w, "appr:"+id, id, action, arg)
+	r, err := runReply[approvalReply](ctx, s, "approval", w, "appr:"+id, append([]any{id, action}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	a := f.approval()
-	a.Token = token
-	return a, nil
+	return r.Approval.approval(), nil
 }

@@ -17,11 +17,7 @@ const (
 // UnlinkBy removes a key's session on by's word (the owner's approval or the
 // operator's forced change), recording which in the audit log.
 func (s *Store) UnlinkBy(ctx context.Context, by Authority, keyID string) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "unlink", keyID, "", string(by))
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "unlink", keyID, "", string(by))
 }
 
 // SetLimitsBy changes a session's limits on by's word, recording which in
@@ -34,21 +30,17 @@ func (s *Store) SetLimitsBy(ctx context.Context, by Authority, sessionID string,
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "set_limits", w, "as:"+sessionID, sessionID, "", units(l.PerTransaction),
+	r, err := runReply[sessionReply](ctx, s, "set_limits", w, "as:"+sessionID, sessionID, "", units(l.PerTransaction),
 		units(l.PerDay), units(l.PerWeek), units(l.PerMonth), units(approvalAbove), string(by))
 	if err != nil {
 		return nil, err
 	}
-	return f.session(), nil
+	return r.Session.session(), nil
 }
 
 // SetAttestation stores a fresh attestation of a key that states maxAmount
 // and linkedSessionID; it is refused (conflict) when the key no longer has
 // those parameters, so a stored attestation never states old ones.
 func (s *Store) SetAttestation(ctx context.Context, keyID, attestation string, maxAmount Amount, linkedSessionID string) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "attest", keyID, attestation, units(maxAmount), linkedSessionID)
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "attest", keyID, attestation, units(maxAmount), linkedSessionID)
 }

@@ -43,12 +43,12 @@ func (s *Store) CreateKey(ctx context.Context, k NewKey) (*SessionKey, error) {
 	if err := s.index(ctx, k.ID, k.UserWallet, k.AgentID, k.ExpiresAt, true); err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "create_key", k.UserWallet, "sk:"+k.ID, k.ID, k.AgentID, k.UserWallet, k.Token,
+	r, err := runReply[keyReply](ctx, s, "create_key", k.UserWallet, "sk:"+k.ID, k.ID, k.AgentID, k.UserWallet, k.Token,
 		k.Mint, k.Decimals, k.Address, k.PKPPublicKey, k.Attestation, k.SealedSecret, units(k.MaxAmount), ms(k.ExpiresAt), k.DeviceHash)
 	if err != nil {
 		return nil, err
 	}
-	return f.sessionKey(), nil
+	return r.sessionKey(), nil
 }
 
 // SealedSecret returns the sealed secret of a session key (for the wallet layer to open).
@@ -67,7 +67,9 @@ func (s *Store) SealedSecret(ctx context.Context, id string) (string, error) {
 	return v, nil
 }
 
-func (s *Store) keyScript(ctx context.Context, name, id string, args ...any) (fields, error) {
+// keyScript runs a script on one session key (its id is the script's first
+// argument) and decodes its typed reply R.
+func keyScript[R any](ctx context.Context, s *Store, name, id string, args ...any) (*R, error) {
 	if err := validID(id, "sk_", "session_key_id"); err != nil {
 		return nil, err
 	}
@@ -75,17 +77,22 @@ func (s *Store) keyScript(ctx context.Context, name, id string, args ...any) (fi
 	if err != nil {
 		return nil, err
 	}
-	return s.runFields(ctx, name, w, "sk:"+id, append([]any{id}, args...)...)
+	return runReply[R](ctx, s, name, w, "sk:"+id, append([]any{id}, args...)...)
+}
+
+// changeKey runs a script that changes one session key and answers it (keyReply).
+func (s *Store) changeKey(ctx context.Context, name, id string, args ...any) (*SessionKey, error) {
+	r, err := keyScript[keyReply](ctx, s, name, id, args...)
+	if err != nil {
+		return nil, err
+	}
+	return r.sessionKey(), nil
 }
 
 // Activate turns a pending key active once its funding transfer (signature sig,
 // amount funded) is confirmed on chain.
 func (s *Store) Activate(ctx context.Context, id, sig string, funded Amount) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "activate", id, sig, units(funded), "0")
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "activate", id, sig, units(funded), "0")
 }
 
 // TopUp adds a confirmed top-up (signature sig) to a key's max_amount; an
@@ -94,22 +101,14 @@ func (s *Store) TopUp(ctx context.Context, id string, amount Amount, sig string)
 	if amount <= 0 || amount > MaxAmount {
 		return nil, Errorf(CodeInvalidArgument, "amount", "amount out of range")
 	}
-	f, err := s.keyScript(ctx, "top_up", id, units(amount), sig, "0")
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "top_up", id, units(amount), sig, "0")
 }
 
 // CheckActivate answers whether a key may still be funded with this amount
 // (pending, unexpired, the amount it was created for), changing nothing: the
 // same rules as Activate, asked before the owner's transfer is sent.
 func (s *Store) CheckActivate(ctx context.Context, id string, funded Amount) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "activate", id, "", units(funded), "1")
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "activate", id, "", units(funded), "1")
 }
 
 // CheckTopUp answers whether a key may take a top-up of this amount,
@@ -119,57 +118,50 @@ func (s *Store) CheckTopUp(ctx context.Context, id string, amount Amount) (*Sess
 	if amount <= 0 || amount > MaxAmount {
 		return nil, Errorf(CodeInvalidArgument, "amount", "amount out of range")
 	}
-	f, err := s.keyScript(ctx, "top_up", id, units(amount), "", "1")
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "top_up", id, units(amount), "", "1")
 }
 
 // Revoke makes a key revoked, at once and for good. agent "" is the owner or operator.
 func (s *Store) Revoke(ctx context.Context, agent, id, reason string) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "revoke", id, agent, reason)
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "revoke", id, agent, reason)
 }
 
 // Expire turns a key past its expires_at into expired; it reports whether this call did it.
 func (s *Store) Expire(ctx context.Context, id string) (bool, *SessionKey, error) {
-	f, err := s.keyScript(ctx, "expire", id)
+	r, err := keyScript[expireReply](ctx, s, "expire", id)
 	if err != nil {
 		return false, nil, err
 	}
-	return f["expired"] == true, f.sub("key").sessionKey(), nil
+	return r.Expired, r.Key.sessionKey(), nil
 }
 
 // GetKey returns a session key as the agent (or the owner, agent "") may see
 // it, with its linked session if any. Expiry shows even before the sweeper ran.
 func (s *Store) GetKey(ctx context.Context, agent, id string) (*SessionKey, *Session, error) {
-	f, err := s.getKey(ctx, agent, id, "", "0")
+	r, err := s.getKey(ctx, agent, id, "", "0")
 	if err != nil {
 		return nil, nil, err
 	}
 	var sess *Session
-	if sf := f.sub("session"); sf != nil {
-		sess = sf.session()
+	if r.Session != nil {
+		sess = r.Session.session()
 	}
-	return f.sub("key").sessionKey(), sess, nil
+	return r.Key.sessionKey(), sess, nil
 }
 
 // KeyForPayment returns what the service needs to sign a payment, in one
 // round trip: the key as the agent may see it (RecipientPaid telling whether
 // it ever paid recipient, for the risk score) and its sealed secret.
 func (s *Store) KeyForPayment(ctx context.Context, agent, id, recipient string) (*SessionKey, string, error) {
-	f, err := s.getKey(ctx, agent, id, recipient, "1")
+	r, err := s.getKey(ctx, agent, id, recipient, "1")
 	if err != nil {
 		return nil, "", err
 	}
-	return f.sub("key").sessionKey(), f.str("sealed_key"), nil
+	return r.Key.sessionKey(), r.SealedKey, nil
 }
 
-func (s *Store) getKey(ctx context.Context, agent, id, recipient, sealed string) (fields, error) {
+// getKey reads a key with get.lua; its reply always holds the key.
+func (s *Store) getKey(ctx context.Context, agent, id, recipient, sealed string) (*getReply, error) {
 	if err := validID(id, "sk_", "session_key_id"); err != nil {
 		return nil, err
 	}
@@ -177,7 +169,14 @@ func (s *Store) getKey(ctx context.Context, agent, id, recipient, sealed string)
 	if err != nil {
 		return nil, err
 	}
-	return s.runFields(ctx, "get", w, "sk:"+id, "sk", id, agent, recipient, sealed)
+	r, err := runReply[getReply](ctx, s, "get", w, "sk:"+id, "sk", id, agent, recipient, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if r.Key == nil {
+		return nil, fmt.Errorf("policy: script get: reply without the key %s", id)
+	}
+	return r, nil
 }
 
 // GetSession returns a session with its window usage.
@@ -189,11 +188,14 @@ func (s *Store) GetSession(ctx context.Context, agent, id string) (*Session, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "get", w, "as:"+id, "as", id, agent, "", "0")
+	r, err := runReply[getReply](ctx, s, "get", w, "as:"+id, "as", id, agent, "", "0")
 	if err != nil {
 		return nil, err
 	}
-	return f.sub("session").session(), nil
+	if r.Session == nil {
+		return nil, fmt.Errorf("policy: script get: reply without the session %s", id)
+	}
+	return r.Session.session(), nil
 }
 
 // ListKeys returns the session keys of an agent ("" for every agent), newest first.

@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -48,6 +46,10 @@ type SessionKey struct {
 	RefusalsLastHour   int64 // refused payments in the current and the previous clock hour
 	RecipientPaid      bool  // the recipient asked about was paid before (KeyForPayment)
 	DeviceBound        bool  // payments must present the device fingerprint given at creation
+	// Duplicate is set by Activate, TopUp, Revoke, Link and Unlink when the
+	// same call was made before (the same funding signature, a second
+	// revocation, the same link): this one changed nothing.
+	Duplicate bool
 }
 
 // Limits are a session's spending limits in base units; zero means no limit.
@@ -161,21 +163,12 @@ type Decision struct {
 	Mint string
 }
 
-// fields is a script's record as it comes from Lua: text values by name.
-type fields map[string]any
+// fields is a payment record as it is stored: text values by name (its
+// hash, or the payment in a script's reply). The key, session, approval and
+// sweep scripts answer typed replies instead (replies.go).
+type fields map[string]string
 
-func (f fields) str(name string) string {
-	switch v := f[name].(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	default:
-		return fmt.Sprint(v)
-	}
-}
+func (f fields) str(name string) string { return f[name] }
 
 func (f fields) int(name string) int64 {
 	n, _ := strconv.ParseInt(f.str(name), 10, 64)
@@ -192,42 +185,6 @@ func (f fields) time(name string) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-func (f fields) sessionKey() *SessionKey {
-	return &SessionKey{
-		ID: f.str("session_key_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
-		Token: f.str("token"), Mint: f.str("mint"), Decimals: int32(f.int("decimals")),
-		Status: Status(f.str("status")), Address: f.str("session_key_address"),
-		PKPPublicKey: f.str("pkp_public_key"), Attestation: f.str("attestation"),
-		MaxAmount: f.amount("max_amount"), Spent: f.amount("spent"), Reserved: f.amount("reserved"),
-		Remaining: f.amount("remaining_amount"), TransactionCount: f.int("transaction_count"),
-		CreatedAt: f.time("created_at"), ExpiresAt: f.time("expires_at"), ActivatedAt: f.time("activated_at"),
-		LastActivity: f.time("last_activity"), LinkedSessionID: f.str("linked_session_id"),
-		Refusals: f.int("refusals"), LastRefusal: f.time("last_refusal"),
-		DistinctRecipients: f.int("distinct_recipients"),
-		PaymentsLastHour:   f.int("payments_last_hour"), RefusalsLastHour: f.int("refusals_last_hour"),
-		RecipientPaid: f["recipient_paid"] == true, DeviceBound: f.str("device_bound") == "1",
-	}
-}
-
-func (f fields) session() *Session {
-	s := &Session{
-		ID: f.str("session_id"), AgentID: f.str("agent_id"), UserWallet: f.str("user_wallet"),
-		Status: f.str("status"), Mint: f.str("mint"),
-		Limits: Limits{PerTransaction: f.amount("per_transaction"), PerDay: f.amount("per_day"),
-			PerWeek: f.amount("per_week"), PerMonth: f.amount("per_month")},
-		RequireApprovalAbove: f.amount("approval_above"),
-		CreatedAt:            f.time("created_at"), ExpiresAt: f.time("expires_at"),
-		UsedDay: f.amount("used_day"), UsedWeek: f.amount("used_week"), UsedMonth: f.amount("used_month"),
-		ResetsDay: f.time("resets_day"), ResetsWeek: f.time("resets_week"), ResetsMonth: f.time("resets_month"),
-	}
-	if r, ok := f["allowed_recipients"].([]any); ok {
-		for _, x := range r {
-			s.AllowedRecipients = append(s.AllowedRecipients, fmt.Sprint(x))
-		}
-	}
-	return s
-}
-
 func (f fields) payment() *Payment {
 	return &Payment{
 		ID: f.str("payment_id"), SessionKeyID: f.str("session_key_id"), SessionID: f.str("session_id"),
@@ -238,13 +195,6 @@ func (f fields) payment() *Payment {
 		CreatedAt: f.time("created_at"), UpdatedAt: f.time("updated_at"),
 		Duplicate: f.str("duplicate") == "1", KeyRemaining: f.amount("key_remaining"),
 	}
-}
-
-func (f fields) sub(name string) fields {
-	if m, ok := f[name].(map[string]any); ok {
-		return fields(m)
-	}
-	return nil
 }
 
 // decisionReply is decide.lua's reply, decoded without going through a map:

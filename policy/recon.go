@@ -33,11 +33,11 @@ func (s *Store) Abandon(ctx context.Context, userWallet, paymentID string, cutof
 	if validWallet(userWallet) != nil {
 		return false, Errorf(CodeNotFound, "payment_id", "no payment %q", paymentID)
 	}
-	f, err := s.runFields(ctx, "attach", userWallet, "pay:"+paymentID, paymentID, "abandon", ms(cutoff))
+	r, err := runReply[abandonReply](ctx, s, "attach", userWallet, "pay:"+paymentID, paymentID, "abandon", ms(cutoff))
 	if err != nil {
 		return false, err
 	}
-	return f["abandoned"] == true, nil
+	return r.Abandoned, nil
 }
 
 // Unsent is the signature an abandoned reservation carries: no transaction.
@@ -54,18 +54,10 @@ func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string)
 		}
 		return nil, err
 	}
-	w, err := s.walletOf(ctx, id, "token")
-	if err != nil {
-		if CodeOf(err) == CodeNotFound {
-			return nil, Errorf(CodeNotFound, "token", "no such approval link")
-		}
-		return nil, err
-	}
-	f, err := s.runFields(ctx, "approval", w, "appr:"+id, id, "claim", sig, blockhash)
+	a, err := s.approvalScript(ctx, id, "claim", sig, blockhash)
 	if err != nil {
 		return nil, err
 	}
-	a := f.approval()
 	a.Token = token
 	return a, nil
 }
@@ -133,15 +125,11 @@ const (
 // records a confirmed zero balance; forget deletes the sealed secret once
 // that zero is older than a grace period.
 func (s *Store) Sweep(ctx context.Context, id, action string, args ...any) (*SweepState, error) {
-	f, err := s.keyScript(ctx, "sweep", id, append([]any{action}, args...)...)
+	r, err := keyScript[sweepReply](ctx, s, "sweep", id, append([]any{action}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &SweepState{SessionKeyID: f.str("session_key_id"), Status: Status(f.str("status")),
-		Signature: f.str("sweep_signature"), Blockhash: f.str("sweep_blockhash"),
-		LastSignature: f.str("last_sweep_signature"), ZeroAt: f.time("swept_zero_at"),
-		SecretDeletedAt: f.time("secret_deleted_at"), HasSecret: f["has_secret"] == true,
-		Deleted: f["deleted"] == true}, nil
+	return r.state(), nil
 }
 
 // SweepQueueKey is the sorted set of keys whose tokens must go back to their

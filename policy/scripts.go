@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -66,23 +65,17 @@ func (s *Store) run(ctx context.Context, name, wallet, routeKey string, args ...
 	return rep.OK, nil
 }
 
-func decodeFields(raw json.RawMessage) (fields, error) {
-	var f map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("policy: decode reply: %w", err)
-	}
-	return fields(f), nil
-}
-
-func (s *Store) runFields(ctx context.Context, name, wallet, routeKey string, args ...any) (fields, error) {
+// runReply runs one script and decodes its "ok" answer straight into R, the
+// script's typed reply (replies.go): the one decode path of the key, session,
+// approval and sweep scripts.
+func runReply[R any](ctx context.Context, s *Store, name, wallet, routeKey string, args ...any) (*R, error) {
 	raw, err := s.run(ctx, name, wallet, routeKey, args...)
 	if err != nil {
 		return nil, err
 	}
-	return decodeFields(raw)
+	var out R
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("policy: script %s: bad reply: %w", name, err)
+	}
+	return &out, nil
 }
-
-// walletOf finds the user_wallet of a session key or session id. The mapping
-// never changes once written, so it is cached and a hot path costs no extra

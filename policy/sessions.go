@@ -49,11 +49,11 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (*Session, erro
 	for _, r := range n.AllowedRecipients {
 		args = append(args, r)
 	}
-	f, err := s.runFields(ctx, "create_session", n.UserWallet, "as:"+n.ID, args...)
+	r, err := runReply[sessionReply](ctx, s, "create_session", n.UserWallet, "as:"+n.ID, args...)
 	if err != nil {
 		return nil, err
 	}
-	return f.session(), nil
+	return r.Session.session(), nil
 }
 
 // Link links a session key to a session of the same user_wallet and agent;
@@ -73,21 +73,13 @@ func (s *Store) Link(ctx context.Context, agent, keyID, sessionID string) (*Sess
 	if kw != sw {
 		return nil, Errorf(CodeConflict, "session_id", "session %s belongs to another user_wallet", sessionID)
 	}
-	f, err := s.keyScript(ctx, "link", keyID, sessionID, agent)
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "link", keyID, sessionID, agent)
 }
 
 // Unlink removes a key's policy layer. Only the owner (after a signed
 // approval) or the operator may: agent must be "".
 func (s *Store) Unlink(ctx context.Context, agent, keyID string) (*SessionKey, error) {
-	f, err := s.keyScript(ctx, "unlink", keyID, agent)
-	if err != nil {
-		return nil, err
-	}
-	return f.sessionKey(), nil
+	return s.changeKey(ctx, "unlink", keyID, agent)
 }
 
 // SetLimits changes a session's limits. Only the owner (after a signed
@@ -100,10 +92,10 @@ func (s *Store) SetLimits(ctx context.Context, agent, sessionID string, l Limits
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.runFields(ctx, "set_limits", w, "as:"+sessionID, sessionID, agent, units(l.PerTransaction),
+	r, err := runReply[sessionReply](ctx, s, "set_limits", w, "as:"+sessionID, sessionID, agent, units(l.PerTransaction),
 		units(l.PerDay), units(l.PerWeek), units(l.PerMonth), units(approvalAbove))
 	if err != nil {
 		return nil, err
 	}
-	return f.session(), nil
+	return r.Session.session(), nil
 }

@@ -71,6 +71,8 @@ func (s *Store) indexKey(id string) string        { return s.prefix + ":idx:" + 
 func (s *Store) agentKeysKey(agent string) string { return s.prefix + ":agent:" + agent + ":keys" }
 func (s *Store) allKeysKey() string               { return s.prefix + ":keys" }
 
+// walletOf finds the user_wallet of a session key or session id. The mapping
+// never changes once written, so it is cached and a hot path costs no extra
 // round trip.
 func (s *Store) walletOf(ctx context.Context, id, param string) (string, error) {
 	if w, ok := s.owners.Load(id); ok {
@@ -124,6 +126,7 @@ func (s *Store) Now(ctx context.Context) (time.Time, error) {
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 func units(a Amount) string { return strconv.FormatInt(int64(a), 10) }
 
+// WithClockSkew returns a Store on the same Redis whose clock runs d ahead.
 // Tests use it to move time; production never does.
 func (s *Store) WithClockSkew(d time.Duration) *Store {
 	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive}

@@ -11,6 +11,8 @@
 --   'finish'  processing → used, [5] result (JSON)
 --   'rebind'  pending → pending with a new payload [5] (a fresh blockhash)
 --   'cancel'  pending and unexpired → cancelled, [5] reason
+--   'get'     the record only, changing nothing
+-- Every action answers {approval = <the record after it>}.
 local token, action = ARGV[3], ARGV[4]
 local akey = P .. 'appr:' .. token
 if action == 'create' then
@@ -24,8 +26,7 @@ if action == 'create' then
   redis.call('PEXPIREAT', akey, fmt(exp + 86400000))
   audit('approval.requested', {token_hash = redis.sha1hex(token), kind = a.kind, session_key_id = a.session_key_id,
     session_id = a.session_id, payment_id = a.payment_id, amount = a.amount})
-  a.payload = nil
-  return reply({ok = a})
+  return reply({ok = {approval = a}})
 end
 local a = hgetall(akey)
 if not a then return fail('not_found', 'no such approval link', 'token') end
@@ -52,6 +53,8 @@ elseif action == 'rebind' then
   if a.status ~= 'pending' then return fail('conflict', 'approval is ' .. a.status, 'token') end
   if expired then return fail('expired', 'this approval link expired', 'token') end
   redis.call('HSET', akey, 'payload', ARGV[5])
+elseif action == 'get' then
+  -- read only: the reply is the record
 elseif action == 'cancel' then
   if a.status ~= 'pending' then return fail('conflict', 'approval is ' .. a.status, 'token') end
   if expired then return fail('expired', 'this approval link expired', 'token') end
@@ -59,4 +62,4 @@ elseif action == 'cancel' then
 else
   return fail('invalid_argument', 'unknown action', 'action')
 end
-return reply({ok = hgetall(akey)})
+return reply({ok = {approval = hgetall(akey)}})

@@ -12,4 +12,4 @@ end
 k.attestation = att
 redis.call('HSET', kkey, 'attestation', att)
 audit('session_key.attested', {session_key_id = id, max_amount = max, session_id = sid})
-return reply({ok = key_view(k)})
+return reply({ok = {key = key_view(k)}})

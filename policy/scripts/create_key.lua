@@ -17,4 +17,4 @@ if (ARGV[15] or '') ~= '' then k.device_hash, k.device_bound = ARGV[15], '1' end
 redis.call('HSET', kkey, unpack(flatten(k)))
 emit('session_key.created', {session_key_id = id, agent_id = k.agent_id, user_wallet = k.user_wallet,
   max_amount = k.max_amount, expires_at = k.expires_at, session_key_address = k.session_key_address})
-return reply({ok = key_view(k)})
+return reply({ok = {key = key_view(k)}})

@@ -20,4 +20,4 @@ if #ARGV >= 13 then
 end
 redis.call('HSET', skey, unpack(flatten(s)))
 emit('session.created', {session_id = id, agent_id = s.agent_id, user_wallet = s.user_wallet})
-return reply({ok = s})
+return reply({ok = {session = s}})

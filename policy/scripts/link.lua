@@ -16,9 +16,9 @@ expire_session(skey, s, true)
 if k.status == 'revoked' or k.status == 'expired' then return fail(k.status, 'session key is ' .. k.status, 'session_key_id') end
 if s.status ~= 'active' then return fail(s.status == 'revoked' and 'revoked' or 'expired', 'session is ' .. s.status, 'session_id') end
 local cur = k.linked_session_id or ''
-if cur == sid then return reply({ok = key_view(k), duplicate = true}) end
+if cur == sid then return reply({ok = {key = key_view(k), duplicate = true}}) end
 if cur ~= '' then return fail('conflict', 'session key is already linked to ' .. cur .. '; the owner must unlink it first', 'session_key_id') end
 k.linked_session_id = sid
 redis.call('HSET', kkey, 'linked_session_id', sid)
 emit('session_key.linked', {session_key_id = kid, session_id = sid, agent_id = k.agent_id, user_wallet = k.user_wallet})
-return reply({ok = key_view(k)})
+return reply({ok = {key = key_view(k)}})

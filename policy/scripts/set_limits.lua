@@ -19,4 +19,4 @@ end
 emit('session.limits_changed', {session_id = sid, agent_id = s.agent_id, user_wallet = s.user_wallet,
   per_transaction = s.per_transaction, per_day = s.per_day, per_week = s.per_week, per_month = s.per_month,
   approval_above = s.approval_above, by = by})
-return reply({ok = s})
+return reply({ok = {session = s}})

@@ -9,8 +9,8 @@ if agent ~= '' then return fail('approval_required', 'only the owner may unlink 
 local k, kkey = load_key(kid, '')
 if not k then return fail('not_found', 'no session key ' .. kid, 'session_key_id') end
 local cur = k.linked_session_id or ''
-if cur == '' then return reply({ok = key_view(k), duplicate = true}) end
+if cur == '' then return reply({ok = {key = key_view(k), duplicate = true}}) end
 k.linked_session_id = nil
 redis.call('HDEL', kkey, 'linked_session_id')
 emit('session_key.unlinked', {session_key_id = kid, session_id = cur, agent_id = k.agent_id, user_wallet = k.user_wallet, by = by})
-return reply({ok = key_view(k)})
+return reply({ok = {key = key_view(k)}})
