@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -260,6 +261,70 @@ func TestIdenticalTopUpsAreDistinct(t *testing.T) {
 		t.Fatalf("key holds %d; want 25 USDC", got)
 	}
 	agree(t, st.Service)
+}
+
+// TestTopUpCountedOnce: a top-up whose transfer landed is finished by the
+// reconciler after the submission stopped, either before counting it or
+// after (then the ledger answers duplicate): the key's maximum grows once,
+// the approval's result says whether it was a duplicate, and the attestation
+// states the new maximum either way.
+func TestTopUpCountedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		counted bool // the submission counted the top-up before it stopped
+	}{
+		{"stopped before counting", false},
+		{"stopped after counting", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := testenv.NewStack(t, testenv.StackOptions{})
+			user := st.NewUser(t, 100*usdc)
+			k := st.Fund(t, "bot", user, 10*usdc, "")
+			tu, err := st.Service.TopUpRequest(ctx, "bot", k.SessionKeyID, 5*usdc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := signedTx(t, user.SignTransaction(t, tu.ApprovalTransaction))
+			sig := tx.Signatures[0].String()
+			if _, err := st.Store.ClaimApproval(ctx, tu.ApprovalToken, sig, tx.Message.RecentBlockhash.String()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Chain.SendAndConfirm(ctx, tx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.counted {
+				if _, err := st.Store.TopUp(ctx, k.SessionKeyID, 5*usdc, sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			later := service.New(st.Store.WithClockSkew(5*time.Minute), st.Chain, st.Sealer, service.Config{PublicURL: "http://x"}, nil)
+			if err := later.FinishApprovals(ctx); err != nil {
+				t.Fatal(err)
+			}
+			a, err := later.Approval(ctx, tu.ApprovalToken)
+			if err != nil || a.Status != "used" {
+				t.Fatalf("approval after recovery: %+v %v", a, err)
+			}
+			var res service.ApprovalResult
+			if err := json.Unmarshal(a.Result, &res); err != nil {
+				t.Fatal(err)
+			}
+			if dup, _ := res.Result["duplicate"].(bool); res.Status != "active" || dup != tc.counted || res.Result["max_amount"] != "15.00" {
+				t.Fatalf("approval result %s; want active, max 15.00, duplicate %v", a.Result, tc.counted)
+			}
+			v, err := later.Status(ctx, "bot", k.SessionKeyID)
+			if err != nil || v.MaxAmount != "15.00" || v.RemainingAmount != "15.00" {
+				t.Fatalf("key after recovery: %+v %v; want 15.00 once", v, err)
+			}
+			if err := service.VerifyKeyAttestation(v); err != nil {
+				t.Fatalf("the attestation does not state the new maximum: %v", err)
+			}
+			if got := st.TokenBalance(t, solana.MustPublicKeyFromBase58(k.SessionKeyAddress)); got != 15*usdc {
+				t.Fatalf("key holds %d; want 15 USDC", got)
+			}
+			agree(t, later)
+		})
+	}
 }
 
 // TestTopUpLandingOnRevokedKey (issue 11, case 5): the owner's wallet sent a

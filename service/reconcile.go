@@ -554,7 +554,10 @@ func (s *Service) finishApproval(ctx context.Context, a *policy.Approval) error 
 
 // finishWith marks an approval used with its result and tells subscribers.
 func (s *Service) finishWith(ctx context.Context, a *policy.Approval, res *ApprovalResult) error {
-	body, _ := jsonMarshal(res)
+	body, err := jsonMarshal(res)
+	if err != nil {
+		return fmt.Errorf("service: approval result: %w", err)
+	}
 	if _, err := s.store.ApprovalAction(ctx, a.Token, "finish", string(body)); err != nil {
 		return err
 	}
@@ -566,7 +569,9 @@ func (s *Service) finishWith(ctx context.Context, a *policy.Approval, res *Appro
 // sig): the key turns active or its maximum grows. When the key can no
 // longer take it (expired or revoked meanwhile) the money goes back to the
 // owner at once (and the reconciler retries until it has): the result says
-// so, with the sweep's signature.
+// so, with the sweep's signature. A transfer counted before (a submission
+// cut short after counting it, finished by the reconciler) counts once: the
+// result says duplicate.
 func (s *Service) applyFunding(ctx context.Context, a *policy.Approval, sig string) (*ApprovalResult, error) {
 	res := &ApprovalResult{Kind: string(a.Kind), Result: map[string]any{"signature": sig}}
 	var k *policy.SessionKey
@@ -577,8 +582,14 @@ func (s *Service) applyFunding(ctx context.Context, a *policy.Approval, sig stri
 		k, err = s.store.TopUp(ctx, a.SessionKeyID, a.Amount, sig)
 	}
 	if err == nil {
+		if k.Duplicate {
+			res.Result["duplicate"] = true
+			s.log.Info("funding transfer already counted; it counts once", "session_key_id", k.ID, "kind", a.Kind, "signature", sig)
+		}
 		if a.Kind == policy.ApprovalTopUp {
-			s.reattest(ctx, k.ID) // the attestation names the key's new maximum
+			// The attestation names the key's new maximum. After a duplicate
+			// too: the call that counted it may have stopped before this.
+			s.reattest(ctx, k.ID)
 		}
 		res.Status = string(k.Status)
 		res.Result["session_key_id"], res.Result["max_amount"] = k.ID, s.formatIn(k.Mint, k.MaxAmount)
