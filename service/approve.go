@@ -79,8 +79,12 @@ func (s *Service) Approval(ctx context.Context, token string) (*ApprovalView, er
 	if err != nil {
 		return nil, err
 	}
+	mint, err := s.mintOf(ctx, a)
+	if err != nil {
+		return nil, err
+	}
 	v := &ApprovalView{Token: a.Token, Kind: string(a.Kind), Status: a.Status, UserWallet: a.UserWallet,
-		AgentID: a.AgentID, Cluster: s.cfg.Cluster, Mint: s.tokenOfMint(s.approvalMint(ctx, a)).Mint(), ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
+		AgentID: a.AgentID, Cluster: s.cfg.Cluster, Mint: s.tokenOfMint(mint).Mint(), ExpiresAt: rfc(a.ExpiresAt), Result: a.Result}
 	if a.Status == "pending" && !now.Before(a.ExpiresAt) {
 		v.Status = "expired"
 	}
@@ -166,32 +170,61 @@ func (s *Service) buildFor(ctx context.Context, a *policy.Approval) (*wallet.Uns
 		if err != nil {
 			return nil, err
 		}
-		return s.tokenOfMint(s.approvalMint(ctx, a)).Chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
+		mint, err := s.mintOf(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		return s.tokenOfMint(mint).Chain.BuildOwnPayment(ctx, user, r, uint64(a.Amount), a.PaymentID)
 	}
 	return nil, fmt.Errorf("service: approval kind %s signs no transaction", a.Kind)
 }
 
-// approvalMint returns the mint of what approval a moves: its key's token,
-// else its session's ("" when neither names one: the first token).
-func (s *Service) approvalMint(ctx context.Context, a *policy.Approval) string {
+// mintOf returns the mint of what approval a moves: its key's token, else
+// its session's ("" when neither names one or both are gone: the first
+// token). A store that cannot answer is an error: a transaction or a page
+// never falls back to another token for it.
+func (s *Service) mintOf(ctx context.Context, a *policy.Approval) (string, error) {
 	if a.SessionKeyID != "" {
-		if k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID); err == nil {
-			return k.Mint
+		k, _, err := s.store.GetKey(ctx, "", a.SessionKeyID)
+		if err == nil {
+			return k.Mint, nil
+		}
+		if !errors.Is(err, policy.ErrNotFound) {
+			return "", unavailable(err)
 		}
 	}
 	if a.SessionID != "" {
-		if sess, err := s.store.GetSession(ctx, "", a.SessionID); err == nil {
-			return sess.Mint
+		sess, err := s.store.GetSession(ctx, "", a.SessionID)
+		if err == nil {
+			return sess.Mint, nil
+		}
+		if !errors.Is(err, policy.ErrNotFound) {
+			return "", unavailable(err)
 		}
 	}
-	return ""
+	return "", nil
+}
+
+// approvalMint is mintOf for text only (an amount written in a message or
+// a result): a store that cannot answer is logged, and the text is in the
+// first token.
+func (s *Service) approvalMint(ctx context.Context, a *policy.Approval) string {
+	mint, err := s.mintOf(ctx, a)
+	if err != nil {
+		s.log.Warn("reading the token of a record; writing its amount in the first token", "session_key_id", a.SessionKeyID,
+			"session_id", a.SessionID, "err", err)
+	}
+	return mint
 }
 
 // summary is what the owner reads before signing: a key or session gone
 // since the link was made leaves its lines out; a store that cannot answer
 // shows no page at all (never a page without its limits).
 func (s *Service) summary(ctx context.Context, a *policy.Approval) (Summary, error) {
-	mint := s.approvalMint(ctx, a)
+	mint, err := s.mintOf(ctx, a)
+	if err != nil {
+		return Summary{}, err
+	}
 	symbol := s.symbolOf(mint)
 	sm := Summary{Token: symbol, SessionKeyID: a.SessionKeyID, SessionID: a.SessionID, Recipient: a.Recipient}
 	var details map[string]any

@@ -139,11 +139,13 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	as, err := s.store.ProcessingApprovals(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	processing := map[string]bool{}
-	if as, err := s.store.ProcessingApprovals(ctx); err == nil {
-		for _, a := range as {
-			processing[a.SessionKeyID] = true
-		}
+	for _, a := range as {
+		processing[a.SessionKeyID] = true
 	}
 	queued, err := s.store.SweepQueued(ctx)
 	if err != nil {
@@ -165,6 +167,9 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 		}
 		addr, err := solana.PublicKeyFromBase58(k.Address)
 		if err != nil {
+			// Checked when it was written: a record that no longer parses
+			// holds no chain balance this pass can read.
+			s.log.Error("reconcile: a key's stored address does not parse", "session_key_id", id, "err", err)
 			continue
 		}
 		bctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
@@ -238,12 +243,20 @@ func (s *Service) Reconcile(ctx context.Context) (*ReconcileReport, error) {
 // sweep queue, and deletes its sealed secret once the grace period passed.
 func (s *Service) zeroConfirmed(ctx context.Context, id string) {
 	st, err := s.store.Sweep(ctx, id, policy.SweepZero)
-	if err != nil || st.Signature != "" {
+	if err != nil {
+		s.logFailure(err, "sweep: record the zero balance", "session_key_id", id) // the next pass confirms it again
+		return
+	}
+	if st.Signature != "" {
 		return
 	}
 	s.logFailure(s.store.SweepDone(ctx, id), "sweep: mark done", "session_key_id", id) // the next pass finds it again
 	s.recon.reset(id)
-	if st, err := s.store.Sweep(ctx, id, policy.SweepForget, s.cfg.SecretGrace.Milliseconds()); err == nil && st.Deleted {
+	st, err = s.store.Sweep(ctx, id, policy.SweepForget, s.cfg.SecretGrace.Milliseconds())
+	switch {
+	case err != nil:
+		s.logFailure(err, "sweep: delete the sealed secret", "session_key_id", id) // retried once the key is queued again
+	case st.Deleted:
 		s.log.Info("sealed secret deleted after a confirmed zero balance", "session_key_id", id)
 	}
 }
@@ -469,7 +482,10 @@ func (s *Service) reconcileRound(ctx context.Context, lastFull *time.Time, fullE
 		errs = append(errs, err)
 	}
 	if fullEvery > 0 && time.Since(*lastFull) >= fullEvery {
-		if ok, unlock, err := s.store.Lock(ctx, "reconcile", fullEvery/2); err == nil && ok {
+		ok, unlock, err := s.store.Lock(ctx, "reconcile", fullEvery/2)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ok {
 			rep, err := s.Reconcile(ctx)
 			unlock()
 			if err != nil {

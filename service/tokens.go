@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/stipend/stipend/policy"
@@ -55,7 +56,7 @@ func (s *Service) tokenOfMint(mint string) Token {
 			return t
 		}
 	}
-	t, _ := s.token("")
+	t, _ := s.token("") // the first token (or the single one): never refused
 	if mint != "" && len(s.cfg.Tokens) > 1 {
 		s.log.Warn("a record's mint is not offered; using the first token", "mint", mint)
 	}
@@ -186,14 +187,21 @@ func (s *Service) EventDecimals(ctx context.Context, data []byte) int32 {
 		SessionKeyID string `json:"session_key_id"`
 		SessionID    string `json:"session_id"`
 	}
-	_ = json.Unmarshal(data, &ids)
-	mint := ""
-	if ids.SessionKeyID != "" {
-		mint, _ = s.keyMint(ctx, "", ids.SessionKeyID)
-	} else if ids.SessionID != "" {
-		if sess, err := s.store.GetSession(ctx, "", ids.SessionID); err == nil {
+	if err := json.Unmarshal(data, &ids); err != nil {
+		s.log.Warn("event data does not parse; its amounts are in the first token", "err", err)
+	}
+	mint, err := s.keyMint(ctx, "", ids.SessionKeyID) // cached: a key's mint never changes
+	if err == nil && ids.SessionKeyID == "" && ids.SessionID != "" {
+		var sess *policy.Session
+		if sess, err = s.store.GetSession(ctx, "", ids.SessionID); err == nil {
 			mint = sess.Mint
+		} else if errors.Is(err, policy.ErrNotFound) {
+			err = nil // a session gone since: the first token
 		}
+	}
+	if err != nil {
+		s.log.Warn("reading the token of an event; its amounts are in the first token", "session_key_id", ids.SessionKeyID,
+			"session_id", ids.SessionID, "err", err)
 	}
 	return s.decimalsOf(mint)
 }
