@@ -171,7 +171,7 @@ type fields map[string]string
 func (f fields) str(name string) string { return f[name] }
 
 func (f fields) int(name string) int64 {
-	n, _ := strconv.ParseInt(f.str(name), 10, 64)
+	n, _ := strconv.ParseInt(f.str(name), 10, 64) // a field the record lacks is zero; the scripts write integers only
 	return n
 }
 

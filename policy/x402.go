@@ -88,8 +88,16 @@ func (s *Store) X402(ctx context.Context, userWallet, paymentID string) (*X402Re
 	if len(m) == 0 {
 		return nil, nil
 	}
-	amt, _ := strconv.ParseInt(m["amount"], 10, 64)
-	st, _ := strconv.Atoi(m["http_status"])
+	amt, err := strconv.ParseInt(m["amount"], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("policy: x402 record %s: amount: %w", paymentID, err)
+	}
+	st := 0
+	if v := m["http_status"]; v != "" { // none until the paid request answered
+		if st, err = strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("policy: x402 record %s: http_status: %w", paymentID, err)
+		}
+	}
 	return &X402Record{PaymentID: m["payment_id"], URL: m["url"], Method: m["method"], Request: m["request"],
 		Network: m["network"], PayTo: m["pay_to"], Amount: Amount(amt), Transaction: m["transaction"],
 		KeyAddress: m["key_address"], KeySignature: m["key_signature"], Settlement: m["settlement"],

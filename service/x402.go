@@ -208,7 +208,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		return s.refuse(res, code, "No offer of the server can be paid, nothing was signed: "+strings.Join(reasons, "; ")+".")
 	}
 	progress("offered")
-	units, _ := offer.Units()
+	units, _ := offer.Units() // Choose keeps only offers whose amount parses
 	amount := policy.Amount(units)
 	payTo := solana.MustPublicKeyFromBase58(offer.PayTo)
 	res.Amount, res.PayTo = s.formatIn(res.mint, amount), offer.PayTo
@@ -363,8 +363,12 @@ func (s *Service) payX402(ctx context.Context, p *policy.Payment, rec *policy.X4
 		rec.HTTPStatus, rec.ContentType, rec.Body, rec.Truncated = paid.Status, paid.ContentType, string(paid.Body), paid.Truncated
 		if sr, err := x402.ParseSettleResponse(paid.Header.Get(x402.HeaderPaymentResponse)); err == nil {
 			if sr.Success {
-				hint, _ = solana.SignatureFromBase58(sr.Transaction)
-				rec.Settlement = hint.String()
+				if h, err := solana.SignatureFromBase58(sr.Transaction); err == nil {
+					hint, rec.Settlement = h, h.String()
+				} else {
+					// No hint: recovery finds the transfer by the key's own signature.
+					s.log.Warn("x402: the settlement names no valid transaction", "payment_id", p.ID, "err", err)
+				}
 			} else {
 				serverSays = "the server reports the settlement failed: " + sr.ErrorReason
 			}

@@ -53,7 +53,7 @@ func (s *Service) resolveX402(ctx context.Context, p *policy.Payment, rec *polic
 		return "", nil, fmt.Errorf("service: x402 record %s: key signature: %w", p.ID, err)
 	}
 	if hint.IsZero() && rec.Settlement != "" {
-		hint, _ = solana.SignatureFromBase58(rec.Settlement)
+		hint, _ = solana.SignatureFromBase58(rec.Settlement) // stored only once it parsed; a zero hint scans by the key's signature
 	}
 	find := func() (*wallet.Landed, error) { return s.chain.FindSignedBy(ctx, key, keySig, hint, x402ScanLimit) }
 	landed, err := find()
