@@ -50,7 +50,11 @@ type scriptReply struct {
 // when Redis does not know the script yet) and decodes its reply.
 func (s *Store) run(ctx context.Context, name, wallet, routeKey string, args ...any) (json.RawMessage, error) {
 	argv := append([]any{s.Prefix(wallet), s.skew}, args...)
-	res, err := scripts[name].Run(ctx, s.rdb, []string{s.Prefix(wallet) + routeKey}, argv...).Text()
+	keys := []string{s.Prefix(wallet) + routeKey}
+	if s.events {
+		keys = append(keys, s.Prefix(wallet)+"events") // KEYS[2]: where emit appends (lib.lua)
+	}
+	res, err := scripts[name].Run(ctx, s.rdb, keys, argv...).Text()
 	if err != nil {
 		return nil, fmt.Errorf("policy: script %s: %w", name, err)
 	}

@@ -24,6 +24,13 @@ type Options struct {
 	// AuditArchive, if set, is the audit sink that audit entries move to
 	// (DrainAudit); without it they stay in Redis.
 	AuditArchive AuditArchive
+	// WithoutEvents says that nothing reads the events stream (no webhook
+	// endpoint is configured): state changes are then not appended to it, so
+	// no stream grows unread (the audit log still records every change). A
+	// webhook endpoint configured later delivers the events from then on.
+	// Every process sharing a Redis must agree: one that writes no events
+	// beside another that delivers webhooks would leave its changes out.
+	WithoutEvents bool
 }
 
 // Store is the ledger on Redis. It is safe for concurrent use; several
@@ -34,6 +41,7 @@ type Store struct {
 	skew    int64
 	idemTTL time.Duration
 	archive AuditArchive
+	events  bool     // state changes are appended to the events stream
 	owners  sync.Map // record id → user_wallet (immutable once written)
 }
 
@@ -46,7 +54,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.IdempotencyTTL = 30 * 24 * time.Hour
 	}
 	return &Store{rdb: rdb, prefix: opts.Prefix, skew: opts.ClockSkew.Milliseconds(), idemTTL: opts.IdempotencyTTL,
-		archive: opts.AuditArchive}
+		archive: opts.AuditArchive, events: !opts.WithoutEvents}
 }
 
 // Redis returns the client the store runs on.
@@ -126,7 +134,7 @@ func units(a Amount) string { return strconv.FormatInt(int64(a), 10) }
 
 // Tests use it to move time; production never does.
 func (s *Store) WithClockSkew(d time.Duration) *Store {
-	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive}
+	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive, events: s.events}
 }
 
 type redisRange = redis.ZRangeBy

@@ -189,8 +189,8 @@ end
 -- leaves_at is when bucket b stops counting in window w.
 local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
 
--- Events: each state change is appended to the user's event stream (for
--- webhooks) and to the user's hash-chained audit log, in the same script.
+-- Events: each state change is appended to the user's hash-chained audit log
+-- and, while webhooks read them, to the user's event stream, in the same script.
 -- An audit entry is a JSON object holding the hash of the entry before it;
 -- the head key holds the hash of the last entry, so any edit, removal or
 -- reordering breaks the chain.
@@ -204,9 +204,14 @@ local function audit(event, data)
   redis.call('HSET', P .. 'audit:head', 'seq', seq, 'hash', hash)
 end
 
+-- emit records a state change in the audit log and, when something reads the
+-- events stream (the store names it as KEYS[2]: a webhook endpoint is
+-- configured), appends it there too; with no reader no stream grows unread.
 local function emit(event, data)
   data.ts = fmt(NOW)
-  redis.call('XADD', P .. 'events', '*', 'event', event, 'data', cjson.encode(data))
+  if KEYS[2] then
+    redis.call('XADD', KEYS[2], '*', 'event', event, 'data', cjson.encode(data))
+  end
   audit(event, data)
 end
 
