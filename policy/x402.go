@@ -116,6 +116,11 @@ func (s *Store) PaymentByIdempotencyKey(ctx context.Context, keyID, idem string)
 	if err != nil {
 		return nil, err
 	}
+	p, err := s.payment(ctx, w, idemSlot("sk", keyID, idem), "")
+	if err != nil || p != nil && p.IdempotencyKey == idem && p.SessionKeyID == keyID {
+		return p, err
+	}
+	// An idempotency key used before payments were found by it.
 	pid, err := s.rdb.HGet(ctx, s.Prefix(w)+"idem:sk:"+keyID+":"+idem, "payment_id").Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
