@@ -229,3 +229,31 @@ func rewrite(t *testing.T, path string, edit func([]string) []string) {
 	}
 	t.Fatal("no sink file with three lines")
 }
+
+// TestOneWriterPerSink: a sink file open in one place cannot be opened for
+// writing again until it is closed (one process writes one sink); the lock
+// file is not taken for a rotated file.
+func TestOneWriterPerSink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	first, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.OpenFile(path, 0); !errors.Is(err, audit.ErrLocked) {
+		t.Fatalf("second writer: %v; want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := filepath.Glob(path + ".*")
+	if err != nil || len(rotated) != 0 {
+		t.Fatalf("files taken for rotated ones: %v %v", rotated, err)
+	}
+}
