@@ -171,7 +171,7 @@ func (s *Store) GetApprovalByID(ctx context.Context, id string) (*Approval, erro
 		}
 		return nil, err
 	}
-	m, err := s.rdb.HGetAll(ctx, s.Prefix(w)+"appr:"+id).Result()
+	m, err := s.rdb.HGetAll(ctx, s.prefixOf(w)+"appr:"+id).Result()
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func (s *Store) GetPayment(ctx context.Context, userWallet, paymentID string) (*
 // id paymentID, or with any id if paymentID is "". Without one there, it
 // reads a payment of the earlier layout (a hash under its id). nil: none.
 func (s *Store) payment(ctx context.Context, userWallet, slot, paymentID string) (*Payment, error) {
-	v, err := s.rdb.Get(ctx, s.Prefix(userWallet)+"pay:"+slot).Result()
+	v, err := s.rdb.Get(ctx, s.prefixOf(userWallet)+"pay:"+slot).Result()
 	switch {
 	case err == nil:
 		f := decodePayment(v)
@@ -78,7 +78,7 @@ func (s *Store) payment(ctx context.Context, userWallet, slot, paymentID string)
 	case paymentID == "":
 		return nil, nil
 	}
-	m, err := s.rdb.HGetAll(ctx, s.Prefix(userWallet)+"pay:"+paymentID).Result()
+	m, err := s.rdb.HGetAll(ctx, s.prefixOf(userWallet)+"pay:"+paymentID).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: get payment: %w", err)
 	}
@@ -146,13 +146,13 @@ func NewPaymentID(sessionKeyID, sessionID, idempotencyKey string) string {
 // InFlight returns the reserved payments of every user_wallet: after a crash
 // between reserve and confirm, the service looks each signature up.
 func (s *Store) InFlight(ctx context.Context) ([]*Payment, error) {
-	wallets, err := s.rdb.SMembers(ctx, s.WalletsKey()).Result()
+	wallets, err := s.rdb.SMembers(ctx, s.walletsKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: in flight: %w", err)
 	}
 	var out []*Payment
 	for _, w := range wallets {
-		ids, err := s.rdb.ZRange(ctx, s.Prefix(w)+"inflight", 0, -1).Result()
+		ids, err := s.rdb.ZRange(ctx, s.prefixOf(w)+"inflight", 0, -1).Result()
 		if err != nil {
 			return nil, fmt.Errorf("policy: in flight: %w", err)
 		}

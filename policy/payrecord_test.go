@@ -104,22 +104,22 @@ func TestPaymentOfEarlierLayout(t *testing.T) {
 				pid, idem := policy.NewID("pay_"), "old-"+settle
 				req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: k.ID, AgentID: f.agent, Amount: 2 * usdc,
 					Recipient: "merchant", Description: "old", IdempotencyKey: idem}
-				pfx := s.Prefix(f.wallet)
+				key := func(name string) string { return s.Events().Key(f.wallet, name) }
 				ms := strconv.FormatInt(now.UnixMilli(), 10)
 				rdb := s.Redis()
-				if err := rdb.HSet(ctx, pfx+"pay:"+pid, "payment_id", pid, "kind", "sk", "agent_id", f.agent, "user_wallet", f.wallet,
+				if err := rdb.HSet(ctx, key("pay:"+pid), "payment_id", pid, "kind", "sk", "agent_id", f.agent, "user_wallet", f.wallet,
 					"amount", "2000000", "recipient", "merchant", "description", "old", "idempotency_key", idem,
 					"fingerprint", req.Fingerprint(), "created_at", ms, "updated_at", ms, "session_key_id", k.ID,
 					"status", "reserved", "signature", "oldsig", "blockhash", "oldhash").Err(); err != nil {
 					t.Fatal(err)
 				}
-				if err := rdb.HSet(ctx, pfx+"idem:sk:"+k.ID+":"+idem, "payment_id", pid, "fingerprint", req.Fingerprint()).Err(); err != nil {
+				if err := rdb.HSet(ctx, key("idem:sk:"+k.ID)+":"+idem, "payment_id", pid, "fingerprint", req.Fingerprint()).Err(); err != nil {
 					t.Fatal(err)
 				}
-				if err := rdb.HIncrBy(ctx, pfx+"sk:"+k.ID, "reserved", 2*usdc).Err(); err != nil {
+				if err := rdb.HIncrBy(ctx, key("sk:"+k.ID), "reserved", 2*usdc).Err(); err != nil {
 					t.Fatal(err)
 				}
-				if err := rdb.ZAdd(ctx, pfx+"inflight", redis.Z{Score: float64(now.UnixMilli()), Member: pid}).Err(); err != nil {
+				if err := rdb.ZAdd(ctx, key("inflight"), redis.Z{Score: float64(now.UnixMilli()), Member: pid}).Err(); err != nil {
 					t.Fatal(err)
 				}
 				if p, err := s.GetPayment(ctx, f.wallet, pid); err != nil || p.Signature != "oldsig" || p.Status != policy.PaymentReserved {
@@ -141,7 +141,7 @@ func TestPaymentOfEarlierLayout(t *testing.T) {
 				if err != nil || p.Duplicate {
 					t.Fatalf("%s: %+v %v", settle, p, err)
 				}
-				if n := rdb.Exists(ctx, pfx+"pay:"+pid).Val(); n != 0 {
+				if n := rdb.Exists(ctx, key("pay:"+pid)).Val(); n != 0 {
 					t.Fatal("the hash of the earlier layout is still there")
 				}
 				again, err := s.GetPayment(ctx, f.wallet, pid)

@@ -18,7 +18,7 @@ func TestSettledPaymentsLeaveAfterTheIdempotencyWindow(t *testing.T) {
 			k, _ := f.linked(100*usdc, policy.Limits{PerDay: 50 * usdc})
 			ttl := func(key string) time.Duration {
 				t.Helper()
-				d, err := s.Redis().PTTL(ctx, s.Prefix(f.wallet)+key).Result()
+				d, err := s.Redis().PTTL(ctx, s.Events().Key(f.wallet, key)).Result()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -60,17 +60,17 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 // Redis returns the client the store runs on.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 
-// Prefix returns the key prefix of a user_wallet's records, with its hash tag.
-func (s *Store) Prefix(userWallet string) string { return s.prefix + ":{" + userWallet + "}:" }
+// The key layout is the store's own: other packages name keys through
+// EventReader.
 
-// EventsKey is the Redis Stream of a user_wallet's events.
-func (s *Store) EventsKey(userWallet string) string { return s.Prefix(userWallet) + "events" }
+// prefixOf is the key prefix of a user_wallet's records, with its hash tag.
+func (s *Store) prefixOf(userWallet string) string { return s.prefix + ":{" + userWallet + "}:" }
 
-// KeyPrefix is the prefix of every Redis key of the store ("stipend" by default).
-func (s *Store) KeyPrefix() string { return s.prefix }
+// eventsKey is the Redis Stream of a user_wallet's events.
+func (s *Store) eventsKey(userWallet string) string { return s.prefixOf(userWallet) + "events" }
 
-// WalletsKey is the set of every user_wallet with records (to find their event streams).
-func (s *Store) WalletsKey() string { return s.prefix + ":wallets" }
+// walletsKey is the set of every user_wallet with records (to find their event streams).
+func (s *Store) walletsKey() string { return s.prefix + ":wallets" }
 
 // ExpiryKey is the sorted set of session keys by expires_at (ms), for the sweeper.
 func (s *Store) ExpiryKey() string { return s.prefix + ":expiry" }
@@ -105,7 +105,7 @@ func (s *Store) index(ctx context.Context, id, wallet, agent string, expiresAt t
 		return Errorf(CodeConflict, "id", "%s already exists", id)
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, s.WalletsKey(), wallet)
+		p.SAdd(ctx, s.walletsKey(), wallet)
 		if key {
 			p.SAdd(ctx, s.agentKeysKey(agent), id)
 			p.SAdd(ctx, s.allKeysKey(), id)

@@ -50,7 +50,7 @@ type X402Record struct {
 }
 
 func (s *Store) x402Key(userWallet, paymentID string) string {
-	return s.Prefix(userWallet) + "x402:" + paymentID
+	return s.prefixOf(userWallet) + "x402:" + paymentID
 }
 
 // PutX402 writes an x402 record (all its fields), kept as long as idempotency keys are.
@@ -121,7 +121,7 @@ func (s *Store) PaymentByIdempotencyKey(ctx context.Context, keyID, idem string)
 		return p, err
 	}
 	// An idempotency key used before payments were found by it.
-	pid, err := s.rdb.HGet(ctx, s.Prefix(w)+"idem:sk:"+keyID+":"+idem, "payment_id").Result()
+	pid, err := s.rdb.HGet(ctx, s.prefixOf(w)+"idem:sk:"+keyID+":"+idem, "payment_id").Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
