@@ -32,6 +32,10 @@ import (
 // DefaultMaxBytes is the size at which the file sink rotates by default.
 const DefaultMaxBytes = 64 << 20
 
+// ErrLocked reports a sink file that another process has open: one process
+// writes one sink.
+var ErrLocked = errors.New("audit: the audit file is open in another process")
+
 // Line is one line of the file sink.
 type Line struct {
 	Wallet string `json:"wallet"`
@@ -49,6 +53,7 @@ type FileSink struct {
 	now      func() time.Time
 
 	mu   sync.Mutex
+	lk   *os.File // the lock file, held while the sink is open
 	f    *os.File
 	size int64
 	last string // SHA-256 of the last line written
@@ -63,7 +68,17 @@ func OpenFile(path string, maxBytes int64) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	s := &FileSink{path: path, maxBytes: maxBytes, now: time.Now}
+	lk, err := lock(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	s := &FileSink{path: path, maxBytes: maxBytes, now: time.Now, lk: lk}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = lk.Close() // gives the lock back; the sink was not opened
+		}
+	}()
 	if err := dropTornLine(path); err != nil {
 		return nil, err
 	}
@@ -83,6 +98,7 @@ func OpenFile(path string, maxBytes int64) (*FileSink, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
+	ok = true
 	return s, nil
 }
 
@@ -117,11 +133,15 @@ func (s *FileSink) open() error {
 	return nil
 }
 
-// Close closes the file.
+// Close closes the file and lets its lock go.
 func (s *FileSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.f.Close()
+	err := s.f.Close()
+	if lerr := s.lk.Close(); err == nil && lerr != nil {
+		err = fmt.Errorf("audit: %w", lerr)
+	}
+	return err
 }
 
 // Path is the file being written.

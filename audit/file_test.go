@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 )
 
 var ctx = context.Background()
+
+// prefixes holds the key prefix of each test's store, by test name.
+var prefixes sync.Map
 
 const usdc = 1_000_000
 
@@ -33,6 +37,7 @@ func backends(t *testing.T, fn func(t *testing.T, s *policy.Store, sink *audit.F
 			// A prefix of its own: DrainAllAudit drains every wallet under it,
 			// and other packages' tests share this Redis.
 			opts := policy.Options{Prefix: "stipendaudittest" + policy.NewID("")[:10], AuditArchive: sink}
+			prefixes.Store(t.Name(), opts.Prefix)
 			if name == "redis" {
 				fn(t, policy.New(testenv.Redis(t), opts), sink, path)
 				return
@@ -77,7 +82,7 @@ func history(t *testing.T, s *policy.Store, w string, payments int) {
 
 func inRedis(t *testing.T, s *policy.Store, w string) int64 {
 	t.Helper()
-	n, err := s.Redis().LLen(ctx, s.Prefix(w)+"audit").Result()
+	n, err := s.Redis().LLen(ctx, s.Events().Key(w, "audit")).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +133,14 @@ func TestDrainKeepsTheChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = reopened.Close() })
-		s2 := policy.New(s.Redis(), policy.Options{Prefix: s.KeyPrefix(), AuditArchive: reopened})
+		pfx, _ := prefixes.Load(t.Name())
+		s2 := policy.New(s.Redis(), policy.Options{Prefix: pfx.(string), AuditArchive: reopened})
 		if _, err := s2.DrainAudit(ctx, a, 3); err != nil {
 			t.Fatal(err)
 		}
 		// A drain that wrote the sink and stopped before Redis let go: the
 		// entries are in both; they count once.
-		raws, err := s2.Redis().LRange(ctx, s2.Prefix(a)+"audit", 0, 1).Result()
+		raws, err := s2.Redis().LRange(ctx, s2.Events().Key(a, "audit"), 0, 1).Result()
 		if err != nil || len(raws) != 2 {
 			t.Fatalf("oldest entries in Redis: %v %v", raws, err)
 		}
@@ -228,4 +234,32 @@ func rewrite(t *testing.T, path string, edit func([]string) []string) {
 		return
 	}
 	t.Fatal("no sink file with three lines")
+}
+
+// TestOneWriterPerSink: a sink file open in one place cannot be opened for
+// writing again until it is closed (one process writes one sink); the lock
+// file is not taken for a rotated file.
+func TestOneWriterPerSink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	first, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.OpenFile(path, 0); !errors.Is(err, audit.ErrLocked) {
+		t.Fatalf("second writer: %v; want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := filepath.Glob(path + ".*")
+	if err != nil || len(rotated) != 0 {
+		t.Fatalf("files taken for rotated ones: %v %v", rotated, err)
+	}
 }

@@ -49,7 +49,7 @@ func (s *Store) Audit(ctx context.Context, userWallet string) ([]AuditEntry, err
 }
 
 func (s *Store) redisAudit(ctx context.Context, userWallet string, stop int64) ([]AuditEntry, error) {
-	raws, err := s.rdb.LRange(ctx, s.Prefix(userWallet)+"audit", 0, stop).Result()
+	raws, err := s.rdb.LRange(ctx, s.prefixOf(userWallet)+"audit", 0, stop).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: audit: %w", err)
 	}
@@ -76,7 +76,7 @@ func (s *Store) auditLog(ctx context.Context, userWallet string) ([]AuditEntry, 
 	}
 	// The head first: an entry appended after it was read shows as a head
 	// mismatch, never as a silently shorter chain.
-	head, err := s.rdb.HGetAll(ctx, s.Prefix(userWallet)+"audit:head").Result()
+	head, err := s.rdb.HGetAll(ctx, s.prefixOf(userWallet)+"audit:head").Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy: audit head: %w", err)
 	}
@@ -181,7 +181,7 @@ func (s *Store) DrainAllAudit(ctx context.Context) (int, error) {
 	total := 0
 	var cursor uint64
 	for {
-		wallets, next, err := s.rdb.SScan(ctx, s.WalletsKey(), cursor, "", 500).Result()
+		wallets, next, err := s.rdb.SScan(ctx, s.walletsKey(), cursor, "", 500).Result()
 		if err != nil {
 			return total, fmt.Errorf("policy: drain audit: %w", err)
 		}

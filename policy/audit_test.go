@@ -54,7 +54,7 @@ func TestAuditChain(t *testing.T) {
 				if !strings.Contains(strings.Join(events, ","), "payment.refused") {
 					t.Fatalf("refusal not audited: %v", events)
 				}
-				if err := tc.do(f, s.Prefix(f.wallet)+"audit"); err != nil {
+				if err := tc.do(f, s.Events().Key(f.wallet, "audit")); err != nil {
 					t.Fatal(err)
 				}
 				_, err = s.VerifyAudit(ctx, f.wallet)

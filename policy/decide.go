@@ -26,7 +26,7 @@ type PaymentRequest struct {
 	AgentID        string // "" for the owner or operator
 	Amount         Amount
 	Recipient      string
-	PaymentID      string // empty: a new "pay_" id
+	PaymentID      string // empty: a new "pay_" id; with an idempotency key, one of NewPaymentID (another is replaced)
 	IdempotencyKey string
 	Signature      string // the payment transaction's signature, known before it is sent
 	Description    string
@@ -64,7 +64,12 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	if r.Mode != ModeCheck && r.Mode != ModeReserve {
 		return nil, Errorf(CodeInvalidArgument, "mode", "unknown mode %q", r.Mode)
 	}
-	if r.PaymentID == "" && r.Mode == ModeReserve {
+	if r.Mode == ModeReserve && !r.Approved && r.IdempotencyKey != "" {
+		// A payment with an idempotency key has an id that key leads to.
+		if slot := idemSlot(kind, id, r.IdempotencyKey); len(r.PaymentID) < 20 || r.PaymentID[4:20] != slot {
+			r.PaymentID = "pay_" + slot + NewID("")[:6]
+		}
+	} else if r.PaymentID == "" && r.Mode == ModeReserve {
 		r.PaymentID = NewID("pay_")
 	}
 	w, err := s.walletOf(ctx, id, param)

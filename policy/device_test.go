@@ -31,7 +31,7 @@ func TestDeviceBinding(t *testing.T) {
 		if _, err := s.Activate(ctx, k.ID, "fundsig-"+k.ID, 100*usdc); err != nil {
 			t.Fatal(err)
 		}
-		raw, err := s.Redis().HGetAll(ctx, s.Prefix(f.wallet)+"sk:"+k.ID).Result()
+		raw, err := s.Redis().HGetAll(ctx, s.Events().Key(f.wallet, "sk:"+k.ID)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

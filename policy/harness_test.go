@@ -134,7 +134,7 @@ func (f *fixture) check(s *policy.Store, keyID string, amount policy.Amount) *po
 // events returns the names of the events in the wallet's stream.
 func (f *fixture) events() []string {
 	f.t.Helper()
-	msgs, err := f.s.Redis().XRange(ctx, f.s.EventsKey(f.wallet), "-", "+").Result()
+	msgs, err := f.s.Redis().XRange(ctx, f.s.Events().Stream(f.wallet), "-", "+").Result()
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func (s *Store) SealedSecret(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, err := s.rdb.HGet(ctx, s.Prefix(w)+"sk:"+id, "sealed_key").Result()
+	v, err := s.rdb.HGet(ctx, s.prefixOf(w)+"sk:"+id, "sealed_key").Result()
 	if errors.Is(err, redis.Nil) {
 		return "", Errorf(CodeNotFound, "session_key_id", "no session key %q", id)
 	}

@@ -2,8 +2,15 @@ package policy
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Commit records that a reserved payment landed on chain. Committing twice changes nothing.
@@ -40,15 +47,43 @@ func (s *Store) runPayment(ctx context.Context, name, userWallet, paymentID stri
 
 // GetPayment returns a payment of a user_wallet.
 func (s *Store) GetPayment(ctx context.Context, userWallet, paymentID string) (*Payment, error) {
-	if validWallet(userWallet) != nil {
+	if validWallet(userWallet) != nil || len(paymentID) < 20 {
 		return nil, Errorf(CodeNotFound, "payment_id", "no payment %q", paymentID)
 	}
-	m, err := s.rdb.HGetAll(ctx, s.Prefix(userWallet)+"pay:"+paymentID).Result()
+	p, err := s.payment(ctx, userWallet, paymentID[4:20], paymentID)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, Errorf(CodeNotFound, "payment_id", "no payment %q", paymentID)
+	}
+	return p, nil
+}
+
+// payment reads the payment in a slot (see lib.lua's pay_put): the one with
+// id paymentID, or with any id if paymentID is "". Without one there, it
+// reads a payment of the earlier layout (a hash under its id). nil: none.
+func (s *Store) payment(ctx context.Context, userWallet, slot, paymentID string) (*Payment, error) {
+	v, err := s.rdb.Get(ctx, s.prefixOf(userWallet)+"pay:"+slot).Result()
+	switch {
+	case err == nil:
+		f := decodePayment(v)
+		f["payment_id"], f["user_wallet"] = "pay_"+slot+f.str("tail"), userWallet
+		if paymentID != "" && f.str("payment_id") != paymentID {
+			return nil, nil
+		}
+		return f.payment(), nil
+	case !errors.Is(err, redis.Nil):
+		return nil, fmt.Errorf("policy: get payment: %w", err)
+	case paymentID == "":
+		return nil, nil
+	}
+	m, err := s.rdb.HGetAll(ctx, s.prefixOf(userWallet)+"pay:"+paymentID).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: get payment: %w", err)
 	}
 	if len(m) == 0 {
-		return nil, Errorf(CodeNotFound, "payment_id", "no payment %q", paymentID)
+		return nil, nil
 	}
 	f := fields{}
 	for k, v := range m {
@@ -57,16 +92,67 @@ func (s *Store) GetPayment(ctx context.Context, userWallet, paymentID string) (*
 	return f.payment(), nil
 }
 
+// payFields is the order of a payment's fields in its record (lib.lua's PAY_FIELDS).
+var payFields = []string{"status", "tail", "session_key_id", "session_id", "agent_id", "amount", "recipient", "signature",
+	"created_at", "updated_at", "idempotency_key", "description", "reason", "blockhash", "b_day", "b_week", "b_month"}
+
+var payStatus = map[string]string{"a": "approval_required", "r": "reserved", "c": "confirmed", "f": "failed"}
+
+// decodePayment reads a payment record: each field "<length>:<bytes>".
+func decodePayment(v string) fields {
+	f := fields{}
+	for _, name := range payFields {
+		c := strings.IndexByte(v, ':')
+		if c < 0 {
+			break
+		}
+		n, err := strconv.Atoi(v[:c])
+		if err != nil || n < 0 || c+1+n > len(v) {
+			break
+		}
+		f[name], v = v[c+1:c+1+n], v[c+1+n:]
+	}
+	if st, ok := payStatus[f.str("status")]; ok {
+		f["status"] = st
+	}
+	if f.str("updated_at") != "" {
+		f["updated_at"] = strconv.FormatInt(f.int("created_at")+f.int("updated_at"), 10)
+	}
+	return f
+}
+
+// idemSlot is the slot of the payment an idempotency key of a session key
+// ("sk") or session ("as") leads to (lib.lua's idem_slot).
+func idemSlot(kind, id, idem string) string {
+	h := sha1.Sum([]byte(kind + ":" + id + ":" + idem))
+	return hex.EncodeToString(h[:])[:16]
+}
+
+// NewPaymentID returns the id of a new payment from a session key (or, with
+// sessionKeyID "", a session): with an idempotency key, one its key leads
+// to (the ledger finds a payment from its idempotency key by its id), else
+// a random one.
+func NewPaymentID(sessionKeyID, sessionID, idempotencyKey string) string {
+	if idempotencyKey == "" {
+		return NewID("pay_")
+	}
+	kind, id := "sk", sessionKeyID
+	if sessionKeyID == "" {
+		kind, id = "as", sessionID
+	}
+	return "pay_" + idemSlot(kind, id, idempotencyKey) + NewID("")[:6]
+}
+
 // InFlight returns the reserved payments of every user_wallet: after a crash
 // between reserve and confirm, the service looks each signature up.
 func (s *Store) InFlight(ctx context.Context) ([]*Payment, error) {
-	wallets, err := s.rdb.SMembers(ctx, s.WalletsKey()).Result()
+	wallets, err := s.rdb.SMembers(ctx, s.walletsKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: in flight: %w", err)
 	}
 	var out []*Payment
 	for _, w := range wallets {
-		ids, err := s.rdb.ZRange(ctx, s.Prefix(w)+"inflight", 0, -1).Result()
+		ids, err := s.rdb.ZRange(ctx, s.prefixOf(w)+"inflight", 0, -1).Result()
 		if err != nil {
 			return nil, fmt.Errorf("policy: in flight: %w", err)
 		}

@@ -66,20 +66,20 @@ func (s *Store) ClaimApproval(ctx context.Context, token, sig, blockhash string)
 // claimed by a submission and not finished or released: after a crash, the
 // reconciler finishes them from their transaction's signature.
 func (s *Store) ProcessingApprovals(ctx context.Context) ([]*Approval, error) {
-	wallets, err := s.rdb.SMembers(ctx, s.WalletsKey()).Result()
+	wallets, err := s.rdb.SMembers(ctx, s.walletsKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: processing approvals: %w", err)
 	}
 	var out []*Approval
 	for _, w := range wallets {
-		tokens, err := s.rdb.ZRange(ctx, s.Prefix(w)+"appr_processing", 0, -1).Result()
+		tokens, err := s.rdb.ZRange(ctx, s.prefixOf(w)+"appr_processing", 0, -1).Result()
 		if err != nil {
 			return nil, fmt.Errorf("policy: processing approvals: %w", err)
 		}
 		for _, t := range tokens {
 			a, err := s.GetApprovalByID(ctx, t) // the set holds TokenIDs, never tokens
 			if errors.Is(err, ErrNotFound) {
-				if err := s.rdb.ZRem(ctx, s.Prefix(w)+"appr_processing", t).Err(); err != nil {
+				if err := s.rdb.ZRem(ctx, s.prefixOf(w)+"appr_processing", t).Err(); err != nil {
 					return nil, fmt.Errorf("policy: processing approvals: %w", err)
 				}
 				continue

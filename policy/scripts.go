@@ -48,8 +48,12 @@ type scriptReply struct {
 // run executes one script for a user_wallet: one round trip (EVALSHA, or EVAL
 // when Redis does not know the script yet) and decodes its reply.
 func (s *Store) run(ctx context.Context, name, wallet, routeKey string, args ...any) (json.RawMessage, error) {
-	argv := append([]any{s.Prefix(wallet), s.skew}, args...)
-	res, err := scripts[name].Run(ctx, s.rdb, []string{s.Prefix(wallet) + routeKey}, argv...).Text()
+	argv := append([]any{s.prefixOf(wallet), s.skew}, args...)
+	keys := []string{s.prefixOf(wallet) + routeKey}
+	if s.events {
+		keys = append(keys, s.prefixOf(wallet)+"events") // KEYS[2]: where emit appends (lib.lua)
+	}
+	res, err := scripts[name].Run(ctx, s.rdb, keys, argv...).Text()
 	if err != nil {
 		return nil, fmt.Errorf("policy: script %s: %w", name, err)
 	}

@@ -24,6 +24,13 @@ type Options struct {
 	// AuditArchive, if set, is the audit sink that audit entries move to
 	// (DrainAudit); without it they stay in Redis.
 	AuditArchive AuditArchive
+	// WithoutEvents says that nothing reads the events stream (no webhook
+	// endpoint is configured): state changes are then not appended to it, so
+	// no stream grows unread (the audit log still records every change). A
+	// webhook endpoint configured later delivers the events from then on.
+	// Every process sharing a Redis must agree: one that writes no events
+	// beside another that delivers webhooks would leave its changes out.
+	WithoutEvents bool
 }
 
 // Store is the ledger on Redis. It is safe for concurrent use; several
@@ -34,6 +41,7 @@ type Store struct {
 	skew    int64
 	idemTTL time.Duration
 	archive AuditArchive
+	events  bool     // state changes are appended to the events stream
 	owners  sync.Map // record id → user_wallet (immutable once written)
 }
 
@@ -46,23 +54,23 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.IdempotencyTTL = 30 * 24 * time.Hour
 	}
 	return &Store{rdb: rdb, prefix: opts.Prefix, skew: opts.ClockSkew.Milliseconds(), idemTTL: opts.IdempotencyTTL,
-		archive: opts.AuditArchive}
+		archive: opts.AuditArchive, events: !opts.WithoutEvents}
 }
 
 // Redis returns the client the store runs on.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 
-// Prefix returns the key prefix of a user_wallet's records, with its hash tag.
-func (s *Store) Prefix(userWallet string) string { return s.prefix + ":{" + userWallet + "}:" }
+// The key layout is the store's own: other packages name keys through
+// EventReader.
 
-// EventsKey is the Redis Stream of a user_wallet's events.
-func (s *Store) EventsKey(userWallet string) string { return s.Prefix(userWallet) + "events" }
+// prefixOf is the key prefix of a user_wallet's records, with its hash tag.
+func (s *Store) prefixOf(userWallet string) string { return s.prefix + ":{" + userWallet + "}:" }
 
-// KeyPrefix is the prefix of every Redis key of the store ("stipend" by default).
-func (s *Store) KeyPrefix() string { return s.prefix }
+// eventsKey is the Redis Stream of a user_wallet's events.
+func (s *Store) eventsKey(userWallet string) string { return s.prefixOf(userWallet) + "events" }
 
-// WalletsKey is the set of every user_wallet with records (to find their event streams).
-func (s *Store) WalletsKey() string { return s.prefix + ":wallets" }
+// walletsKey is the set of every user_wallet with records (to find their event streams).
+func (s *Store) walletsKey() string { return s.prefix + ":wallets" }
 
 // ExpiryKey is the sorted set of session keys by expires_at (ms), for the sweeper.
 func (s *Store) ExpiryKey() string { return s.prefix + ":expiry" }
@@ -99,7 +107,7 @@ func (s *Store) index(ctx context.Context, id, wallet, agent string, expiresAt t
 		return Errorf(CodeConflict, "id", "%s already exists", id)
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, s.WalletsKey(), wallet)
+		p.SAdd(ctx, s.walletsKey(), wallet)
 		if key {
 			p.SAdd(ctx, s.agentKeysKey(agent), id)
 			p.SAdd(ctx, s.allKeysKey(), id)
@@ -129,7 +137,7 @@ func units(a Amount) string { return strconv.FormatInt(int64(a), 10) }
 // WithClockSkew returns a Store on the same Redis whose clock runs d ahead.
 // Tests use it to move time; production never does.
 func (s *Store) WithClockSkew(d time.Duration) *Store {
-	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive}
+	return &Store{rdb: s.rdb, prefix: s.prefix, skew: d.Milliseconds(), idemTTL: s.idemTTL, archive: s.archive, events: s.events}
 }
 
 type redisRange = redis.ZRangeBy

@@ -191,7 +191,7 @@ func TestWindowsWithoutTotals(t *testing.T) {
 		f.pay(s.WithClockSkew(-26*time.Hour), k.ID, 30*usdc) // left the day, still in the week
 		f.pay(s, k.ID, 20*usdc)
 		f.pay(s, k.ID, 5*usdc)
-		wk := s.Prefix(f.wallet) + "as:" + sess.ID + ":w"
+		wk := s.Events().Key(f.wallet, "as:"+sess.ID+":w")
 		if err := s.Redis().HDel(ctx, wk, "day:t", "day:lo", "day:hi", "week:t", "week:lo", "week:hi",
 			"month:t", "month:lo", "month:hi", "hashtable").Err(); err != nil {
 			t.Fatal(err)

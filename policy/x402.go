@@ -50,7 +50,7 @@ type X402Record struct {
 }
 
 func (s *Store) x402Key(userWallet, paymentID string) string {
-	return s.Prefix(userWallet) + "x402:" + paymentID
+	return s.prefixOf(userWallet) + "x402:" + paymentID
 }
 
 // PutX402 writes an x402 record (all its fields), kept as long as idempotency keys are.
@@ -124,7 +124,12 @@ func (s *Store) PaymentByIdempotencyKey(ctx context.Context, keyID, idem string)
 	if err != nil {
 		return nil, err
 	}
-	pid, err := s.rdb.HGet(ctx, s.Prefix(w)+"idem:sk:"+keyID+":"+idem, "payment_id").Result()
+	p, err := s.payment(ctx, w, idemSlot("sk", keyID, idem), "")
+	if err != nil || p != nil && p.IdempotencyKey == idem && p.SessionKeyID == keyID {
+		return p, err
+	}
+	// An idempotency key used before payments were found by it.
+	pid, err := s.rdb.HGet(ctx, s.prefixOf(w)+"idem:sk:"+keyID+":"+idem, "payment_id").Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

@@ -14,7 +14,7 @@ func TestX402Record(t *testing.T) {
 	backends(t, func(t *testing.T, s *policy.Store) {
 		f := newFixture(t, s)
 		k := f.key(100*usdc, time.Hour)
-		rec := &policy.X402Record{PaymentID: policy.NewID("pay_"), URL: "https://x/y", Method: "POST", Request: "fp",
+		rec := &policy.X402Record{PaymentID: policy.NewPaymentID(k.ID, "", "buy-1"), URL: "https://x/y", Method: "POST", Request: "fp",
 			Network: "solana:net", PayTo: "seller", Amount: 10_000, PayURL: "https://x/y2", RequestBody: "{\"a\":1}",
 			RequestType: "application/json", FeePayer: "fac", Memo: "m", Accepted: `{"scheme":"exact"}`, Resource: `{"url":"u"}`,
 			Extensions: `{}`, Transaction: "AQID", KeyAddress: k.Address, KeySignature: "ks", Settlement: "tx",

@@ -156,7 +156,7 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*PayResult, error) {
 	// the caller goes away.
 	ctx = context.WithoutCancel(ctx)
 	req := policy.PaymentRequest{Mode: policy.ModeReserve, SessionKeyID: in.SessionKeyID, AgentID: in.AgentID, Amount: in.Amount,
-		Recipient: recipient.String(), PaymentID: policy.NewID("pay_"), IdempotencyKey: in.IdempotencyKey,
+		Recipient: recipient.String(), PaymentID: policy.NewPaymentID(in.SessionKeyID, "", in.IdempotencyKey), IdempotencyKey: in.IdempotencyKey,
 		Description: in.Description, Risky: risky, DeviceHash: policy.HashDevice(in.DeviceFingerprint)}
 	d, err := s.store.Decide(ctx, req)
 	if err != nil {

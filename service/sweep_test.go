@@ -51,7 +51,7 @@ func TestSweepersRace(t *testing.T) {
 	if total := counts[0] + counts[1] + counts[2]; total != n {
 		t.Fatalf("sweepers expired %d keys (%v); want %d", total, counts, n)
 	}
-	msgs, err := rdb.XRange(ctx, store.EventsKey(wallet), "-", "+").Result()
+	msgs, err := rdb.XRange(ctx, store.Events().Stream(wallet), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestApprovalTokensNotInRedis(t *testing.T) {
 
 	rdb := st.Store.Redis()
 	keys := 0
-	iter := rdb.Scan(ctx, 0, st.Store.KeyPrefix()+":*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, st.Store.Events().SharedKey("*"), 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
 		keys++
@@ -83,10 +83,10 @@ func TestApprovalTokensNotInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	if keys < 10 {
-		t.Fatalf("scanned only %d keys under %s; the scan looked in the wrong place", keys, st.Store.KeyPrefix())
+		t.Fatalf("scanned only %d keys under %s; the scan looked in the wrong place", keys, st.Store.Events().SharedKey("*"))
 	}
 	// What is kept is the hash: the record is found under it.
-	if n, err := rdb.Exists(ctx, st.Store.Prefix(w)+"appr:"+policy.TokenID(c.ApprovalToken)).Result(); err != nil || n != 1 {
+	if n, err := rdb.Exists(ctx, st.Store.Events().Key(w, "appr:"+policy.TokenID(c.ApprovalToken))).Result(); err != nil || n != 1 {
 		t.Fatalf("approval record under the token's hash: %d %v", n, err)
 	}
 	// The hash itself opens nothing.

@@ -236,7 +236,7 @@ func (s *Service) FetchPaid(ctx context.Context, in FetchInput) (*FetchResult, e
 		return r, err
 	}
 
-	rec := &policy.X402Record{PaymentID: policy.NewID("pay_"), URL: in.URL, Method: in.Method, Request: fp,
+	rec := &policy.X402Record{PaymentID: policy.NewPaymentID(k.ID, "", in.IdempotencyKey), URL: in.URL, Method: in.Method, Request: fp,
 		Network: offer.Network, PayTo: offer.PayTo, Amount: amount, PayURL: first.URL.String(), RequestBody: in.Body,
 		RequestType: in.ContentType, FeePayer: offer.Extra.FeePayer, Memo: offer.Extra.Memo, Accepted: string(offer.Raw),
 		Resource: string(pr.Resource), Extensions: string(pr.Extensions)}

@@ -127,7 +127,7 @@ func TestSeveralTokens(t *testing.T) {
 
 	// Webhooks write each event's amounts in its key's token: the ledger's
 	// payment.confirmed events, read from its stream, through webhook.View.
-	entries, err := st.Store.Redis().XRange(ctx, st.Store.EventsKey(user.Address().String()), "-", "+").Result()
+	entries, err := st.Store.Redis().XRange(ctx, st.Store.Events().Stream(user.Address().String()), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,8 @@ func TestDeliveryOnCluster(t *testing.T) {
 // failing its first requests, and reports both healthy and drained after.
 func TestRunOnCluster(t *testing.T) {
 	rdb := testenv.RedisCluster(t)
-	e := struct{ store *policy.Store }{policy.New(rdb, policy.Options{Prefix: "whtest-" + randHex(6)})}
+	prefix := "whtest-" + randHex(6)
+	e := struct{ store *policy.Store }{policy.New(rdb, policy.Options{Prefix: prefix})}
 	ok := newSink(t, nil)
 	var n atomic.Int64
 	flaky := newSink(t, func(*http.Request) int {
@@ -66,10 +67,10 @@ func TestRunOnCluster(t *testing.T) {
 	const events = 100
 	for i := range events {
 		w := fmt.Sprintf("wallet-%d-%s", i%10, randHex(2))
-		if _, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.store.EventsKey(w), Values: []any{"event", "payment.confirmed", "data", "{}"}}).Result(); err != nil {
+		if _, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.store.Events().Stream(w), Values: []any{"event", "payment.confirmed", "data", "{}"}}).Result(); err != nil {
 			t.Fatal(err)
 		}
-		if err := rdb.SAdd(ctx, e.store.WalletsKey(), w).Err(); err != nil {
+		if err := rdb.SAdd(ctx, prefix+":wallets", w).Err(); err != nil {
 			t.Fatal(err)
 		}
 		d.Notify()

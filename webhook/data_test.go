@@ -82,7 +82,7 @@ func TestEventDataFromLedger(t *testing.T) {
 	must(s.Commit(ctx, w, d.Payment.ID))
 	must(s.Revoke(ctx, "bot", k.ID, "done"))
 
-	msgs, err := s.Redis().XRange(ctx, s.EventsKey(w), "-", "+").Result()
+	msgs, err := s.Redis().XRange(ctx, s.Events().Stream(w), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ type epState struct {
 // replica, each with its own Config.Consumer.
 type Dispatcher struct {
 	rdb       redis.UniversalClient
-	store     *policy.Store
+	events    policy.EventReader // the wallets' event streams, and the names of this package's records
 	cfg       Config
 	log       *slog.Logger
 	deadKey   string
@@ -97,11 +97,11 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 	}
 	d := &Dispatcher{
 		rdb:       rdb,
-		store:     store,
+		events:    store.Events(),
 		cfg:       cfg,
 		log:       log.With("component", "webhook", "consumer", cfg.Consumer),
-		deadKey:   store.KeyPrefix() + ":webhooks:dead",
-		healthKey: store.KeyPrefix() + ":webhooks:health",
+		deadKey:   store.Events().SharedKey("webhooks:dead"),
+		healthKey: store.Events().SharedKey("webhooks:health"),
 		wakeCh:    make(chan struct{}, 1),
 		metrics:   newMetrics(),
 	}
@@ -115,18 +115,18 @@ func New(rdb redis.UniversalClient, store *policy.Store, cfg Config, log *slog.L
 // DeadLettersKey is the Redis Stream of the dead letters.
 func (d *Dispatcher) DeadLettersKey() string { return d.deadKey }
 
-func (d *Dispatcher) stateKey(wallet string) string { return d.store.Prefix(wallet) + "webhook:state" }
+func (d *Dispatcher) stateKey(wallet string) string { return d.events.Key(wallet, "webhook:state") }
 func (d *Dispatcher) queueKey(wallet, ep string) string {
-	return d.store.Prefix(wallet) + "webhook:q:" + ep
+	return d.events.Key(wallet, "webhook:q:"+ep)
 }
 func (d *Dispatcher) waitKey(wallet, ep string) string {
-	return d.store.Prefix(wallet) + "webhook:wait:" + ep
+	return d.events.Key(wallet, "webhook:wait:"+ep)
 }
 func (d *Dispatcher) oldAttemptsKey(wallet string) string {
-	return d.store.Prefix(wallet) + "webhook:attempts"
+	return d.events.Key(wallet, "webhook:attempts")
 }
 func (d *Dispatcher) oldRetryKey(wallet string) string {
-	return d.store.Prefix(wallet) + "webhook:retry"
+	return d.events.Key(wallet, "webhook:retry")
 }
 
 // now is the Redis server's clock as last measured, so that replicas
@@ -294,7 +294,7 @@ func (d *Dispatcher) round(ctx context.Context, poll bool) (map[*lane][]job, boo
 	more := false
 	var cursor uint64
 	for {
-		wallets, next, err := d.rdb.SScan(ctx, d.store.WalletsKey(), cursor, "", 512).Result()
+		wallets, next, err := d.events.ScanWallets(ctx, cursor, 512)
 		if err != nil {
 			return jobs, more, fmt.Errorf("webhook: list wallets: %w", err)
 		}
@@ -321,7 +321,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, wallets []string) (full bool, e
 	claims := make([]*redis.XAutoClaimCmd, len(wallets))
 	_, _ = d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, w := range wallets {
-			stream := d.store.EventsKey(w)
+			stream := d.events.Stream(w)
 			reads[i] = p.XReadGroup(ctx, &redis.XReadGroupArgs{Group: d.cfg.Group, Consumer: d.cfg.Consumer,
 				Streams: []string{stream, ">"}, Count: int64(d.cfg.Batch), Block: -1})
 			claims[i] = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: stream, Group: d.cfg.Group,
@@ -332,7 +332,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, wallets []string) (full bool, e
 	var firstErr error
 	fail := func(w string, err error) {
 		if strings.HasPrefix(err.Error(), "NOGROUP") {
-			d.groups.Delete(d.store.EventsKey(w))
+			d.groups.Delete(d.events.Stream(w))
 		}
 		if firstErr == nil {
 			firstErr = fmt.Errorf("webhook: read events of %s: %w", w, err)
@@ -372,7 +372,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, wallets []string) (full bool, e
 // fanoutCall is the fanout script's run for message m of wallet w.
 func (d *Dispatcher) fanoutCall(w string, m redis.XMessage, nowMs int64) scriptCall {
 	name, _ := m.Values["event"].(string)
-	keys := []string{d.store.EventsKey(w), d.stateKey(w), d.oldAttemptsKey(w), d.oldRetryKey(w)}
+	keys := []string{d.events.Stream(w), d.stateKey(w), d.oldAttemptsKey(w), d.oldRetryKey(w)}
 	args := []any{d.cfg.Group, m.ID, nowMs, entryMs(m.ID)}
 	if name == "" {
 		d.log.Warn("webhook: entry without event, dropped", "wallet", w, "entry", m.ID)
@@ -447,8 +447,8 @@ func (d *Dispatcher) collectDue(ctx context.Context, wallets []string, poll bool
 func (d *Dispatcher) ensureGroups(ctx context.Context, wallets []string) error {
 	var todo []string
 	for _, w := range wallets {
-		if _, ok := d.groups.Load(d.store.EventsKey(w)); !ok {
-			todo = append(todo, d.store.EventsKey(w))
+		if _, ok := d.groups.Load(d.events.Stream(w)); !ok {
+			todo = append(todo, d.events.Stream(w))
 		}
 	}
 	if len(todo) == 0 {
@@ -479,7 +479,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l *lane, j job) bool {
 	log := d.log.With("wallet", j.wallet, "entry", j.entry, "endpoint", ep.Name)
 	now := d.now()
 	leaseEnd := now.Add(l.lease).UnixMilli()
-	res, err := take.Run(ctx, d.rdb, []string{qkey, d.store.EventsKey(j.wallet), skey},
+	res, err := take.Run(ctx, d.rdb, []string{qkey, d.events.Stream(j.wallet), skey},
 		j.entry, now.UnixMilli(), leaseEnd, field).Slice()
 	if errors.Is(err, redis.Nil) {
 		return false // done, backing off, or another replica's
@@ -607,7 +607,7 @@ func (d *Dispatcher) trimAcked(ctx context.Context) {
 // waits for. Entries not yet read, pending, or waiting at an endpoint are
 // never removed; the audit log keeps the history.
 func (d *Dispatcher) trim(ctx context.Context, wallet string) error {
-	stream := d.store.EventsKey(wallet)
+	stream := d.events.Stream(wallet)
 	groups, err := d.rdb.XInfoGroups(ctx, stream).Result()
 	if err != nil {
 		return err

@@ -69,11 +69,11 @@ func TestRetryUntilDelivered(t *testing.T) {
 	if n := e.pending("webhooks", w); n != 0 {
 		t.Errorf("%d entries still pending", n)
 	}
-	if n := e.rdb.HLen(ctx, e.store.Prefix(w)+"webhook:state").Val(); n != 0 {
+	if n := e.rdb.HLen(ctx, e.store.Events().Key(w, "webhook:state")).Val(); n != 0 {
 		t.Errorf("%d attempt records left", n)
 	}
 	for _, k := range []string{"webhook:q:a", "webhook:wait:a"} {
-		if n := e.rdb.ZCard(ctx, e.store.Prefix(w)+k).Val(); n != 0 {
+		if n := e.rdb.ZCard(ctx, e.store.Events().Key(w, k)).Val(); n != 0 {
 			t.Errorf("%d entries left in %s", n, k)
 		}
 	}
@@ -137,7 +137,7 @@ func TestEndpointFilter(t *testing.T) {
 	if _, err := e.store.Activate(ctx, k.ID, "sig", 100_000_000); err != nil {
 		t.Fatal(err)
 	}
-	wantAll, err := e.rdb.XLen(ctx, e.store.EventsKey(w)).Result()
+	wantAll, err := e.rdb.XLen(ctx, e.store.Events().Stream(w)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestReclaimFromDeadReplica(t *testing.T) {
 	for i := range n {
 		ids[webhook.EventID(w, e.emit(w, "payment.confirmed", map[string]string{"i": fmt.Sprint(i)}), "r")] = true
 	}
-	stream := e.store.EventsKey(w)
+	stream := e.store.Events().Stream(w)
 	if err := e.rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestPendingFromEarlierLayout(t *testing.T) {
 	})
 	w := wallet()
 	entry := e.emit(w, "session_key.revoked", nil)
-	stream := e.store.EventsKey(w)
+	stream := e.store.Events().Stream(w)
 	if err := e.rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -456,8 +456,8 @@ func TestPendingFromEarlierLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := `{"a":{"s":"delivered","n":1},"b":{"n":3,"due":1,"err":"timeout"}}`
-	e.rdb.HSet(ctx, e.store.Prefix(w)+"webhook:attempts", entry, old)
-	e.rdb.ZAdd(ctx, e.store.Prefix(w)+"webhook:retry", redis.Z{Score: 1, Member: entry})
+	e.rdb.HSet(ctx, e.store.Events().Key(w, "webhook:attempts"), entry, old)
+	e.rdb.ZAdd(ctx, e.store.Events().Key(w, "webhook:retry"), redis.Z{Score: 1, Member: entry})
 
 	cfg := fast(a.endpoint("a"), b.endpoint("b"))
 	cfg.ClaimIdle = time.Millisecond
@@ -472,7 +472,7 @@ func TestPendingFromEarlierLayout(t *testing.T) {
 	if got := b.requests(); len(got) != 2 || got[1].id != webhook.EventID(w, entry, "b") {
 		t.Errorf("endpoint b got %+v", got)
 	}
-	if n := e.rdb.Exists(ctx, e.store.Prefix(w)+"webhook:attempts", e.store.Prefix(w)+"webhook:retry").Val(); n != 0 {
+	if n := e.rdb.Exists(ctx, e.store.Events().Key(w, "webhook:attempts"), e.store.Events().Key(w, "webhook:retry")).Val(); n != 0 {
 		t.Errorf("%d records of the earlier layout left", n)
 	}
 	if k := e.pending("webhooks", w); k != 0 {
@@ -488,14 +488,14 @@ func TestFailedAttemptsCarryOver(t *testing.T) {
 	r := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	w := wallet()
 	entry := e.emit(w, "payment.failed", nil)
-	stream := e.store.EventsKey(w)
+	stream := e.store.Events().Stream(w)
 	if err := e.rdb.XGroupCreateMkStream(ctx, stream, "webhooks", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "old-replica", Streams: []string{stream, ">"}, Block: -1}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e.rdb.HSet(ctx, e.store.Prefix(w)+"webhook:attempts", entry, `{"r":{"n":4,"due":1,"err":"503"}}`)
+	e.rdb.HSet(ctx, e.store.Events().Key(w, "webhook:attempts"), entry, `{"r":{"n":4,"due":1,"err":"503"}}`)
 	cfg := fast(r.endpoint("r"))
 	cfg.ClaimIdle, cfg.MaxAttempts = time.Millisecond, 6
 	d := e.dispatcher(cfg)

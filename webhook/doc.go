@@ -5,9 +5,13 @@
 // # Where events come from
 //
 // Package policy appends every state change to a Redis Stream per
-// user_wallet ("<prefix>:{<wallet>}:events"), inside the Lua script that
-// makes the change. The set "<prefix>:wallets" lists every wallet with
-// records, so every stream can be found.
+// user_wallet, inside the Lua script that makes the change, while webhooks
+// read them (a store made WithoutEvents, as serve makes it with no endpoint
+// configured, appends none: an endpoint configured later receives the
+// events from then on). The dispatcher reads them through policy's
+// EventReader: the wallets with records, each one's stream, and the names
+// of its own records in the stream's slot; it never builds a key name of
+// the ledger's.
 //
 // # Delivery
 //
@@ -16,12 +20,12 @@
 // entry read is handed in one Lua script to every endpoint subscribed to its
 // event (put on the endpoint's schedule, due now) and acknowledged in the
 // group; from then on each endpoint delivers it on its own. Per wallet and
-// endpoint, in the wallet's own hash tag (so the same code runs on Redis
-// Cluster):
+// endpoint, in the wallet's own slot (EventReader.Key, so the same code runs
+// on Redis Cluster):
 //
-//	<prefix>:{<wallet>}:webhook:q:<endpoint>     sorted set: entry id → due time (unix ms)
-//	<prefix>:{<wallet>}:webhook:wait:<endpoint>  sorted set: entry id → the event's time, until done
-//	<prefix>:{<wallet>}:webhook:state            hash: "<endpoint>|<entry id>" → failed attempts, first failure, last error
+//	webhook:q:<endpoint>     sorted set: entry id → due time (unix ms)
+//	webhook:wait:<endpoint>  sorted set: entry id → the event's time, until done
+//	webhook:state            hash: "<endpoint>|<entry id>" → failed attempts, first failure, last error
 //
 // so an event delivered to endpoint A but failing at B is retried at B
 // only. Each endpoint has its own slots (Endpoint.Slots requests in flight

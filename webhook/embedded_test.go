@@ -18,7 +18,7 @@ func TestEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emb.Close() })
-	e := &env{t: t, rdb: emb.Client, store: policy.New(emb.Client, policy.Options{})}
+	e := &env{t: t, rdb: emb.Client, store: policy.New(emb.Client, policy.Options{}), prefix: "stipend"}
 	r := newReceiver(t, func(n int) int {
 		if n == 0 {
 			return http.StatusInternalServerError

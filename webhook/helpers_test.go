@@ -35,15 +35,20 @@ func wallet() string { return testenv.FakeWallet() }
 // env is a key space of its own on the real Redis: a random prefix, so
 // tests and packages running in parallel never see each other's wallets.
 type env struct {
-	t     testing.TB
-	rdb   *redis.Client
-	store *policy.Store
+	t      testing.TB
+	rdb    *redis.Client
+	store  *policy.Store
+	prefix string // the store's key prefix
 }
+
+// walletsKey is the store's set of wallets with records, which the ledger
+// fills as it writes (the tests append events of their own).
+func (e *env) walletsKey() string { return e.prefix + ":wallets" }
 
 func newEnv(t testing.TB) *env {
 	rdb := testenv.Redis(t)
 	prefix := "whtest-" + randHex(6)
-	e := &env{t: t, rdb: rdb, store: policy.New(rdb, policy.Options{Prefix: prefix})}
+	e := &env{t: t, rdb: rdb, store: policy.New(rdb, policy.Options{Prefix: prefix}), prefix: prefix}
 	t.Cleanup(func() {
 		// Drop this test's keys only (never a flush).
 		iter := rdb.Scan(context.Background(), 0, prefix+":*", 1000).Iterator()
@@ -63,11 +68,11 @@ func (e *env) emit(w, event string, data map[string]string) string {
 	data["user_wallet"] = w
 	data["ts"] = "1700000000123"
 	js, _ := json.Marshal(data)
-	id, err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.store.EventsKey(w), Values: []any{"event", event, "data", string(js)}}).Result()
+	id, err := e.rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.store.Events().Stream(w), Values: []any{"event", event, "data", string(js)}}).Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.rdb.SAdd(ctx, e.store.WalletsKey(), w).Err(); err != nil {
+	if err := e.rdb.SAdd(ctx, e.walletsKey(), w).Err(); err != nil {
 		e.t.Fatal(err)
 	}
 	return id
@@ -78,7 +83,7 @@ func (e *env) pending(group string, wallets ...string) int64 {
 	e.t.Helper()
 	var n int64
 	for _, w := range wallets {
-		p, err := e.rdb.XPending(ctx, e.store.EventsKey(w), group).Result()
+		p, err := e.rdb.XPending(ctx, e.store.Events().Stream(w), group).Result()
 		if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
 			continue // no stream, or never read: nothing pending
 		}

@@ -226,11 +226,11 @@ func TestBurst(t *testing.T) {
 	}
 	l := s.lags(ids)
 	t.Logf("%d events: lag median %v, max %v", len(l), l[len(l)/2], l[len(l)-1])
-	ws := e.rdb.SMembers(ctx, e.store.WalletsKey()).Val()
+	ws := e.rdb.SMembers(ctx, e.walletsKey()).Val()
 	waitFor(t, "the streams to be trimmed", func() bool {
 		var n int64
 		for _, w := range ws {
-			n += e.rdb.XLen(ctx, e.store.EventsKey(w)).Val()
+			n += e.rdb.XLen(ctx, e.store.Events().Stream(w)).Val()
 		}
 		return n <= int64(len(ws)) // at most the last entry of each
 	})
@@ -443,8 +443,8 @@ func BenchmarkBesideBacklog(b *testing.B) {
 		_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for k := range 1000 {
 				w := ws[(i+k)%len(ws)]
-				p.XAdd(ctx, &redis.XAddArgs{Stream: e.store.EventsKey(w), Values: []any{"event", "session_key.created", "data", "{}"}})
-				p.SAdd(ctx, e.store.WalletsKey(), w)
+				p.XAdd(ctx, &redis.XAddArgs{Stream: e.store.Events().Stream(w), Values: []any{"event", "session_key.created", "data", "{}"}})
+				p.SAdd(ctx, e.walletsKey(), w)
 			}
 			return nil
 		})

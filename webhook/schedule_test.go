@@ -74,7 +74,7 @@ func TestRetryWindowThenDeadLetter(t *testing.T) {
 	if time.Since(start) < ep.RetryWindow {
 		t.Errorf("dead-lettered before its window was over")
 	}
-	if k := e.rdb.ZCard(ctx, e.store.Prefix(w)+"webhook:q:r").Val(); k != 0 {
+	if k := e.rdb.ZCard(ctx, e.store.Events().Key(w, "webhook:q:r")).Val(); k != 0 {
 		t.Errorf("%d entries still scheduled", k)
 	}
 }

@@ -97,7 +97,7 @@ func (d *Dispatcher) Status(ctx context.Context) ([]EndpointStatus, error) {
 	oldest := make([]int64, len(d.lanes))
 	var cursor uint64
 	for {
-		wallets, next, err := d.rdb.SScan(ctx, d.store.WalletsKey(), cursor, "", 512).Result()
+		wallets, next, err := d.events.ScanWallets(ctx, cursor, 512)
 		if err != nil {
 			return nil, fmt.Errorf("webhook: list wallets: %w", err)
 		}

@@ -41,7 +41,7 @@ func TestStreamTrimmed(t *testing.T) {
 	cfg.MaxAttempts = 1_000_000 // never dead-lettered during the test
 	d := e.dispatcher(cfg)
 	pollFor(t, d, func() bool { return len(r.delivered()) == 101 })
-	n := e.rdb.XLen(ctx, e.store.EventsKey(w)).Val()
+	n := e.rdb.XLen(ctx, e.store.Events().Stream(w)).Val()
 	if n != 101 {
 		t.Fatalf("stream has %d entries; the oldest is still being retried, so all 101 must stay", n)
 	}
@@ -57,10 +57,10 @@ func TestStreamTrimmed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := e.rdb.XLen(ctx, e.store.EventsKey(w2)).Val(); n > 1 {
+	if n := e.rdb.XLen(ctx, e.store.Events().Stream(w2)).Val(); n > 1 {
 		t.Fatalf("stream of delivered events still has %d entries", n)
 	}
-	if e.rdb.XRange(ctx, e.store.EventsKey(w), failFirst, failFirst).Val() == nil {
+	if e.rdb.XRange(ctx, e.store.Events().Stream(w), failFirst, failFirst).Val() == nil {
 		t.Fatal("the pending entry was trimmed")
 	}
 }

@@ -2,23 +2,67 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/stipend/stipend/audit"
 	"github.com/stipend/stipend/policy"
 )
 
-// openAuditSink opens the audit sink file (audit_file), if configured, as the
-// store's audit archive.
+// auditOff is the audit_file value that keeps audit entries in Redis.
+const auditOff = "off"
+
+// defaultAuditFile is where audit entries go when audit_file is not set: a
+// file per Redis prefix in the state directory ($XDG_STATE_HOME/stipend, or
+// ~/.local/state/stipend).
+func defaultAuditFile(prefix string) (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("config: audit_file: no state directory for the default: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "stipend", "audit-"+prefix+".jsonl"), nil
+}
+
+// openAuditSink opens the audit sink file as the store's audit archive: the
+// one audit_file names, or by default one in the state directory. With the
+// embedded store (nothing survives a restart) or audit_file "off", audit
+// entries stay in Redis. A default file that cannot be opened (another
+// process holds it, no state directory) leaves them in Redis with a warning;
+// a configured one that cannot be opened stops the server.
 func (a *app) openAuditSink(opts *policy.Options) error {
-	if a.rt.AuditFile == "" {
+	path := a.rt.AuditFile
+	if path == auditOff || path == "" && a.embedded != nil {
 		return nil
 	}
-	sink, err := audit.OpenFile(a.rt.AuditFile, 0)
-	if err != nil {
-		return fmt.Errorf("config: audit_file: %w", err)
+	explicit := path != ""
+	if !explicit {
+		p, err := defaultAuditFile(a.rt.RedisPrefix)
+		if err != nil {
+			a.log.Warn("no audit sink: audit entries stay in Redis; set audit_file", "err", err)
+			return nil
+		}
+		path = p
 	}
+	sink, err := audit.OpenFile(path, 0)
+	switch {
+	case err != nil && explicit:
+		return fmt.Errorf("config: audit_file: %w", err)
+	case errors.Is(err, audit.ErrLocked):
+		a.log.Warn("no audit sink: the default audit file is another process's; audit entries stay in Redis (give each server its own audit_file, or one server the sink and \"off\" to the others)",
+			"file", path)
+		return nil
+	case err != nil:
+		a.log.Warn("no audit sink: audit entries stay in Redis; set audit_file", "file", path, "err", err)
+		return nil
+	}
+	a.log.Info("audit sink", "file", path)
 	a.sink, opts.AuditArchive = sink, sink
 	return nil
 }

@@ -243,7 +243,7 @@ var settings = []setting{
 	{"stdio_agent_id", "stdio-agent-id", "agent id of the stdio MCP client", str(func(c *Config) *string { return &c.StdioAgentID })},
 	{"approval_ttl", "approval-ttl", "how long an approval link lives", duration(func(c *Config) *time.Duration { return &c.ApprovalTTL })},
 	{"idempotency_window", "idempotency-window", "how long idempotency keys and settled payments stay in Redis", duration(func(c *Config) *time.Duration { return &c.IdempotencyWindow })},
-	{"audit_file", "audit-file", "the audit sink: an append-only, hash-chained JSON-lines file audit entries move to from Redis; empty: they stay in Redis", str(func(c *Config) *string { return &c.AuditFile })},
+	{"audit_file", "audit-file", "the audit sink: an append-only, hash-chained JSON-lines file audit entries move to from Redis (rotated at 64 MiB); default $XDG_STATE_HOME/stipend/audit-<redis_prefix>.jsonl (~/.local/state without XDG_STATE_HOME; none with the embedded store); off: they stay in Redis", str(func(c *Config) *string { return &c.AuditFile })},
 	{"max_expiry", "max-expiry", "the longest a key or session may live", duration(func(c *Config) *time.Duration { return &c.MaxExpiry })},
 	{"risk_threshold", "risk-threshold", "payments with a risk score above it need the owner (0-100; 0 = off)", integer(func(c *Config) *int { return &c.RiskThreshold })},
 	{"sweep_interval", "sweep-interval", "how often expired keys are swept", duration(func(c *Config) *time.Duration { return &c.SweepInterval })},

@@ -135,7 +135,8 @@ func newApp(ctx context.Context, rt *Runtime, logger *slog.Logger, stdio bool) (
 		}
 		a.rdb = c
 	}
-	opts := policy.Options{Prefix: rt.RedisPrefix, IdempotencyTTL: rt.IdempotencyWindow}
+	// Events are written only while webhooks read them.
+	opts := policy.Options{Prefix: rt.RedisPrefix, IdempotencyTTL: rt.IdempotencyWindow, WithoutEvents: len(rt.Webhooks.Endpoints) == 0}
 	if err := a.openAuditSink(&opts); err != nil {
 		a.close()
 		return nil, err

@@ -27,7 +27,7 @@ func (st *Stack) Via(tb testing.TB, rpcURL string, rdb redis.UniversalClient, cf
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store := policy.New(rdb, policy.Options{Prefix: st.Store.KeyPrefix()})
+	store := st.Store.On(rdb)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:0"
 	}

@@ -12,8 +12,7 @@
 --             a transaction is marked abandoned ('-'); answers abandoned = true
 --             once it is (the caller then releases it)
 local pid, action = ARGV[3], ARGV[4]
-local pkey = P .. 'pay:' .. pid
-local p = hgetall(pkey)
+local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
 local sig = p.signature or ''
 if action == 'attach' then
@@ -23,14 +22,16 @@ if action == 'attach' then
     local st = redis.call('HGET', P .. 'sk:' .. p.session_key_id, 'status')
     if st == 'revoked' then return fail('revoked', 'session key was revoked', 'session_key_id') end
   end
-  redis.call('HSET', pkey, 'signature', ARGV[5], 'blockhash', ARGV[6], 'updated_at', fmt(NOW))
+  p.signature, p.blockhash, p.updated_at = ARGV[5], ARGV[6], fmt(NOW)
+  pay_put(pid, p)
   return reply({ok = {payment_id = pid, attached = true}})
 elseif action == 'abandon' then
   if p.status == 'reserved' and sig == '-' then return reply({ok = {payment_id = pid, abandoned = true}}) end
   if p.status ~= 'reserved' or sig ~= '' or num(p.created_at) > tonumber(ARGV[5]) then
     return reply({ok = {payment_id = pid, abandoned = false}})
   end
-  redis.call('HSET', pkey, 'signature', '-', 'updated_at', fmt(NOW))
+  p.signature, p.updated_at = '-', fmt(NOW)
+  pay_put(pid, p)
   return reply({ok = {payment_id = pid, abandoned = true}})
 end
 return fail('invalid_argument', 'unknown action', 'action')

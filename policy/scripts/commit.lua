@@ -4,15 +4,14 @@
 -- A settled payment stays in Redis for the idempotency window, then leaves.
 -- ARGV[3] payment_id  [4] how long a settled payment is kept (ms)
 local pid, keep = ARGV[3], ARGV[4]
-local pkey = P .. 'pay:' .. pid
-local p = hgetall(pkey)
+local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
-if p.status == 'confirmed' then p.duplicate = '1'; return reply({ok = p}) end
+if p.status == 'confirmed' then p.duplicate, p.legacy = '1', nil; return reply({ok = p}) end
 if p.status ~= 'reserved' then return fail('conflict', 'payment ' .. pid .. ' is ' .. p.status, 'payment_id') end
 local amount = num(p.amount)
 p.status, p.updated_at = 'confirmed', fmt(NOW)
-redis.call('HSET', pkey, 'status', 'confirmed', 'updated_at', p.updated_at)
-redis.call('PEXPIRE', pkey, keep)
+pay_settled(p)
+pay_put(pid, p, keep)
 redis.call('ZREM', P .. 'inflight', pid)
 if (p.session_key_id or '') ~= '' then
   local kkey = P .. 'sk:' .. p.session_key_id

@@ -10,7 +10,8 @@
 -- ARGV[9] payment_id               ARGV[10] idempotency_key ('' = none)
 -- ARGV[11] fingerprint of the arguments (for idempotency conflicts)
 -- ARGV[12] transaction signature    ARGV[13] description
--- ARGV[14] '1' when the owner approved this payment_id   ARGV[15] idempotency TTL (ms)
+-- ARGV[14] '1' when the owner approved this payment_id   ARGV[15] idempotency TTL (ms; unused: a
+--   payment, which its idempotency key finds, is kept for it once settled)
 -- ARGV[16] '1' when the service's risk check asks for the owner's approval
 -- ARGV[17] the recent blockhash of the payment transaction (to resolve a crash later)
 -- ARGV[18] SHA-256 (hex) of the device fingerprint presented ('' = none)
@@ -46,15 +47,36 @@ else
 end
 if s then expire_session(skey, s, write) end
 
-local ikey
+-- An idempotency key leads to its payment's slot (idem_slot): a payment there
+-- is this key's, replayed; with other arguments it is a conflict. Keys used
+-- before that layout have an idempotency record of their own.
+local islot
 if write and idem ~= '' then
-  ikey = P .. 'idem:' .. kind .. ':' .. id .. ':' .. idem
-  local prev = redis.call('HMGET', ikey, 'payment_id', 'fingerprint')
-  if prev[1] then
-    if prev[2] ~= fp then
+  islot = idem_slot(kind, id, idem)
+  local p
+  local v = redis.call('GET', P .. 'pay:' .. islot)
+  if v then
+    p = pay_decode(v, 'pay_' .. islot)
+    p.payment_id = p.payment_id .. (p.tail or '')
+    p.tail = nil
+    if p.idempotency_key ~= idem or (kind == 'sk' and p.session_key_id ~= id) or (kind == 'as' and p.session_id ~= id) or
+      num(p.amount) ~= amount or p.recipient ~= recipient or (p.description or '') ~= desc then
       return fail('conflict', 'idempotency_key ' .. idem .. ' was already used with different arguments', 'idempotency_key')
     end
-    local p = hgetall(P .. 'pay:' .. prev[1])
+  else
+    local prev = redis.call('HMGET', P .. 'idem:' .. kind .. ':' .. id .. ':' .. idem, 'payment_id', 'fingerprint')
+    if prev[1] then
+      if prev[2] ~= fp then
+        return fail('conflict', 'idempotency_key ' .. idem .. ' was already used with different arguments', 'idempotency_key')
+      end
+      p = pay_get(prev[1])
+      if not p then
+        return fail('conflict', 'idempotency_key ' .. idem .. ' was already used; its payment is no longer kept', 'idempotency_key')
+      end
+    end
+  end
+  if p then
+    p.legacy = nil
     local dup = {allowed = true, outcome = p.status, duplicate = true, payment = p, mint = (k or s or {}).mint}
     if k then
       -- What is left on the key now, for the replay's answer.
@@ -64,11 +86,14 @@ if write and idem ~= '' then
     end
     return reply({ok = dup})
   end
+  if not approved and string.sub(pid, 5, 20) ~= islot then
+    return fail('invalid_argument', 'payment_id ' .. pid .. ' is not the one of idempotency_key ' .. idem, 'payment_id')
+  end
 end
 
 local prior
 if approved then
-  prior = hgetall(P .. 'pay:' .. pid)
+  prior = pay_get(pid)
   if not prior or prior.status ~= 'approval_required' then
     return fail('conflict', 'payment ' .. pid .. ' is not awaiting approval', 'payment_id')
   end
@@ -198,25 +223,18 @@ if not allowed then
   return reply({ok = out})
 end
 
-local pkey = P .. 'pay:' .. pid
-if not prior and redis.call('EXISTS', pkey) == 1 then
+if not prior and redis.call('EXISTS', pay_key(pid)) == 1 then
   return fail('conflict', 'payment ' .. pid .. ' already exists', 'payment_id')
 end
 local pay = prior or {payment_id = pid, kind = kind, agent_id = owner.agent_id, user_wallet = owner.user_wallet,
-  amount = fmt(amount), recipient = recipient, description = desc, idempotency_key = idem,
-  fingerprint = fp, created_at = fmt(NOW)}
+  amount = fmt(amount), recipient = recipient, description = desc, idempotency_key = idem, created_at = fmt(NOW)}
 if k then pay.session_key_id = k.session_key_id end
 if s then pay.session_id = s.session_id end
 pay.updated_at = fmt(NOW)
 
-if ikey then
-  redis.call('HSET', ikey, 'payment_id', pid, 'fingerprint', fp)
-  redis.call('PEXPIRE', ikey, idem_ttl)
-end
-
 if needs_approval then
   pay.status = 'approval_required'
-  redis.call('HSET', pkey, unpack(flatten(pay)))
+  pay_put(pid, pay)
   emit('payment.approval_required', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
     agent_id = owner.agent_id, user_wallet = owner.user_wallet, amount = fmt(amount), recipient = recipient})
   out.outcome = 'approval_required'
@@ -232,7 +250,7 @@ if s then
   local at = windows_add(s.session_id, state, amount)
   for _, w in ipairs(WINDOWS) do pay['b_' .. w.name] = at[w.name] end
 end
-redis.call('HSET', pkey, unpack(flatten(pay)))
+pay_put(pid, pay)
 redis.call('ZADD', P .. 'inflight', fmt(NOW), pid)
 if k then
   if key_remaining - amount <= 0 then

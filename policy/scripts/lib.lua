@@ -189,8 +189,8 @@ end
 -- leaves_at is when bucket b stops counting in window w.
 local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
 
--- Events: each state change is appended to the user's event stream (for
--- webhooks) and to the user's hash-chained audit log, in the same script.
+-- Events: each state change is appended to the user's hash-chained audit log
+-- and, while webhooks read them, to the user's event stream, in the same script.
 -- An audit entry is a JSON object holding the hash of the entry before it;
 -- the head key holds the hash of the last entry, so any edit, removal or
 -- reordering breaks the chain.
@@ -204,10 +204,91 @@ local function audit(event, data)
   redis.call('HSET', P .. 'audit:head', 'seq', seq, 'hash', hash)
 end
 
+-- emit records a state change in the audit log and, when something reads the
+-- events stream (the store names it as KEYS[2]: a webhook endpoint is
+-- configured), appends it there too; with no reader no stream grows unread.
 local function emit(event, data)
   data.ts = fmt(NOW)
-  redis.call('XADD', P .. 'events', '*', 'event', event, 'data', cjson.encode(data))
+  if KEYS[2] then
+    redis.call('XADD', KEYS[2], '*', 'event', event, 'data', cjson.encode(data))
+  end
   audit(event, data)
+end
+
+-- Payments. A payment is one string, not a hash: its fields in the fixed
+-- order of PAY_FIELDS, each written '<length>:<bytes>', trailing empty ones
+-- left out; the status is one letter and updated_at is kept as milliseconds
+-- after created_at. Its id and user_wallet are not stored (the caller and the
+-- key name know them). What only a payment in flight needs (its blockhash,
+-- the window buckets it holds) is dropped once it is settled, and no
+-- fingerprint is kept: a replay is compared with the payment's own fields.
+-- The record lives under 'pay:<slot>', the 16 characters of its id after
+-- 'pay_'; the id's rest ('tail') is stored to tell it from another. A
+-- payment with an idempotency key has the slot idem_slot derives from that
+-- key, so the key finds its payment with no idempotency record of its own.
+-- Payments written before (a hash under 'pay:<id>') are still read, and
+-- move to this layout when next written.
+local PAY_FIELDS = {'status', 'tail', 'session_key_id', 'session_id', 'agent_id', 'amount', 'recipient', 'signature',
+  'created_at', 'updated_at', 'idempotency_key', 'description', 'reason', 'blockhash', 'b_day', 'b_week', 'b_month'}
+local PAY_LETTER = {approval_required = 'a', reserved = 'r', confirmed = 'c', failed = 'f'}
+local PAY_STATUS = {a = 'approval_required', r = 'reserved', c = 'confirmed', f = 'failed'}
+local WALLET = string.sub(P, (string.find(P, '{', 1, true) or 0) + 1, (string.find(P, '}', 1, true) or 0) - 1)
+
+local function pay_key(pid) return P .. 'pay:' .. string.sub(pid, 5, 20) end
+
+-- idem_slot is the slot of the payment an idempotency key of a key ('sk') or
+-- session ('as') leads to.
+local function idem_slot(kind, id, idem) return string.sub(redis.sha1hex(kind .. ':' .. id .. ':' .. idem), 1, 16) end
+
+local function pay_decode(v, pid)
+  local p, pos = {}, 1
+  for _, f in ipairs(PAY_FIELDS) do
+    local c = string.find(v, ':', pos, true)
+    if not c then break end
+    local n = tonumber(string.sub(v, pos, c - 1))
+    p[f] = string.sub(v, c + 1, c + n)
+    pos = c + 1 + n
+  end
+  p.status = PAY_STATUS[p.status] or p.status
+  p.updated_at = fmt(num(p.created_at) + num(p.updated_at))
+  p.payment_id, p.user_wallet = pid, WALLET
+  p.kind = (p.session_key_id or '') ~= '' and 'sk' or 'as'
+  return p
+end
+
+-- pay_get reads a payment (nil if there is none).
+local function pay_get(pid)
+  local v = redis.call('GET', pay_key(pid))
+  if v then
+    local p = pay_decode(v, pid)
+    if 'pay_' .. string.sub(pid, 5, 20) .. (p.tail or '') == pid then return p end
+    return nil
+  end
+  local p = hgetall(P .. 'pay:' .. pid)
+  if p then p.legacy = true end
+  return p
+end
+
+-- pay_put writes a payment, kept for keep ms (nil: while in flight, for good).
+local function pay_put(pid, p, keep)
+  local parts, last = {}, 0
+  p.tail = string.sub(pid, 21)
+  for i, f in ipairs(PAY_FIELDS) do
+    local v = p[f] or ''
+    if f == 'status' then v = PAY_LETTER[v] or v
+    elseif f == 'updated_at' and v ~= '' then v = fmt(num(v) - num(p.created_at)) end
+    parts[i] = #v .. ':' .. v
+    if v ~= '' then last = i end
+  end
+  local v = table.concat(parts, '', 1, last)
+  if keep then redis.call('SET', pay_key(pid), v, 'PX', keep) else redis.call('SET', pay_key(pid), v) end
+  p.tail = nil
+  if p.legacy then redis.call('DEL', P .. 'pay:' .. pid); p.legacy = nil end -- the hash of the earlier layout
+end
+
+-- pay_settled drops what only a payment in flight needs.
+local function pay_settled(p)
+  p.blockhash, p.b_day, p.b_week, p.b_month, p.fingerprint = nil, nil, nil, nil, nil
 end
 
 local KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'token', 'mint', 'decimals', 'status',

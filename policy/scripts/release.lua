@@ -3,22 +3,22 @@
 -- A settled payment stays in Redis for the idempotency window, then leaves.
 -- ARGV[3] payment_id  [4] reason  [5] how long a settled payment is kept (ms)
 local pid, reason, keep = ARGV[3], ARGV[4], ARGV[5]
-local pkey = P .. 'pay:' .. pid
-local p = hgetall(pkey)
+local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end
-if p.status == 'failed' then p.duplicate = '1'; return reply({ok = p}) end
+if p.status == 'failed' then p.duplicate, p.legacy = '1', nil; return reply({ok = p}) end
 if p.status ~= 'reserved' and p.status ~= 'approval_required' then
   return fail('conflict', 'payment ' .. pid .. ' is ' .. p.status, 'payment_id')
 end
 local held = p.status == 'reserved'
 local amount = num(p.amount)
 p.status, p.updated_at, p.reason = 'failed', fmt(NOW), reason
-redis.call('HSET', pkey, 'status', 'failed', 'updated_at', p.updated_at, 'reason', reason)
-redis.call('PEXPIRE', pkey, keep)
+local at = {day = p.b_day, week = p.b_week, month = p.b_month}
+pay_settled(p)
+pay_put(pid, p, keep)
 redis.call('ZREM', P .. 'inflight', pid)
 if held then
   if (p.session_id or '') ~= '' then
-    windows_sub(p.session_id, {day = p.b_day, week = p.b_week, month = p.b_month}, amount)
+    windows_sub(p.session_id, at, amount)
   end
   if (p.session_key_id or '') ~= '' then
     local kkey = P .. 'sk:' .. p.session_key_id
