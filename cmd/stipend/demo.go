@@ -21,7 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/mcpsession"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
@@ -85,7 +85,7 @@ func (d *demo) run(ctx context.Context, keep bool) error {
 	cancel()
 	if err != nil {
 		if errors.Is(err, localnet.ErrNotInstalled) || errors.Is(err, localnet.ErrNodeMissing) {
-			return fmt.Errorf("%w\n  the demo needs Node.js 20+ and the local chain's packages: cd localnet && npm ci", err)
+			return fmt.Errorf("%w\n  the demo needs Node.js 20+ and the local chain's packages: cd internal/localnet && npm ci", err)
 		}
 		return fmt.Errorf("start the local chain: %w", err)
 	}

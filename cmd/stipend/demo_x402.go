@@ -8,7 +8,7 @@ import (
 
 	solana "github.com/gagliardetto/solana-go"
 
-	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/service"
 )
 

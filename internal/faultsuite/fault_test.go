@@ -28,8 +28,8 @@ import (
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 	"github.com/stipend/stipend/wallet"
 )
 

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/internal/localnet"
 )
 
 // Chain starts a local Solana chain (see package localnet) for the test and
 // stops it when the test ends. Without Node.js or the localnet npm packages
-// (cd localnet && npm ci) the test is skipped loudly, or fails in CI (CI=true).
+// (cd internal/localnet && npm ci) the test is skipped loudly, or fails in CI (CI=true).
 func Chain(tb testing.TB) *localnet.Chain {
 	tb.Helper()
 	return ChainWith(tb, localnet.Options{})
