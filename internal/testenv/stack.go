@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"testing"
 	"time"
 
@@ -94,7 +92,8 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 
 // User is a human's wallet on the local chain.
 type User struct {
-	Key solana.PrivateKey
+	Key solana.PrivateKey // the secret, for a browser test wallet
+	kp  *wallet.Keypair   // the same key: signs as the product's wallet code does
 }
 
 // Address is the user's wallet address.
@@ -107,50 +106,37 @@ func (st *Stack) NewUser(tb testing.TB, usdc uint64) *User {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	kp, err := wallet.KeypairFromPrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u := &User{Key: key, kp: kp}
 	ctx := context.Background()
-	if err := st.Local.Airdrop(ctx, key.PublicKey(), 1_000_000_000); err != nil {
+	if err := st.Local.Airdrop(ctx, u.Address(), 1_000_000_000); err != nil {
 		tb.Fatal(err)
 	}
 	if usdc > 0 {
-		if _, err := st.Local.MintTo(ctx, key.PublicKey(), usdc); err != nil {
+		if _, err := st.Local.MintTo(ctx, u.Address(), usdc); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	return &User{Key: key}
+	return u
 }
 
 // SignTransaction signs a base64 wire transaction as the user's wallet
 // would (solana:signTransaction): its signature in its slot, the rest untouched.
 func (u *User) SignTransaction(tb testing.TB, wireB64 string) string {
 	tb.Helper()
-	raw, err := base64.StdEncoding.DecodeString(wireB64)
+	signed, err := u.kp.SignTransaction(wireB64)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tx, err := solana.TransactionFromBytes(raw)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	msg, err := tx.Message.MarshalBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sig := ed25519.Sign(ed25519.PrivateKey(u.Key), msg)
-	for i, k := range tx.Message.AccountKeys[:tx.Message.Header.NumRequiredSignatures] {
-		if k.Equals(u.Address()) {
-			copy(tx.Signatures[i][:], sig)
-		}
-	}
-	out, err := tx.MarshalBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(out)
+	return signed
 }
 
 // SignMessage signs a text as the user's wallet would (solana:signMessage), base58.
 func (u *User) SignMessage(text string) string {
-	return solana.SignatureFromBytes(ed25519.Sign(ed25519.PrivateKey(u.Key), []byte(text))).String()
+	return u.kp.SignMessage([]byte(text)).String()
 }
 
 // TokenBalance reads an owner's token balance from the chain.
