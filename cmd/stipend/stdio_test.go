@@ -59,7 +59,7 @@ func TestStdioTools(t *testing.T) {
 		t.Fatalf("create_session_key: %v", m)
 	}
 	id := m["session_key_id"].(string)
-	approveHTTP(t, m["approval_url"].(string), owner)
+	testenv.ApproveLink(t, m["approval_url"].(string), owner)
 	if _, m = stdioCall(t, c, "status", map[string]any{"session_key_id": id}); m["status"] != "active" {
 		t.Fatalf("status: %v", m)
 	}

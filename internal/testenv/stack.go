@@ -6,21 +6,26 @@ import (
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/internal/core"
 	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/wallet"
 )
 
-// Stack is the whole service on real parts: the real Redis (keys under a
-// prefix of its own), a local Solana chain, sealing under a fresh master key.
+// Stack is the core of the app (internal/core, as serve and the demo build
+// it) on real parts: the real Redis (keys under a prefix of its own), a local
+// Solana chain, sealing under a fresh master key. Tests put the face they
+// test on its Service.
 type Stack struct {
 	Store   *policy.Store
 	Local   *localnet.Chain
 	Chain   *wallet.Chain
 	Sealer  *wallet.Sealer
 	Service *service.Service
+	prefix  string
 }
 
 // StackOptions tune a Stack.
@@ -37,24 +42,18 @@ type StackOptions struct {
 // NewStack starts a Stack for the test and stops it when the test ends.
 func NewStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
-	st := &Stack{}
+	st := &Stack{prefix: "stipendtest" + policy.NewID("")[:10]}
 	if o.X402 {
 		st.Local = ChainWith(tb, localnet.Options{Mint: DevnetUSDC, Token2022: o.Token2022})
 	} else {
 		st.Local = ChainWith(tb, localnet.Options{Token2022: o.Token2022})
 	}
-	prefix := "stipendtest" + policy.NewID("")[:10]
-	if o.Embedded {
-		e, err := policy.NewEmbedded()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { _ = e.Close() })
-		st.Store = policy.New(e.Client, policy.Options{Prefix: prefix})
-	} else if o.Cluster {
-		st.Store = policy.New(RedisCluster(tb), policy.Options{Prefix: prefix})
-	} else {
-		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
+	var rdb redis.UniversalClient // nil: the embedded store
+	switch {
+	case o.Cluster:
+		rdb = RedisCluster(tb)
+	case !o.Embedded:
+		rdb = Redis(tb)
 	}
 	cfg := wallet.Config{RPCURL: st.Local.URL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
 		TokenProgram: st.Local.TokenProgram, ConfirmTimeout: 20 * time.Second}
@@ -69,14 +68,7 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 		cfg.FeePayer = fp
 	}
 	var err error
-	if st.Chain, err = wallet.New(cfg); err != nil {
-		tb.Fatal(err)
-	}
-	mk, err := wallet.GenerateMasterKey("test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if st.Sealer, err = wallet.ParseSealer("test", []string{mk}); err != nil {
+	if st.Sealer, err = wallet.ParseSealer("test", []string{MasterKey(tb, "test")}); err != nil {
 		tb.Fatal(err)
 	}
 	if o.PublicURL == "" {
@@ -86,8 +78,21 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 	if o.X402 {
 		scfg.X402Network, scfg.X402AllowPrivate = DevnetX402Network, true
 	}
-	st.Service = service.New(st.Store, st.Chain, st.Sealer, scfg, nil)
+	c := st.open(tb, rdb, cfg, scfg)
+	st.Store, st.Chain, st.Service = c.Store, c.Chain, c.Service
 	return st
+}
+
+// open opens a core on the stack's ledger (its key prefix) and sealer, and
+// closes it when the test ends.
+func (st *Stack) open(tb testing.TB, rdb redis.UniversalClient, chain wallet.Config, cfg service.Config) *core.Core {
+	tb.Helper()
+	c, err := core.Open(core.Config{Redis: rdb, RedisPrefix: st.prefix, Chain: chain, Sealer: st.Sealer, Service: cfg})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
 }
 
 // User is a human's wallet on the local chain.

@@ -1,4 +1,4 @@
-package main
+package stipend
 
 import (
 	"context"
@@ -54,11 +54,11 @@ func (d *demo) paidFetch(ctx context.Context) error {
 	d.printf("     → the server answered 402 with an x402 offer of %s USDC; the key signed it, the facilitator settled it\n", got.Amount)
 	d.printf("     → HTTP %d %s: %s\n", got.HTTPStatus, got.ContentType, got.Body)
 	d.printf("     → paid: payment %s, transaction %s, in %s\n", got.PaymentID, short(got.TransactionSignature), took.Round(time.Millisecond))
-	bal, err := d.wallets.TokenBalance(ctx, seller.PayTo)
+	bal, err := d.app.core.Chain.TokenBalance(ctx, seller.PayTo)
 	if err != nil {
 		return err
 	}
-	keyBal, err := d.wallets.TokenBalance(ctx, solana.MustPublicKeyFromBase58(created.SessionKeyAddress))
+	keyBal, err := d.app.core.Chain.TokenBalance(ctx, solana.MustPublicKeyFromBase58(created.SessionKeyAddress))
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,10 @@
-package main
+package stipend
 
 import (
 	"fmt"
 	"strings"
 
 	solana "github.com/gagliardetto/solana-go"
-
-	"github.com/stipend/stipend/service"
-	"github.com/stipend/stipend/wallet"
 )
 
 // TokenConfig is one token of the configuration's tokens list.
@@ -79,22 +76,4 @@ func checkTokens(c Config, rt *Runtime, bad func(key, format string, args ...any
 	first := rt.Tokens[0]
 	rt.Mint, rt.Decimals, rt.Token, rt.TokenProgram = first.Mint, first.Decimals, first.Symbol, first.TokenProgram
 	return nil
-}
-
-// serviceTokens returns the offered tokens, each on a chain layer for its own
-// mint, decimals and token program sharing chain's RPC; nil without a list
-// (the one token of chain).
-func serviceTokens(rt *Runtime, chain *wallet.Chain) ([]service.Token, error) {
-	if len(rt.Tokens) == 0 {
-		return nil, nil
-	}
-	out := make([]service.Token, 0, len(rt.Tokens))
-	for _, t := range rt.Tokens {
-		c, err := chain.ForToken(t.Mint, uint8(t.Decimals), t.TokenProgram)
-		if err != nil {
-			return nil, fmt.Errorf("config: tokens: %s: %w", t.Symbol, err)
-		}
-		out = append(out, service.Token{Symbol: t.Symbol, Decimals: int32(t.Decimals), Chain: c})
-	}
-	return out, nil
 }
