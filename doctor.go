@@ -114,9 +114,9 @@ func (d *doctor) run(ctx context.Context, rt *Runtime, logger *slog.Logger) {
 	d.redis(ctx, rt)
 }
 
-// host shows an endpoint without path, query or credentials: providers put
+// endpointHost shows an endpoint without path, query or credentials: providers put
 // API keys there.
-func host(raw string) string {
+func endpointHost(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
@@ -130,30 +130,30 @@ func (d *doctor) endpoint(ctx context.Context, rt *Runtime, raw string) bool {
 	defer cancel()
 	cl := rpc.New(raw)
 	defer func() { _ = cl.Close() }() // shutting down: nothing to do about a failed close
-	scrub := func(err error) string { return strings.ReplaceAll(shortErr(err), raw, host(raw)) }
+	scrub := func(err error) string { return strings.ReplaceAll(shortErr(err), raw, endpointHost(raw)) }
 	ver, err := cl.GetVersion(ctx)
 	if err != nil {
-		d.fail("rpc", fmt.Sprintf("%s does not answer getVersion: %v", host(raw), scrub(err)),
+		d.fail("rpc", fmt.Sprintf("%s does not answer getVersion: %v", endpointHost(raw), scrub(err)),
 			"check the URL (and its API key), or use another provider")
 		return false
 	}
 	genesis, err := cl.GetGenesisHash(ctx)
 	if err != nil {
-		d.fail("rpc", fmt.Sprintf("%s does not answer getGenesisHash: %v", host(raw), scrub(err)), "use another provider")
+		d.fail("rpc", fmt.Sprintf("%s does not answer getGenesisHash: %v", endpointHost(raw), scrub(err)), "use another provider")
 		return false
 	}
 	serves, public := genesisHashes[genesis.String()]
 	switch {
 	case public && serves != rt.Cluster:
-		d.fail("rpc", fmt.Sprintf("%s serves %s but cluster is %s: wallets would sign for the wrong chain", host(raw), serves, rt.Cluster),
+		d.fail("rpc", fmt.Sprintf("%s serves %s but cluster is %s: wallets would sign for the wrong chain", endpointHost(raw), serves, rt.Cluster),
 			fmt.Sprintf("set cluster: %s, or point rpc_url at %s", serves, rt.Cluster))
 		return false
 	case !public && rt.Cluster != "solana:localnet":
-		d.fail("rpc", fmt.Sprintf("%s serves an unknown cluster (genesis %s), not %s", host(raw), genesis, rt.Cluster),
+		d.fail("rpc", fmt.Sprintf("%s serves an unknown cluster (genesis %s), not %s", endpointHost(raw), genesis, rt.Cluster),
 			"point rpc_url at "+rt.Cluster+", or set cluster: solana:localnet for a local validator")
 		return false
 	}
-	d.ok("rpc", fmt.Sprintf("%s answers (solana-core %s, %s)", host(raw), ver.SolanaCore, rt.Cluster))
+	d.ok("rpc", fmt.Sprintf("%s answers (solana-core %s, %s)", endpointHost(raw), ver.SolanaCore, rt.Cluster))
 	return true
 }
 
@@ -164,11 +164,11 @@ func (d *doctor) websocket(ctx context.Context, rt *Runtime) {
 	defer cancel()
 	c, err := ws.Connect(ctx, rt.WSURL)
 	if err != nil {
-		d.warn("ws", fmt.Sprintf("%s does not accept a websocket: %v; confirmations will poll", host(rt.WSURL), shortErr(err)))
+		d.warn("ws", fmt.Sprintf("%s does not accept a websocket: %v; confirmations will poll", endpointHost(rt.WSURL), shortErr(err)))
 		return
 	}
 	c.Close()
-	d.ok("ws", host(rt.WSURL)+" accepts a websocket (signatureSubscribe)")
+	d.ok("ws", endpointHost(rt.WSURL)+" accepts a websocket (signatureSubscribe)")
 }
 
 // mint checks that the mint exists, is an SPL Token mint (the program
