@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	solana "github.com/gagliardetto/solana-go"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -195,17 +194,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	cli := with(env, "STIPEND_SERVER="+base, "STIPEND_ADMIN_TOKEN="+admin)
 
 	// A user with 500 USDC.
-	ctx := context.Background()
-	user, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chain.Airdrop(ctx, user.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, user.PublicKey(), 500_000_000); err != nil {
-		t.Fatal(err)
-	}
+	user := testenv.Wallet(t, chain, 500_000_000)
 	w := user.PublicKey().String()
 
 	// create (text), then the same through --json to read the ids.

@@ -193,13 +193,7 @@ func TestNoInfrastructureURLInOutputs(t *testing.T) {
 	}
 
 	// Working: an active key.
-	owner, _ := solana.NewRandomPrivateKey()
-	if err := chain.Airdrop(ctx, owner.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, owner.PublicKey(), 100_000_000); err != nil {
-		t.Fatal(err)
-	}
+	owner := testenv.Wallet(t, chain, 100_000_000)
 	m := tool("create_session_key", map[string]any{"user_wallet": owner.PublicKey().String(), "max_amount": "20"})
 	if m == nil || m["approval_url"] == nil {
 		t.Fatalf("create_session_key while everything works: %v\n%s", m, srvErr.String())

@@ -41,13 +41,7 @@ func TestReconcileCLI(t *testing.T) {
 	cli := with(env, "STIPEND_SERVER="+base, "STIPEND_ADMIN_TOKEN="+admin)
 
 	ctx := context.Background()
-	user, _ := solana.NewRandomPrivateKey()
-	if err := chain.Airdrop(ctx, user.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, user.PublicKey(), 50_000_000); err != nil {
-		t.Fatal(err)
-	}
+	user := testenv.Wallet(t, chain, 50_000_000)
 	r := runCLI(t, cli, "session-keys", "create", "--agent-id", "bot", "--wallet", user.PublicKey().String(), "--max-amount", "20", "--json")
 	var created struct {
 		SessionKeyID      string `json:"session_key_id"`

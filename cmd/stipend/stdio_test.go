@@ -45,13 +45,7 @@ func TestStdioTools(t *testing.T) {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	owner, _ := solana.NewRandomPrivateKey()
-	if err := ln.Airdrop(ctx, owner.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ln.MintTo(ctx, owner.PublicKey(), 200_000_000); err != nil {
-		t.Fatal(err)
-	}
+	owner := testenv.Wallet(t, ln, 200_000_000)
 	waitHealthy(t, "http://"+listen, nil, &syncBuffer{})
 
 	res, m := stdioCall(t, c, "create_session_key", map[string]any{"user_wallet": owner.PublicKey().String(), "max_amount": "50"})

@@ -107,25 +107,12 @@ func (u *User) Address() solana.PublicKey { return u.Key.PublicKey() }
 // NewUser makes a wallet holding 1 SOL and usdc base units of the token.
 func (st *Stack) NewUser(tb testing.TB, usdc uint64) *User {
 	tb.Helper()
-	key, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	key := Wallet(tb, st.Local, usdc)
 	kp, err := wallet.KeypairFromPrivateKey(key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u := &User{Key: key, kp: kp}
-	ctx := context.Background()
-	if err := st.Local.Airdrop(ctx, u.Address(), 1_000_000_000); err != nil {
-		tb.Fatal(err)
-	}
-	if usdc > 0 {
-		if _, err := st.Local.MintTo(ctx, u.Address(), usdc); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return u
+	return &User{Key: key, kp: kp}
 }
 
 // SignTransaction signs a base64 wire transaction as the user's wallet
