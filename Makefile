@@ -68,11 +68,11 @@ redis-cluster: redis
 
 node-localnet:
 	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
-	cd localnet && npm ci --no-audit --no-fund
+	cd internal/localnet && npm ci --no-audit --no-fund
 
 # The x402 seller of fetch_paid's tests and the demo: Express + @x402/express + the @x402/svm facilitator.
 node-x402: node-localnet
-	cd localnet/x402 && npm ci --no-audit --no-fund
+	cd internal/localnet/x402 && npm ci --no-audit --no-fund
 
 # Browser tests: Debian's Chromium driven by playwright-core (no browser download).
 node-e2e:

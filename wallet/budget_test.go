@@ -11,8 +11,8 @@ import (
 	"github.com/gagliardetto/solana-go/programs/system"
 	"github.com/gagliardetto/solana-go/rpc"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 	"github.com/stipend/stipend/wallet"
 )
 

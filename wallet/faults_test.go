@@ -17,8 +17,8 @@ import (
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/mr-tron/base58"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 	"github.com/stipend/stipend/wallet"
 )
 

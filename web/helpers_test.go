@@ -33,6 +33,7 @@ type env struct {
 	st  *testenv.Stack
 	srv *httptest.Server
 	h   *web.Handler
+	o   web.Options // what h was built with
 }
 
 // newEnv serves the whole handler for st on a test server whose URL is the
@@ -65,7 +66,7 @@ func newEnv(t *testing.T, o web.Options, so testenv.StackOptions) *env {
 	}
 	h.Store(hd)
 	t.Cleanup(func() { _ = hd.Shutdown(context.Background()) })
-	return &env{t: t, st: st, srv: srv, h: hd}
+	return &env{t: t, st: st, srv: srv, h: hd, o: o}
 }
 
 // response is an HTTP answer with its body.

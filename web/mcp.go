@@ -497,9 +497,3 @@ func (h *Handler) sseMessage(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// MCPServer returns the MCP server the handler serves (for a second replica in tests).
-func (h *Handler) MCPServer() *server.MCPServer { return h.opts.MCP }
-
-// Sessions returns the store of MCP sessions.
-func (h *Handler) Sessions() *mcpsession.Store { return h.sessions }

@@ -17,7 +17,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/tools"
 	"github.com/stipend/stipend/web"
 )
 
@@ -143,7 +142,7 @@ func TestMCPSessions(t *testing.T) {
 	}
 	// Another replica (a second handler on the same Redis) knows the session.
 	id2 := e.open(apiKey, v)
-	other, err := web.NewHandler(web.Options{Service: e.st.Service, MCP: e.h.MCPServer(), Guard: tools.NewGuard(e.st.Service), Sessions: e.h.Sessions(),
+	other, err := web.NewHandler(web.Options{Service: e.st.Service, MCP: e.o.MCP, Guard: e.o.Guard, Sessions: e.o.Sessions,
 		APIKeys: []web.APIKey{{AgentID: agent, SHA256: web.HashToken(apiKey)}}})
 	if err != nil {
 		t.Fatal(err)

@@ -21,14 +21,13 @@ import (
 	"testing"
 	"time"
 
-	solana "github.com/gagliardetto/solana-go"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/stipend/stipend"
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
-	"github.com/stipend/stipend/web"
 	"github.com/stipend/stipend/webhook"
 )
 
@@ -148,7 +147,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	env = append(env, "STIPEND_AUDIT_FILE="+sinkPath)
 	admin := "stpadm_cli_test_token"
 	addr := freeAddr(t)
-	env = append(env, "STIPEND_ADMIN_TOKEN_SHA256="+hashHex(admin), "STIPEND_API_KEYS=bot:"+hashHex("stp_bot"))
+	env = append(env, "STIPEND_ADMIN_TOKEN_SHA256="+stipend.TokenSHA256(admin), "STIPEND_API_KEYS=bot:"+stipend.TokenSHA256("stp_bot"))
 
 	// A webhook receiver checking signatures.
 	var hooksMu sync.Mutex
@@ -195,17 +194,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	cli := with(env, "STIPEND_SERVER="+base, "STIPEND_ADMIN_TOKEN="+admin)
 
 	// A user with 500 USDC.
-	ctx := context.Background()
-	user, err := solana.NewRandomPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chain.Airdrop(ctx, user.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, user.PublicKey(), 500_000_000); err != nil {
-		t.Fatal(err)
-	}
+	user := testenv.Wallet(t, chain, 500_000_000)
 	w := user.PublicKey().String()
 
 	// create (text), then the same through --json to read the ids.
@@ -226,7 +215,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	id := created.SessionKeyID
 
 	// The owner approves through the server's approval endpoint.
-	approveHTTP(t, created.ApprovalURL, user)
+	testenv.ApproveLink(t, created.ApprovalURL, user)
 
 	r = runCLI(t, cli, "session-keys", "status", id)
 	if r.code != 0 || !strings.Contains(r.stdout, "Status:") || !fieldIs(r.stdout, "Status", "active") || !fieldIs(r.stdout, "Remaining", "100.00") {
@@ -340,7 +329,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	}
 	r = runCLI(t, cli, "webhooks", "status", "--json")
 	var hooks struct {
-		Endpoints []web.WebhookEndpoint `json:"endpoints"`
+		Endpoints []stipend.WebhookEndpoint `json:"endpoints"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &hooks); err != nil || len(hooks.Endpoints) != 2 || hooks.Endpoints[0].Slots != 8 ||
 		hooks.Endpoints[0].RetryWindowSeconds != 72*3600 || hooks.Endpoints[0].LastSuccessAt == "" ||
@@ -469,37 +458,6 @@ func waitHealthy(t testing.TB, base string, exited chan error, stderr *syncBuffe
 	t.Fatalf("server not healthy:\n%s", stderr.String())
 }
 
-// approveHTTP signs an approval link's transaction as the owner's wallet would.
-func approveHTTP(t testing.TB, link string, user solana.PrivateKey) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", link, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v service.ApprovalView
-	err = json.NewDecoder(resp.Body).Decode(&v)
-	resp.Body.Close()
-	if err != nil || v.Transaction == "" {
-		t.Fatalf("approval view: %+v %v", v, err)
-	}
-	signed, err := signTransaction(user, v.Transaction)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(service.Submission{SignedTransaction: signed})
-	resp, err = http.Post(link, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("approve: %d %s", resp.StatusCode, b)
-	}
-}
-
 // TestStdio runs `stipend serve` as an MCP host would: stdout must carry
 // JSON-RPC and nothing else, the logs go to stderr.
 func TestStdio(t *testing.T) {
@@ -623,11 +581,11 @@ func TestServeBadConfig(t *testing.T) {
 
 func TestKeygen(t *testing.T) {
 	r := runCLI(t, nil, "keygen", "--json", "--agent-id", "bot")
-	var s secrets
+	var s stipend.Secrets
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || r.code != 0 {
 		t.Fatalf("%+v %v", r, err)
 	}
-	if hashHex(s.APIKey) != s.APIKeySHA256 || hashHex(s.AdminToken) != s.AdminTokenSHA256 || s.AgentID != "bot" {
+	if stipend.TokenSHA256(s.APIKey) != s.APIKeySHA256 || stipend.TokenSHA256(s.AdminToken) != s.AdminTokenSHA256 || s.AgentID != "bot" {
 		t.Fatalf("%+v", s)
 	}
 	// What keygen prints is a config the server accepts.
@@ -637,7 +595,6 @@ func TestKeygen(t *testing.T) {
 	if err != nil || rt.AdminToken == nil || len(rt.APIKeys) != 1 || rt.Sealer == nil {
 		t.Fatalf("keygen output as config: %+v %v\n%s", rt, err, r.stdout)
 	}
-	_ = web.HashToken
 }
 
 // TestDemo runs the demo end to end.

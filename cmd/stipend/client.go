@@ -271,6 +271,10 @@ func (m *multi) String() string { return strings.Join(*m, ",") }
 
 // Set adds a value (commas also separate values).
 func (m *multi) Set(v string) error {
-	*m = append(*m, splitList(v)...)
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*m = append(*m, p)
+		}
+	}
 	return nil
 }

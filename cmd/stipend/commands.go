@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stipend/stipend"
 	"github.com/stipend/stipend/service"
-	"github.com/stipend/stipend/web"
 )
 
 // runFn is what a subcommand does once its flags are parsed.
@@ -51,7 +51,7 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 				if *agent == "" || *wallet == "" || *maxAmount == "" {
 					return usageErr("--agent-id, --wallet and --max-amount are required")
 				}
-				body := web.CreateKeyRequest{AgentID: *agent, UserWallet: *wallet, MaxAmount: amountArg(*maxAmount), ExpiryHours: *hours, SessionID: *sess}
+				body := stipend.CreateKeyRequest{AgentID: *agent, UserWallet: *wallet, MaxAmount: amountArg(*maxAmount), ExpiryHours: *hours, SessionID: *sess}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys", body, func(k *service.KeyCreated) {
 					t := newTable(e.stdout)
 					showKey(t, k.KeyView)
@@ -86,7 +86,7 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 					return usageErr("--amount is required")
 				}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys/"+url.PathEscape(id)+"/top-up",
-					web.AmountRequest{Amount: amountArg(*amount)}, func(t *service.TopUpCreated) {
+					stipend.AmountRequest{Amount: amountArg(*amount)}, func(t *service.TopUpCreated) {
 						tb := newTable(e.stdout)
 						tb.kv("Session key", t.SessionKeyID)
 						tb.kv("Amount", t.Amount)
@@ -106,7 +106,7 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 					return err
 				}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys/"+url.PathEscape(id)+"/revoke",
-					web.RevokeRequest{Reason: *reason}, func(r *service.Revoked) {
+					stipend.RevokeRequest{Reason: *reason}, func(r *service.Revoked) {
 						t := newTable(e.stdout)
 						t.kv("Session key", r.SessionKeyID)
 						t.kv("Status", r.Status)
@@ -127,7 +127,7 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 				if *agent != "" {
 					path += "?agent_id=" + url.QueryEscape(*agent)
 				}
-				return call(ctx, c, e, asJSON, "GET", path, nil, func(l *web.KeyList) {
+				return call(ctx, c, e, asJSON, "GET", path, nil, func(l *stipend.KeyList) {
 					t := newTable(e.stdout)
 					t.row("SESSION KEY", "STATUS", "AGENT", "MAX", "SPENT", "REMAINING", "TXS", "SESSION", "EXPIRES")
 					for _, k := range l.SessionKeys {
@@ -151,7 +151,7 @@ func sessionKeysCmd(ctx context.Context, args []string, e env) int {
 					return usageErr("--amount is required")
 				}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys/"+url.PathEscape(id)+"/can-afford",
-					web.CanAffordRequest{Amount: amountArg(*amount), Recipient: *recipient}, func(d *service.DecisionView) {
+					stipend.CanAffordRequest{Amount: amountArg(*amount), Recipient: *recipient}, func(d *service.DecisionView) {
 						showDecision(e, d)
 					})
 			}
@@ -238,8 +238,8 @@ func addLimitFlags(fs *flag.FlagSet) limitFlags {
 	}
 }
 
-func (l limitFlags) request() web.LimitsRequest {
-	return web.LimitsRequest{MaxPerTransaction: amountArg(*l.perTx), MaxPerDay: amountArg(*l.perDay),
+func (l limitFlags) request() stipend.LimitsRequest {
+	return stipend.LimitsRequest{MaxPerTransaction: amountArg(*l.perTx), MaxPerDay: amountArg(*l.perDay),
 		MaxPerWeek: amountArg(*l.perWeek), MaxPerMonth: amountArg(*l.perMonth), RequireApprovalAbove: amountArg(*l.above)}
 }
 
@@ -278,7 +278,7 @@ func sessionsCmd(ctx context.Context, args []string, e env) int {
 				if *agent == "" || *wallet == "" {
 					return usageErr("--agent-id and --wallet are required")
 				}
-				body := web.CreateSessionRequest{AgentID: *agent, UserWallet: *wallet, DurationHours: *hours,
+				body := stipend.CreateSessionRequest{AgentID: *agent, UserWallet: *wallet, DurationHours: *hours,
 					AllowedRecipients: allow, LimitsRequest: lf.request()}
 				return call(ctx, c, e, asJSON, "POST", "/admin/sessions", body, func(s *service.SessionView) { showSession(e, s) })
 			}
@@ -298,7 +298,7 @@ func sessionsCmd(ctx context.Context, args []string, e env) int {
 					return usageErr("want a session key id (sk_…) and a session id (sess_…)")
 				}
 				return call(ctx, c, e, asJSON, "POST", "/admin/session-keys/"+url.PathEscape(pos[0])+"/link",
-					web.LinkRequest{SessionID: pos[1]}, func(k *service.KeyView) {
+					stipend.LinkRequest{SessionID: pos[1]}, func(k *service.KeyView) {
 						t := newTable(e.stdout)
 						showKey(t, k)
 						t.flush()
@@ -314,13 +314,13 @@ func sessionsCmd(ctx context.Context, args []string, e env) int {
 				}
 				path := "/admin/session-keys/" + url.PathEscape(id) + "/unlink"
 				if *force {
-					return call(ctx, c, e, asJSON, "POST", path, web.UnlinkRequest{Force: true}, func(k *service.KeyView) {
+					return call(ctx, c, e, asJSON, "POST", path, stipend.UnlinkRequest{Force: true}, func(k *service.KeyView) {
 						t := newTable(e.stdout)
 						showKey(t, k)
 						t.flush()
 					})
 				}
-				return call(ctx, c, e, asJSON, "POST", path, web.UnlinkRequest{}, func(l *service.ApprovalLink) {
+				return call(ctx, c, e, asJSON, "POST", path, stipend.UnlinkRequest{}, func(l *service.ApprovalLink) {
 					showApprovalLink(e, l, "The key stays linked until the owner opens the approval URL and signs.")
 				})
 			}
@@ -335,9 +335,9 @@ func sessionsCmd(ctx context.Context, args []string, e env) int {
 				}
 				path := "/admin/sessions/" + url.PathEscape(id) + "/limits"
 				if *force {
-					return call(ctx, c, e, asJSON, "POST", path, web.SetLimitsRequest{LimitsRequest: lf.request(), Force: true}, func(s *service.SessionView) { showSession(e, s) })
+					return call(ctx, c, e, asJSON, "POST", path, stipend.SetLimitsRequest{LimitsRequest: lf.request(), Force: true}, func(s *service.SessionView) { showSession(e, s) })
 				}
-				return call(ctx, c, e, asJSON, "POST", path, web.SetLimitsRequest{LimitsRequest: lf.request()}, func(l *service.ApprovalLink) {
+				return call(ctx, c, e, asJSON, "POST", path, stipend.SetLimitsRequest{LimitsRequest: lf.request()}, func(l *service.ApprovalLink) {
 					showApprovalLink(e, l, "The new limits apply once the owner opens the approval URL and signs. Limits not given are removed.")
 				})
 			}
@@ -361,7 +361,7 @@ func payCmd(ctx context.Context, args []string, e env) int {
 			if *recipient == "" || *amount == "" || (*key == "") == (*sess == "") {
 				return usageErr("--recipient, --amount and one of --session-key or --session are required")
 			}
-			body := web.PayRequest{AgentID: *agent, SessionKeyID: *key, SessionID: *sess, Recipient: *recipient,
+			body := stipend.PayRequest{AgentID: *agent, SessionKeyID: *key, SessionID: *sess, Recipient: *recipient,
 				Amount: amountArg(*amount), Description: *desc, IdempotencyKey: *idem}
 			return call(ctx, c, e, asJSON, "POST", "/admin/payments", body, func(p *service.PayResult) {
 				t := newTable(e.stdout)
@@ -409,7 +409,7 @@ func auditCmd(ctx context.Context, args []string, e env) int {
 					return err
 				}
 				var broken bool
-				err = call(ctx, c, e, asJSON, "GET", "/admin/audit/verify"+q, nil, func(v *web.AuditVerification) {
+				err = call(ctx, c, e, asJSON, "GET", "/admin/audit/verify"+q, nil, func(v *stipend.AuditVerification) {
 					t := newTable(e.stdout)
 					t.row("WALLET", "ENTRIES", "CHAIN", "BROKEN AT")
 					for _, w := range v.Wallets {
@@ -438,7 +438,7 @@ func auditCmd(ctx context.Context, args []string, e env) int {
 				if err != nil {
 					return err
 				}
-				return call(ctx, c, e, asJSON, "GET", "/admin/audit"+q, nil, func(l *web.AuditLog) {
+				return call(ctx, c, e, asJSON, "GET", "/admin/audit"+q, nil, func(l *stipend.AuditLog) {
 					fmt.Fprintf(e.stdout, "Audit log of %s\n\n", l.Wallet)
 					t := newTable(e.stdout)
 					t.row("SEQ", "TIME", "EVENT", "HASH", "DATA")
@@ -465,7 +465,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 					return usageErr("unexpected argument %q", pos[0])
 				}
 				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks", nil, func(o *struct {
-					Endpoints []web.WebhookEndpoint `json:"endpoints"`
+					Endpoints []stipend.WebhookEndpoint `json:"endpoints"`
 				}) {
 					t := newTable(e.stdout)
 					t.row("ENDPOINT", "STATE", "BACKLOG", "OLDEST", "FAILURES", "LAST OK", "IN FLIGHT", "LAST ERROR")
@@ -490,7 +490,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the endpoint's name")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *web.WebhookStatus) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/"+url.PathEscape(pos[0])+"/test", struct{}{}, func(m *stipend.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Test event delivered to %s.\n", pos[0])
 				})
 			}
@@ -501,7 +501,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) > 0 {
 					return usageErr("unexpected argument %q", pos[0])
 				}
-				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(out *web.DeadLetterList) {
+				return call(ctx, c, e, asJSON, "GET", "/admin/webhooks/dead?limit="+strconv.Itoa(*limit), nil, func(out *stipend.DeadLetterList) {
 					t := newTable(e.stdout)
 					t.row("ID", "AT", "ENDPOINT", "EVENT", "ATTEMPTS", "ERROR")
 					for _, d := range out.DeadLetters {
@@ -517,7 +517,7 @@ func webhooksCmd(ctx context.Context, args []string, e env) int {
 				if len(pos) != 1 {
 					return usageErr("want the dead letter's id (see: stipend webhooks dead)")
 				}
-				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *web.WebhookStatus) {
+				return call(ctx, c, e, asJSON, "POST", "/admin/webhooks/dead/"+url.PathEscape(pos[0])+"/retry", struct{}{}, func(m *stipend.WebhookStatus) {
 					fmt.Fprintf(e.stdout, "Dead letter %s delivered and removed.\n", pos[0])
 				})
 			}

@@ -11,19 +11,13 @@ import (
 
 	solana "github.com/gagliardetto/solana-go"
 
-	"github.com/stipend/stipend/wallet"
+	"github.com/stipend/stipend"
+	"github.com/stipend/stipend/internal/testenv"
 )
 
 const testMint = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
-func masterKey(t testing.TB, kid string) string {
-	t.Helper()
-	k, err := wallet.GenerateMasterKey(kid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func masterKey(t testing.TB, kid string) string { return testenv.MasterKey(t, kid) }
 
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
@@ -35,7 +29,7 @@ func writeFile(t *testing.T, body string) string {
 }
 
 // loadWith parses flags and loads the configuration with env.
-func loadWith(t *testing.T, env map[string]string, args ...string) (Config, error) {
+func loadWith(t *testing.T, env map[string]string, args ...string) (stipend.Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -71,15 +65,15 @@ webhooks:
 		name  string
 		env   map[string]string
 		args  []string
-		check func(t *testing.T, c Config)
+		check func(t *testing.T, c stipend.Config)
 	}{
-		{"defaults", nil, nil, func(t *testing.T, c Config) {
+		{"defaults", nil, nil, func(t *testing.T, c stipend.Config) {
 			if c.Listen != "127.0.0.1:8080" || c.Token != "USDC" || c.Decimals != 6 || c.Commitment != "confirmed" ||
 				c.ApprovalTTL != 30*time.Minute || c.SweepInterval != 30*time.Second || c.RedisURL != "" {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"file", map[string]string{"STIPEND_CONFIG": file}, nil, func(t *testing.T, c Config) {
+		{"file", map[string]string{"STIPEND_CONFIG": file}, nil, func(t *testing.T, c stipend.Config) {
 			if c.Listen != "127.0.0.1:9000" || c.Token != "FILE" || c.RiskThreshold != 10 || c.ApprovalTTL != 10*time.Minute ||
 				len(c.APIKeys) != 1 || c.APIKeys[0].AgentID != "from-file" || len(c.Webhooks) != 1 || c.Decimals != 6 {
 				t.Fatalf("%+v", c)
@@ -89,23 +83,23 @@ webhooks:
 			}
 		}},
 		{"env over file", map[string]string{"STIPEND_CONFIG": file, "STIPEND_TOKEN": "ENV", "STIPEND_RISK_THRESHOLD": "20",
-			"STIPEND_API_KEYS": "a:" + strings.Repeat("cd", 32) + ", b:" + strings.Repeat("ef", 32)}, nil, func(t *testing.T, c Config) {
+			"STIPEND_API_KEYS": "a:" + strings.Repeat("cd", 32) + ", b:" + strings.Repeat("ef", 32)}, nil, func(t *testing.T, c stipend.Config) {
 			if c.Token != "ENV" || c.RiskThreshold != 20 || c.Listen != "127.0.0.1:9000" || len(c.APIKeys) != 2 || c.APIKeys[1].AgentID != "b" {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{"flags over env", map[string]string{"STIPEND_CONFIG": file, "STIPEND_TOKEN": "ENV", "STIPEND_LISTEN": "127.0.0.1:7000"},
-			[]string{"--token", "FLAG", "--approval-ttl", "5m"}, func(t *testing.T, c Config) {
+			[]string{"--token", "FLAG", "--approval-ttl", "5m"}, func(t *testing.T, c stipend.Config) {
 				if c.Token != "FLAG" || c.Listen != "127.0.0.1:7000" || c.ApprovalTTL != 5*time.Minute || c.RPCURL != "http://file:8899" {
 					t.Fatalf("%+v", c)
 				}
 			}},
-		{"config flag over env file", map[string]string{"STIPEND_CONFIG": "/does/not/exist"}, []string{"--config", file}, func(t *testing.T, c Config) {
+		{"config flag over env file", map[string]string{"STIPEND_CONFIG": "/does/not/exist"}, []string{"--config", file}, func(t *testing.T, c stipend.Config) {
 			if c.Token != "FILE" {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"env list", map[string]string{"STIPEND_MASTER_KEYS": mk + " , " + masterKey(t, "k2"), "STIPEND_MASTER_KEY_CURRENT": "k2"}, nil, func(t *testing.T, c Config) {
+		{"env list", map[string]string{"STIPEND_MASTER_KEYS": mk + " , " + masterKey(t, "k2"), "STIPEND_MASTER_KEY_CURRENT": "k2"}, nil, func(t *testing.T, c stipend.Config) {
 			if len(c.MasterKeys) != 2 || c.MasterKeyCurrent != "k2" {
 				t.Fatalf("%+v", c)
 			}
@@ -250,20 +244,15 @@ func TestConfigCheck(t *testing.T) {
 	if _, err := loadAndCheck(t, with("STIPEND_CONFIG", "/does/not/exist.yaml")); err == nil || !strings.HasPrefix(err.Error(), "config: file") {
 		t.Fatalf("missing file: %v", err)
 	}
-
-	// The demo needs no chain or master key.
-	if _, err := (defaultConfig()).check(true); err != nil {
-		t.Fatalf("demo: %v", err)
-	}
 }
 
-func loadAndCheck(t *testing.T, env map[string]string) (*Runtime, error) {
+func loadAndCheck(t *testing.T, env map[string]string) (*stipend.Runtime, error) {
 	t.Helper()
 	c, err := loadWith(t, env)
 	if err != nil {
 		return nil, err
 	}
-	return c.check(false)
+	return c.Check()
 }
 
 // TestExampleConfig: the example file holds only known keys and, with a real

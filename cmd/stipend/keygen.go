@@ -1,58 +1,13 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 
-	"github.com/stipend/stipend/wallet"
-	"github.com/stipend/stipend/web"
+	"github.com/stipend/stipend"
 )
-
-// secrets are what keygen makes.
-type secrets struct {
-	MasterKey        string `json:"master_key"`
-	AgentID          string `json:"agent_id"`
-	APIKey           string `json:"api_key"`
-	APIKeySHA256     string `json:"api_key_sha256"`
-	AdminToken       string `json:"admin_token"`
-	AdminTokenSHA256 string `json:"admin_token_sha256"`
-}
-
-// newToken returns a random bearer token with a prefix.
-func newToken(prefix string) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random: %w", err)
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func hashHex(token string) string {
-	s := web.HashToken(token)
-	return hex.EncodeToString(s[:])
-}
-
-func makeSecrets(kid, agent string) (*secrets, error) {
-	mk, err := wallet.GenerateMasterKey(kid)
-	if err != nil {
-		return nil, err
-	}
-	api, err := newToken("stp_")
-	if err != nil {
-		return nil, err
-	}
-	admin, err := newToken("stpadm_")
-	if err != nil {
-		return nil, err
-	}
-	return &secrets{MasterKey: mk, AgentID: agent, APIKey: api, APIKeySHA256: hashHex(api),
-		AdminToken: admin, AdminTokenSHA256: hashHex(admin)}, nil
-}
 
 func keygenCmd(args []string, e env) int {
 	fs := newFlagSet("keygen", e)
@@ -65,13 +20,17 @@ func keygenCmd(args []string, e env) int {
 		}
 		return exitUsage
 	}
-	s, err := makeSecrets(*kid, *agent)
+	s, err := stipend.NewSecrets(*kid, *agent)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "stipend keygen:", err)
 		return exitFail
 	}
 	if *asJSON {
-		b, _ := json.MarshalIndent(s, "", "  ")
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			fmt.Fprintln(e.stderr, "stipend keygen:", err)
+			return exitFail
+		}
 		fmt.Fprintln(e.stdout, string(b))
 		return exitOK
 	}

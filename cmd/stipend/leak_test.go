@@ -23,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/stipend/stipend"
 	"github.com/stipend/stipend/internal/testenv"
 )
 
@@ -108,8 +109,8 @@ func TestNoInfrastructureURLInOutputs(t *testing.T) {
 		"STIPEND_MINT=" + chain.Mint.String(),
 		"STIPEND_CLUSTER=solana:localnet",
 		"STIPEND_MASTER_KEYS=" + masterKey(t, "k1"),
-		"STIPEND_ADMIN_TOKEN_SHA256=" + hashHex(admin),
-		"STIPEND_API_KEYS=bot:" + hashHex(agentKey),
+		"STIPEND_ADMIN_TOKEN_SHA256=" + stipend.TokenSHA256(admin),
+		"STIPEND_API_KEYS=bot:" + stipend.TokenSHA256(agentKey),
 		"STIPEND_LOG_LEVEL=debug",
 		"STIPEND_SWEEP_INTERVAL=1s",
 	}
@@ -192,19 +193,13 @@ func TestNoInfrastructureURLInOutputs(t *testing.T) {
 	}
 
 	// Working: an active key.
-	owner, _ := solana.NewRandomPrivateKey()
-	if err := chain.Airdrop(ctx, owner.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, owner.PublicKey(), 100_000_000); err != nil {
-		t.Fatal(err)
-	}
+	owner := testenv.Wallet(t, chain, 100_000_000)
 	m := tool("create_session_key", map[string]any{"user_wallet": owner.PublicKey().String(), "max_amount": "20"})
 	if m == nil || m["approval_url"] == nil {
 		t.Fatalf("create_session_key while everything works: %v\n%s", m, srvErr.String())
 	}
 	keyID := m["session_key_id"].(string)
-	approveHTTP(t, m["approval_url"].(string), owner)
+	testenv.ApproveLink(t, m["approval_url"].(string), owner)
 	shop, _ := solana.NewRandomPrivateKey()
 
 	exercise := func(phase string) {

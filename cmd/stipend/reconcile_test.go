@@ -11,6 +11,7 @@ import (
 
 	solana "github.com/gagliardetto/solana-go"
 
+	"github.com/stipend/stipend"
 	"github.com/stipend/stipend/internal/testenv"
 	"github.com/stipend/stipend/wallet"
 )
@@ -24,7 +25,7 @@ func TestReconcileCLI(t *testing.T) {
 	env := serverEnv(t, chain.URL, chain.Mint.String())
 	admin := "stpadm_reconcile_test_token"
 	addr := freeAddr(t)
-	env = append(env, "STIPEND_ADMIN_TOKEN_SHA256="+hashHex(admin))
+	env = append(env, "STIPEND_ADMIN_TOKEN_SHA256="+stipend.TokenSHA256(admin))
 	srv := exec.Command(binary(t), "serve", "--http", addr)
 	srv.Env = append(os.Environ(), env...)
 	var srvErr syncBuffer
@@ -40,13 +41,7 @@ func TestReconcileCLI(t *testing.T) {
 	cli := with(env, "STIPEND_SERVER="+base, "STIPEND_ADMIN_TOKEN="+admin)
 
 	ctx := context.Background()
-	user, _ := solana.NewRandomPrivateKey()
-	if err := chain.Airdrop(ctx, user.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chain.MintTo(ctx, user.PublicKey(), 50_000_000); err != nil {
-		t.Fatal(err)
-	}
+	user := testenv.Wallet(t, chain, 50_000_000)
 	r := runCLI(t, cli, "session-keys", "create", "--agent-id", "bot", "--wallet", user.PublicKey().String(), "--max-amount", "20", "--json")
 	var created struct {
 		SessionKeyID      string `json:"session_key_id"`
@@ -56,7 +51,7 @@ func TestReconcileCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil || r.code != 0 {
 		t.Fatalf("create: %+v %v", r, err)
 	}
-	approveHTTP(t, created.ApprovalURL, user)
+	testenv.ApproveLink(t, created.ApprovalURL, user)
 	if r = runCLI(t, cli, "reconcile"); r.code != 0 || !strings.Contains(r.stdout, "agree") {
 		t.Fatalf("reconcile with everything in place: %+v", r)
 	}

@@ -33,13 +33,11 @@ func BenchmarkStdio(b *testing.B) {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		b.Fatal(err)
 	}
-	owner, _ := solana.NewRandomPrivateKey()
-	_ = ln.Airdrop(ctx, owner.PublicKey(), 1_000_000_000)
-	_, _ = ln.MintTo(ctx, owner.PublicKey(), 1_000_000_000_000)
+	owner := testenv.Wallet(t, ln, 1_000_000_000_000)
 	waitHealthy(t, "http://"+listen, nil, &syncBuffer{})
 	_, m := stdioCall(t, c, "create_session_key", map[string]any{"user_wallet": owner.PublicKey().String(), "max_amount": "1000000"})
 	id := m["session_key_id"].(string)
-	approveHTTP(t, m["approval_url"].(string), owner)
+	testenv.ApproveLink(t, m["approval_url"].(string), owner)
 	shop, _ := solana.NewRandomPrivateKey()
 	stdioCall(t, c, "pay", map[string]any{"session_key_id": id, "recipient": shop.PublicKey().String(), "amount": "1"})
 

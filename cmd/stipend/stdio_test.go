@@ -45,13 +45,7 @@ func TestStdioTools(t *testing.T) {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	owner, _ := solana.NewRandomPrivateKey()
-	if err := ln.Airdrop(ctx, owner.PublicKey(), 1_000_000_000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ln.MintTo(ctx, owner.PublicKey(), 200_000_000); err != nil {
-		t.Fatal(err)
-	}
+	owner := testenv.Wallet(t, ln, 200_000_000)
 	waitHealthy(t, "http://"+listen, nil, &syncBuffer{})
 
 	res, m := stdioCall(t, c, "create_session_key", map[string]any{"user_wallet": owner.PublicKey().String(), "max_amount": "50"})
@@ -59,7 +53,7 @@ func TestStdioTools(t *testing.T) {
 		t.Fatalf("create_session_key: %v", m)
 	}
 	id := m["session_key_id"].(string)
-	approveHTTP(t, m["approval_url"].(string), owner)
+	testenv.ApproveLink(t, m["approval_url"].(string), owner)
 	if _, m = stdioCall(t, c, "status", map[string]any{"session_key_id": id}); m["status"] != "active" {
 		t.Fatalf("status: %v", m)
 	}

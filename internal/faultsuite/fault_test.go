@@ -3,10 +3,8 @@ package faultsuite_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -28,8 +26,8 @@ import (
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 	"github.com/stipend/stipend/wallet"
 )
 
@@ -225,25 +223,18 @@ type created struct {
 	ApprovalTransaction string `json:"approval_transaction"`
 }
 
-// sign signs a wire transaction as the user's wallet.
+// sign signs a wire transaction as the user's wallet (the product's
+// signing code); "" if it cannot, which the server then refuses.
 func (h *harness) sign(wireB64 string) string {
-	raw, err := base64.StdEncoding.DecodeString(wireB64)
+	kp, err := wallet.KeypairFromPrivateKey(h.user)
 	if err != nil {
 		return ""
 	}
-	tx, err := solana.TransactionFromBytes(raw)
+	signed, err := kp.SignTransaction(wireB64)
 	if err != nil {
 		return ""
 	}
-	msg, _ := tx.Message.MarshalBinary()
-	sig := ed25519.Sign(ed25519.PrivateKey(h.user), msg)
-	for i, k := range tx.Message.AccountKeys[:tx.Message.Header.NumRequiredSignatures] {
-		if k.Equals(h.user.PublicKey()) {
-			copy(tx.Signatures[i][:], sig)
-		}
-	}
-	out, _ := tx.MarshalBinary()
-	return base64.StdEncoding.EncodeToString(out)
+	return signed
 }
 
 // approve submits the owner's signature of an approval link.

@@ -22,16 +22,12 @@ func (st *Stack) Via(tb testing.TB, rpcURL string, rdb redis.UniversalClient, cf
 	if rdb == nil {
 		rdb = st.Store.Redis()
 	}
-	chain, err := wallet.New(wallet.Config{RPCURL: rpcURL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
-		ConfirmTimeout: 5 * time.Minute})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	store := st.Store.On(rdb)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:0"
 	}
-	return service.New(store, chain, st.Sealer, cfg, nil), store, chain
+	c := st.open(tb, rdb, wallet.Config{RPCURL: rpcURL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
+		ConfirmTimeout: 5 * time.Minute}, cfg)
+	return c.Service, c.Store, c.Chain
 }
 
 // RPCProxy starts a fault proxy in front of the stack's chain for the test.

@@ -10,6 +10,8 @@ import (
 	solana "github.com/gagliardetto/solana-go"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/stipend/stipend/wallet"
 )
 
 // CallTool calls a tool through an MCP client (a minute at most) and decodes
@@ -61,4 +63,14 @@ func FakeWallet() string {
 		b[i] = a[int(b[i])%len(a)]
 	}
 	return string(b)
+}
+
+// MasterKey returns a fresh master key (kid:base64) for a configuration.
+func MasterKey(tb testing.TB, kid string) string {
+	tb.Helper()
+	k, err := wallet.GenerateMasterKey(kid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }

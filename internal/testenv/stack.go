@@ -2,27 +2,30 @@ package testenv
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"testing"
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+	"github.com/redis/go-redis/v9"
 
-	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/internal/core"
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/policy"
 	"github.com/stipend/stipend/service"
 	"github.com/stipend/stipend/wallet"
 )
 
-// Stack is the whole service on real parts: the real Redis (keys under a
-// prefix of its own), a local Solana chain, sealing under a fresh master key.
+// Stack is the core of the app (internal/core, as serve and the demo build
+// it) on real parts: the real Redis (keys under a prefix of its own), a local
+// Solana chain, sealing under a fresh master key. Tests put the face they
+// test on its Service.
 type Stack struct {
 	Store   *policy.Store
 	Local   *localnet.Chain
 	Chain   *wallet.Chain
 	Sealer  *wallet.Sealer
 	Service *service.Service
+	prefix  string
 }
 
 // StackOptions tune a Stack.
@@ -39,24 +42,18 @@ type StackOptions struct {
 // NewStack starts a Stack for the test and stops it when the test ends.
 func NewStack(tb testing.TB, o StackOptions) *Stack {
 	tb.Helper()
-	st := &Stack{}
+	st := &Stack{prefix: "stipendtest" + policy.NewID("")[:10]}
 	if o.X402 {
 		st.Local = ChainWith(tb, localnet.Options{Mint: DevnetUSDC, Token2022: o.Token2022})
 	} else {
 		st.Local = ChainWith(tb, localnet.Options{Token2022: o.Token2022})
 	}
-	prefix := "stipendtest" + policy.NewID("")[:10]
-	if o.Embedded {
-		e, err := policy.NewEmbedded()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { _ = e.Close() })
-		st.Store = policy.New(e.Client, policy.Options{Prefix: prefix})
-	} else if o.Cluster {
-		st.Store = policy.New(RedisCluster(tb), policy.Options{Prefix: prefix})
-	} else {
-		st.Store = policy.New(Redis(tb), policy.Options{Prefix: prefix})
+	var rdb redis.UniversalClient // nil: the embedded store
+	switch {
+	case o.Cluster:
+		rdb = RedisCluster(tb)
+	case !o.Embedded:
+		rdb = Redis(tb)
 	}
 	cfg := wallet.Config{RPCURL: st.Local.URL, Mint: st.Local.Mint, Decimals: st.Local.Decimals,
 		TokenProgram: st.Local.TokenProgram, ConfirmTimeout: 20 * time.Second}
@@ -71,14 +68,7 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 		cfg.FeePayer = fp
 	}
 	var err error
-	if st.Chain, err = wallet.New(cfg); err != nil {
-		tb.Fatal(err)
-	}
-	mk, err := wallet.GenerateMasterKey("test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if st.Sealer, err = wallet.ParseSealer("test", []string{mk}); err != nil {
+	if st.Sealer, err = wallet.ParseSealer("test", []string{MasterKey(tb, "test")}); err != nil {
 		tb.Fatal(err)
 	}
 	if o.PublicURL == "" {
@@ -88,13 +78,28 @@ func NewStack(tb testing.TB, o StackOptions) *Stack {
 	if o.X402 {
 		scfg.X402Network, scfg.X402AllowPrivate = DevnetX402Network, true
 	}
-	st.Service = service.New(st.Store, st.Chain, st.Sealer, scfg, nil)
+	c := st.open(tb, rdb, cfg, scfg)
+	st.Store, st.Chain, st.Service = c.Store, c.Chain, c.Service
 	return st
+}
+
+// open opens a core on the stack's ledger (its key prefix) and sealer, and
+// closes it when the test ends.
+func (st *Stack) open(tb testing.TB, rdb redis.UniversalClient, chain wallet.Config, cfg service.Config) *core.Core {
+	tb.Helper()
+	c, err := core.Open(core.Config{Redis: rdb, RedisPrefix: st.prefix, Chain: chain, Sealer: st.Sealer, Service: cfg,
+		AuditFile: core.AuditOff}) // the audit log stays in Redis, where tests read it
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
 }
 
 // User is a human's wallet on the local chain.
 type User struct {
-	Key solana.PrivateKey
+	Key solana.PrivateKey // the secret, for a browser test wallet
+	kp  *wallet.Keypair   // the same key: signs as the product's wallet code does
 }
 
 // Address is the user's wallet address.
@@ -103,54 +108,28 @@ func (u *User) Address() solana.PublicKey { return u.Key.PublicKey() }
 // NewUser makes a wallet holding 1 SOL and usdc base units of the token.
 func (st *Stack) NewUser(tb testing.TB, usdc uint64) *User {
 	tb.Helper()
-	key, err := solana.NewRandomPrivateKey()
+	key := Wallet(tb, st.Local, usdc)
+	kp, err := wallet.KeypairFromPrivateKey(key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := st.Local.Airdrop(ctx, key.PublicKey(), 1_000_000_000); err != nil {
-		tb.Fatal(err)
-	}
-	if usdc > 0 {
-		if _, err := st.Local.MintTo(ctx, key.PublicKey(), usdc); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return &User{Key: key}
+	return &User{Key: key, kp: kp}
 }
 
 // SignTransaction signs a base64 wire transaction as the user's wallet
 // would (solana:signTransaction): its signature in its slot, the rest untouched.
 func (u *User) SignTransaction(tb testing.TB, wireB64 string) string {
 	tb.Helper()
-	raw, err := base64.StdEncoding.DecodeString(wireB64)
+	signed, err := u.kp.SignTransaction(wireB64)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tx, err := solana.TransactionFromBytes(raw)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	msg, err := tx.Message.MarshalBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sig := ed25519.Sign(ed25519.PrivateKey(u.Key), msg)
-	for i, k := range tx.Message.AccountKeys[:tx.Message.Header.NumRequiredSignatures] {
-		if k.Equals(u.Address()) {
-			copy(tx.Signatures[i][:], sig)
-		}
-	}
-	out, err := tx.MarshalBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(out)
+	return signed
 }
 
 // SignMessage signs a text as the user's wallet would (solana:signMessage), base58.
 func (u *User) SignMessage(text string) string {
-	return solana.SignatureFromBytes(ed25519.Sign(ed25519.PrivateKey(u.Key), []byte(text))).String()
+	return u.kp.SignMessage([]byte(text)).String()
 }
 
 // TokenBalance reads an owner's token balance from the chain.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stipend/stipend/localnet"
+	"github.com/stipend/stipend/internal/localnet"
 )
 
 // DevnetUSDC and DevnetX402Network: see package localnet.
@@ -20,7 +20,7 @@ var (
 // X402 starts the x402 harness (localnet.Seller) against the chain, which
 // must have been started with DevnetUSDC as its mint (StackOptions.X402), and
 // stops it when the test ends. Without its npm packages
-// (cd localnet/x402 && npm ci) the test is skipped loudly, or fails in CI.
+// (cd internal/localnet/x402 && npm ci) the test is skipped loudly, or fails in CI.
 func X402(tb testing.TB, chain *localnet.Chain) *localnet.Seller {
 	tb.Helper()
 	var stderr io.Writer

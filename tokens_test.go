@@ -1,10 +1,12 @@
-package main
+package stipend
 
 import (
 	"strings"
 	"testing"
 
 	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/internal/testenv"
 )
 
 // TestTokensList checks the tokens list: SPL Token and Token-2022 mints
@@ -13,8 +15,8 @@ func TestTokensList(t *testing.T) {
 	const usdc, pyusd = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo"
 	six, nineteen := 6, 19
 	base := func() Config {
-		c := defaultConfig()
-		c.RPCURL, c.MasterKeys = "http://127.0.0.1:8899", []string{masterKey(t, "k1")}
+		c := DefaultConfig()
+		c.RPCURL, c.MasterKeys = "http://127.0.0.1:8899", []string{testenv.MasterKey(t, "k1")}
 		return c
 	}
 	tests := []struct {
@@ -37,7 +39,7 @@ func TestTokensList(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
 			c.Tokens, c.Mint = tc.tokens, tc.mint
-			rt, err := c.check(false)
+			rt, err := c.Check()
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want one naming %s", err, tc.wantErr)
@@ -56,7 +58,7 @@ func TestTokensList(t *testing.T) {
 	// The single-token settings are still one token.
 	c := base()
 	c.Mint, c.TokenProgram = pyusd, "token-2022"
-	rt, err := c.check(false)
+	rt, err := c.Check()
 	if err != nil {
 		t.Fatal(err)
 	}

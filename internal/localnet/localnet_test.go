@@ -19,8 +19,8 @@ import (
 	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 )
 
 func ctxT(t *testing.T) context.Context {

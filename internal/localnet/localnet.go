@@ -3,7 +3,7 @@
 // and Associated Token Account programs built in) behind a small JSON-RPC server
 // (server.mjs in this folder) that speaks the standard Solana RPC subset the
 // service uses. It needs Node.js and the folder's npm packages
-// (cd localnet && npm ci).
+// (cd internal/localnet && npm ci).
 package localnet
 
 import (
@@ -29,7 +29,7 @@ import (
 var ErrNodeMissing = errors.New("localnet: node not found")
 
 // ErrNotInstalled means the localnet folder's npm packages are not installed.
-var ErrNotInstalled = errors.New("localnet: node_modules missing (run: cd localnet && npm ci)")
+var ErrNotInstalled = errors.New("localnet: node_modules missing (run: cd internal/localnet && npm ci)")
 
 // startTimeout bounds how long Start waits for the server's ready line.
 const startTimeout = 30 * time.Second
@@ -82,7 +82,7 @@ type Chain struct {
 }
 
 // FindDir returns the localnet folder: it walks up from the working directory
-// to the folder holding go.mod and returns its "localnet" subfolder.
+// to the folder holding go.mod and returns its "internal/localnet" subfolder.
 func FindDir() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -90,7 +90,7 @@ func FindDir() (string, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			ln := filepath.Join(dir, "localnet")
+			ln := filepath.Join(dir, "internal", "localnet")
 			if _, err := os.Stat(filepath.Join(ln, "server.mjs")); err != nil {
 				return "", fmt.Errorf("localnet: no server.mjs beside go.mod: %w", err)
 			}

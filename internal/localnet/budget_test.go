@@ -9,8 +9,8 @@ import (
 	"github.com/gagliardetto/solana-go/programs/token"
 	"github.com/gagliardetto/solana-go/rpc"
 
+	"github.com/stipend/stipend/internal/localnet"
 	"github.com/stipend/stipend/internal/testenv"
-	"github.com/stipend/stipend/localnet"
 )
 
 // budgetTransfer signs a TransferChecked from `from` to `to` (whose token

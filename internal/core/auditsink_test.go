@@ -1,4 +1,4 @@
-package main
+package core
 
 import (
 	"errors"
@@ -7,21 +7,15 @@ import (
 	"testing"
 
 	"github.com/stipend/stipend/audit"
-	"github.com/stipend/stipend/policy"
 )
 
 // TestAuditSinkDefault: the audit sink is on by default (a file per Redis
 // prefix in the state directory), off with "off" or the embedded store; a
 // default file another process holds leaves the entries in Redis, a
-// configured one stops the server.
+// configured one is an error.
 func TestAuditSinkDefault(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
-	emb, err := policy.NewEmbedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emb.Close() })
 	def := filepath.Join(state, "stipend", "audit-stipendx.jsonl")
 	held := filepath.Join(t.TempDir(), "held.jsonl")
 	holder, err := audit.OpenFile(held, 0)
@@ -39,7 +33,7 @@ func TestAuditSinkDefault(t *testing.T) {
 	}{
 		{"default", "", false, false, def, false},
 		{"configured", filepath.Join(state, "mine.jsonl"), false, false, filepath.Join(state, "mine.jsonl"), false},
-		{"off", "off", false, false, "", false},
+		{"off", AuditOff, false, false, "", false},
 		{"embedded store", "", true, false, "", false},
 		{"default held by another process", "", false, true, "", false},
 		{"configured, held by another process", held, false, false, "", true},
@@ -52,12 +46,8 @@ func TestAuditSinkDefault(t *testing.T) {
 				}
 				defer func() { _ = other.Close() }()
 			}
-			a := &app{rt: &Runtime{Config: Config{AuditFile: tc.file, RedisPrefix: "stipendx"}}, log: slog.New(slog.DiscardHandler)}
-			if tc.embedded {
-				a.embedded = emb
-			}
-			var opts policy.Options
-			err := a.openAuditSink(&opts)
+			cfg := Config{AuditFile: tc.file, RedisPrefix: "stipendx", Logger: slog.New(slog.DiscardHandler)}
+			sink, err := openAuditSink(cfg, tc.embedded)
 			if tc.fails != (err != nil) {
 				t.Fatalf("err = %v; want failure %v", err, tc.fails)
 			}
@@ -65,12 +55,9 @@ func TestAuditSinkDefault(t *testing.T) {
 				t.Fatalf("err = %v; want ErrLocked", err)
 			}
 			got := ""
-			if a.sink != nil {
-				got = a.sink.Path()
-				if opts.AuditArchive == nil {
-					t.Fatal("a sink the store does not archive to")
-				}
-				if err := a.sink.Close(); err != nil {
+			if sink != nil {
+				got = sink.Path()
+				if err := sink.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -24,7 +24,7 @@ var DevnetUSDC = solana.MustPublicKeyFromBase58("4zMMC9srt5Ri5X14GAgXhaHii3GnPAE
 const DevnetX402Network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
 
 // ErrX402NotInstalled means the x402 harness's npm packages are not installed.
-var ErrX402NotInstalled = errors.New("localnet: x402/node_modules missing (run: cd localnet/x402 && npm ci)")
+var ErrX402NotInstalled = errors.New("localnet: x402/node_modules missing (run: cd internal/localnet/x402 && npm ci)")
 
 // Seller is the x402 harness (x402/server.mjs in this folder): an Express
 // server protected by @x402/express, with the @x402/svm facilitator in the
