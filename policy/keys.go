@@ -80,7 +80,8 @@ func keyScript[R any](ctx context.Context, s *Store, name, id string, args ...an
 	return runReply[R](ctx, s, name, w, "sk:"+id, append([]any{id}, args...)...)
 }
 
-// changeKey runs a script that changes one session key and answers it (keyReply).
+// changeKey runs a script that answers one session key (keyReply): those
+// that change a key, and their checks that change nothing.
 func (s *Store) changeKey(ctx context.Context, name, id string, args ...any) (*SessionKey, error) {
 	r, err := keyScript[keyReply](ctx, s, name, id, args...)
 	if err != nil {

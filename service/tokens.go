@@ -162,7 +162,8 @@ func (s *Service) paymentAmount(ctx context.Context, p *policy.Payment) string {
 }
 
 // KeySymbol returns the symbol of the token of the agent's session key keyID
-// (the first token's when the key is not found).
+// (the first token's when the key is not found or cannot be read: it names
+// the token in text only; what parses or moves an amount reads the key itself).
 func (s *Service) KeySymbol(ctx context.Context, agentID, keyID string) string {
 	if m, err := s.keyMint(ctx, agentID, keyID); err == nil && m != "" {
 		return s.symbolOf(m)
@@ -171,7 +172,8 @@ func (s *Service) KeySymbol(ctx context.Context, agentID, keyID string) string {
 }
 
 // SessionSymbol returns the symbol of the token the agent's session's
-// limits are in (the first token's when the session is not found).
+// limits are in (the first token's when the session is not found or cannot
+// be read, as for KeySymbol).
 func (s *Service) SessionSymbol(ctx context.Context, agentID, sessionID string) string {
 	if sess, err := s.store.GetSession(ctx, agentID, sessionID); err == nil {
 		return s.symbolOf(sess.Mint)
