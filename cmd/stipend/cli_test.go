@@ -108,6 +108,7 @@ func serverEnv(t testing.TB, chainURL, mint string) []string {
 	return []string{
 		"STIPEND_REDIS_URL=redis://" + testenv.RedisAddr() + "/0",
 		"STIPEND_REDIS_PREFIX=stipendclitest" + policy.NewID("")[:10],
+		"XDG_STATE_HOME=" + t.TempDir(), // the default audit sink, the test's own
 		"STIPEND_RPC_URL=" + chainURL,
 		"STIPEND_MINT=" + mint,
 		"STIPEND_CLUSTER=solana:localnet",

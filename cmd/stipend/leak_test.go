@@ -105,6 +105,7 @@ func TestNoInfrastructureURLInOutputs(t *testing.T) {
 	addr := freeAddr(t)
 	env := []string{
 		"STIPEND_REDIS_URL=" + redisURL,
+		"XDG_STATE_HOME=" + t.TempDir(), // the default audit sink, the test's own
 		"STIPEND_RPC_URL=" + rpcURL,
 		"STIPEND_MINT=" + chain.Mint.String(),
 		"STIPEND_CLUSTER=solana:localnet",

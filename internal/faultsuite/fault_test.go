@@ -140,6 +140,7 @@ func (h *harness) setup() {
 	h.url = fmt.Sprintf("http://127.0.0.1:%d", h.port)
 	h.env = append(os.Environ(),
 		"STIPEND_REDIS_URL=redis://"+h.redis.addr+"/0",
+		"XDG_STATE_HOME="+t.TempDir(), // the default audit sink, the suite's own
 		"STIPEND_RPC_URL="+h.proxy.URL,
 		"STIPEND_MINT="+h.chain.Mint.String(),
 		"STIPEND_CLUSTER=solana:localnet",
