@@ -530,6 +530,8 @@ type browserCase struct {
 	Retry     bool           `json:"retry,omitempty"`
 	DelayMs   int            `json:"delay_ms,omitempty"`
 	Expect    map[string]any `json:"expect"`
+	// SkipOtherSize: the page of this kind was already shown at the other size.
+	SkipOtherSize bool `json:"skip_other_size,omitempty"`
 
 	posts int // POSTs the server must have seen
 	final string
@@ -554,7 +556,9 @@ func TestBrowser(t *testing.T) {
 		return pub, fakeBase58Encode(priv)
 	}
 	var cases []*browserCase
+	shown := map[string]bool{} // kinds whose page was shown at the other size too
 	add := func(name, kind string, c browserCase, tweak func(*fakeApproval)) {
+		c.SkipOtherSize, shown[kind] = shown[kind], true
 		pub, secret := owner()
 		d := pageTestData(kind)
 		d.Token = "ap_" + strings.ReplaceAll(name, "-", "_")
@@ -700,7 +704,12 @@ func (b *browser) run(t *testing.T, baseURL string, cases any) {
 	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The browser gets the test's own time (go test -timeout), less a moment to report.
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Hour)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.node, "--test", "--test-concurrency=1", "--test-reporter=spec", "approve.test.js")
 	cmd.Dir = b.e2e
