@@ -146,7 +146,8 @@ async function shoot(page, dir, name) {
  *   browser    a launched browser to reuse (else one is launched and closed)
  *   viewport   {width, height}; DESKTOP (default) or PHONE
  *   keyboard   reach the sign button with Tab and press Enter instead of clicking
- *   retry      when the page offers "Try again" (code unavailable), press it once
+ *   retry      when the page offers "Try again" (code unavailable), press it once; when
+ *              the link was issued anew meanwhile (code renewed), sign the new bytes
  *   delayMs    the wallet waits this long before signing
  *   name       artifact name; screenshots `${name}-before.png`, `${name}-after.png`
  *   screenshotDir  defaults to artifactsDir()
@@ -219,6 +220,16 @@ export async function approveInBrowser(opts) {
         return o && !o.hidden && o.dataset.code !== 'unavailable';
       }, null, { timeout: timeoutMs });
       out = await readOutcome(page);
+      if (out.code === 'renewed') {
+        // The link was issued anew meanwhile (its blockhash expired): sign the new bytes.
+        await button.click();
+        await page.waitForFunction(() => {
+          const o = document.getElementById('outcome');
+          return o && !o.hidden && o.dataset.code !== 'renewed';
+        }, null, { timeout: timeoutMs });
+        out = await readOutcome(page);
+        out.renewed = true;
+      }
       out.first = { code: first.code, title: first.title, text: first.text };
     }
     screenshots.after = await shoot(page, dir, name && `${name}-after`);
