@@ -382,7 +382,7 @@ func (d *demo) approve(ctx context.Context, link string) (*service.ApprovalResul
 		return nil, fmt.Errorf("approval link is %s", v.Status)
 	}
 	d.printf("     → the page says: %s", v.Summary.Title)
-	if v.Summary.Amount != "" {
+	if v.Summary.Amount != nil {
 		d.printf(", %s %s", v.Summary.Amount, v.Summary.Token)
 	}
 	d.printf("\n")

@@ -1,12 +1,10 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/stipend/stipend/service"
 )
@@ -26,10 +24,6 @@ func (h *Handler) getApproval(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	v, err := h.svc.Approval(r.Context(), token)
-	if err == nil && len(v.Result) > 0 && !json.Valid(v.Result) {
-		// A cancelled link's result is its reason, in plain text.
-		v.Result, _ = json.Marshal(map[string]string{"reason": string(v.Result)})
-	}
 	if wantsJSON(r) {
 		if err != nil {
 			h.fail(w, r, err)
@@ -42,7 +36,7 @@ func (h *Handler) getApproval(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, err)
 		return
 	}
-	if err := RenderPage(w, PageDataOf(v)); err != nil {
+	if err := RenderPage(w, v); err != nil {
 		h.log.Error("render approval page", "err", err)
 	}
 }
@@ -126,17 +120,6 @@ func codeOrInternal(err error) service.Code {
 		return c
 	}
 	return "internal"
-}
-
-// PageDataOf turns the service's view of an approval into what the page shows.
-func PageDataOf(v *service.ApprovalView) PageData {
-	d := PageData{Token: v.Token, Kind: v.Kind, Status: v.Status, UserWallet: v.UserWallet, AgentID: v.AgentID,
-		Sign: v.Sign, Transaction: v.Transaction, Message: v.Message, Chain: v.Cluster, Mint: v.Mint, Result: v.Result}
-	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
-		d.ExpiresAt = t
-	}
-	d.Summary = v.Summary
-	return d
 }
 
 var errorPageTemplate = template.Must(template.New("error").Parse(`<!doctype html>

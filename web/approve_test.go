@@ -29,7 +29,7 @@ func TestApproveFunding(t *testing.T) {
 	r := e.do("GET", c.ApprovalURL, "", nil)
 	var v service.ApprovalView
 	r.json(t, &v)
-	if r.status != 200 || v.Kind != "fund" || v.Status != "pending" || v.Sign != "transaction" || v.Transaction == "" || v.Summary.Amount != "100.00" {
+	if r.status != 200 || v.Kind != "fund" || v.Status != "pending" || v.Sign != "transaction" || v.Transaction == "" || v.Summary.Amount == nil || v.Summary.Amount.String() != "100.00" {
 		t.Fatalf("GET json: %d %+v", r.status, v)
 	}
 	if r.header.Get("Referrer-Policy") != "no-referrer" {

@@ -18,18 +18,28 @@ import (
 
 // realCase is one approval the browser carries out against the real server.
 type realCase struct {
-	Name      string         `json:"name"`
-	URL       string         `json:"url"`
-	SecretKey string         `json:"secret_key"`
-	Mode      string         `json:"mode"`
-	Viewport  string         `json:"viewport,omitempty"`
-	Expect    map[string]any `json:"expect"`
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	SecretKey string `json:"secret_key"`
+	Mode      string `json:"mode"`
+	Viewport  string `json:"viewport,omitempty"`
+	// Retry: after unavailable, try again, and sign again when the link was
+	// issued anew (a transaction whose blockhash expired while the page was
+	// open cannot land: the owner signs the new one).
+	Retry  bool           `json:"retry,omitempty"`
+	Expect map[string]any `json:"expect"`
+	// SkipOtherSize: no look at the page at the other size first.
+	SkipOtherSize bool `json:"skip_other_size,omitempty"`
 }
 
 // browse runs the cases in headless Chromium (web/e2e), with the test wallet
-// holding the owner's local-chain keypair.
+// holding the owner's local-chain keypair; the first case's page is also
+// shown at the other size.
 func browse(t *testing.T, base string, cases ...realCase) {
 	t.Helper()
+	for i := range cases {
+		cases[i].SkipOtherSize = i > 0
+	}
 	browserEnv(t).run(t, base, cases)
 }
 
@@ -72,7 +82,7 @@ func TestBrowserRealServer(t *testing.T) {
 		realCase{Name: "real-fund-wrong-wallet", URL: fund, SecretKey: secret, Mode: "wrong-wallet", Expect: map[string]any{"state": "error"}},
 		realCase{Name: "real-fund-reject", URL: fund, SecretKey: secret, Mode: "reject", Expect: map[string]any{"state": "error"}},
 		realCase{Name: "real-fund-tamper", URL: fund, SecretKey: secret, Mode: "tamper", Expect: map[string]any{"state": "error", "code": "tampered"}},
-		realCase{Name: "real-fund", URL: fund, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "active",
+		realCase{Name: "real-fund", URL: fund, SecretKey: secret, Mode: "ok", Retry: true, Expect: map[string]any{"state": "success", "code": "active",
 			// What the page read from the transaction the service built: the SOL for the key's fees too.
 			"decoded_includes": []string{"System Program · Transfer: Send 0.01 SOL from your wallet (" + owner.Address().String() + ") to the session key (" + created.SessionKeyAddress + ")",
 				"Move 100.00 USDC from the token account ", "Create, unless it exists already, the token account of the session key"},
@@ -103,7 +113,7 @@ func TestBrowserRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	browse(t, base,
-		realCase{Name: "real-top-up", URL: pathOf(top.ApprovalURL), SecretKey: secret, Mode: "ok", Viewport: "phone", Expect: map[string]any{"state": "success", "code": "active",
+		realCase{Name: "real-top-up", URL: pathOf(top.ApprovalURL), SecretKey: secret, Mode: "ok", Viewport: "phone", Retry: true, Expect: map[string]any{"state": "success", "code": "active",
 			"decoded_includes": []string{"Move 20.00 USDC from the token account ", "Send 0.01 SOL from your wallet"}}},
 		realCase{Name: "real-payment", URL: pathOf(pay.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed",
 			"decoded_includes": []string{"that says: “Approve a payment of 30.00 USDC to " + shop.String()}}},
@@ -137,16 +147,19 @@ func TestBrowserRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	odd := unknownInstructionApproval(t, st, owner.Address(), pending.SessionKeyID)
+	// Opened at once: a link opened after its blockhash expired is issued anew,
+	// as the service builds it, without the odd instruction.
+	browse(t, base, realCase{Name: "real-fund-unknown-instruction", URL: "/approve/" + odd, SecretKey: secret, Mode: "ok",
+		Expect: map[string]any{"state": "closed", "code": "unknown_instruction", "offered": false}})
 	declined, err := svc.Pay(ctx, service.PayInput{AgentID: "shopping-bot", SessionID: solo.SessionID, Recipient: shop.String(), Amount: 3_000_000, IdempotencyKey: "declined"})
 	if err != nil || declined.ApprovalURL == "" {
 		t.Fatalf("a second payment of the session: %+v %v", declined, err)
 	}
 	browse(t, base,
-		realCase{Name: "real-own-payment", URL: pathOf(own.ApprovalURL), SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "success", "code": "confirmed",
+		realCase{Name: "real-own-payment", URL: pathOf(own.ApprovalURL), SecretKey: secret, Mode: "ok", Retry: true, Expect: map[string]any{"state": "success", "code": "confirmed",
 			"decoded_includes": []string{"Move 5.00 USDC from the token account ", "to the token account ", " of " + shop.String(), "SPL Memo Program · Memo: Attach the note “pay_"}}},
 		realCase{Name: "real-own-payment-declined", URL: pathOf(declined.ApprovalURL), SecretKey: secret, Mode: "decline", Viewport: "phone",
 			Expect: map[string]any{"state": "success", "code": "cancelled", "offered": false}},
-		realCase{Name: "real-fund-unknown-instruction", URL: "/approve/" + odd, SecretKey: secret, Mode: "ok", Expect: map[string]any{"state": "closed", "code": "unknown_instruction", "offered": false}},
 	)
 	if got := st.TokenBalance(t, shop); got != 35_000_000 {
 		t.Fatalf("recipient holds %d after the owner's own payment; want 35 USDC", got)

@@ -23,20 +23,28 @@ import (
 	"time"
 
 	solana "github.com/gagliardetto/solana-go"
+
+	"github.com/stipend/stipend/service"
 )
 
 // ---- rendering -----------------------------------------------------------------
 
-func pageTestData(kind string) PageData {
-	d := PageData{
+// usdc is an amount of USDC: 6 decimals.
+func usdc(units int64) *service.TokenAmount {
+	return &service.TokenAmount{Units: service.Amount(units), Decimals: 6}
+}
+
+func pageTestData(kind string) service.ApprovalView {
+	d := service.ApprovalView{
 		Token: "ap_test123", Kind: kind, Status: "pending",
 		UserWallet: "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU", AgentID: "shopping-bot",
 		Sign: "transaction", Transaction: base64.StdEncoding.EncodeToString([]byte("not really a transaction")),
 		ExpiresAt: time.Now().Add(10 * time.Minute),
 	}
-	key := Summary{Token: "USDC", SessionKeyID: "sk_abc", SessionKeyAddress: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM",
-		KeyExpiresAt: "2030-01-02T03:04:05Z"}
-	limits := map[string]string{"max_per_transaction": "25.00", "max_per_day": "100.00", "max_per_week": "", "max_per_month": "1000.00", "require_approval_above": "50"}
+	key := service.Summary{Token: "USDC", SessionKeyID: "sk_abc", SessionKeyAddress: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM",
+		KeyExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	limits := &service.LimitsView{MaxPerTransaction: usdc(25_000_000), MaxPerDay: usdc(100_000_000), MaxPerMonth: usdc(1_000_000_000),
+		RequireApprovalAbove: usdc(50_000_000)}
 	recipient := "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
 	message := func() {
 		d.Sign, d.Transaction, d.Message = "message", "", "stipend: approve "+kind+"\ntoken: ap_test123"
@@ -45,36 +53,39 @@ func pageTestData(kind string) PageData {
 	case "fund":
 		d.Summary = key
 		d.Summary.Title = "Fund a new session key"
-		d.Summary.Amount, d.Summary.RemainingAfter = "100.00", "100.00"
-		d.Summary.Lines = []Line{{Label: "Amount", Value: "100.00 USDC"}, {Label: "Network fee", Value: "about 0.000005 SOL"}}
+		d.Summary.Amount, d.Summary.RemainingAfter = usdc(100_000_000), usdc(100_000_000)
+		d.Summary.Lines = []service.Line{{Label: "Amount", Value: "100.00 USDC"}, {Label: "Network fee", Value: "about 0.000005 SOL"}}
 	case "top_up":
 		d.Summary = key
-		d.Summary.Amount, d.Summary.RemainingAfter = "50.00", "75.00"
-		d.Summary.Lines = []Line{{Label: "Spent so far", Value: "25.00 USDC"}}
+		d.Summary.Amount, d.Summary.RemainingAfter = usdc(50_000_000), usdc(75_000_000)
+		d.Summary.Lines = []service.Line{{Label: "Spent so far", Value: "25.00 USDC"}}
 	case "payment":
 		message()
 		d.Summary = key
-		d.Summary.Amount, d.Summary.Recipient, d.Summary.RemainingAfter = "60.00", recipient, "40.00"
+		d.Summary.Amount, d.Summary.Recipient, d.Summary.RemainingAfter = usdc(60_000_000), recipient, usdc(40_000_000)
 		d.Summary.SessionID, d.Summary.Limits, d.Summary.Description = "sess_1", limits, "Premium widget"
-		d.Summary.Lines = []Line{{Label: "Payment", Value: "pay_7"}}
+		d.Summary.Lines = []service.Line{{Label: "Payment", Value: "pay_7"}}
 	case "own_payment":
-		d.Summary = Summary{Token: "USDC", Amount: "12.50", Recipient: recipient, SessionID: "sess_1", Limits: limits, RemainingAfter: "87.50"}
+		d.Summary = service.Summary{Token: "USDC", Amount: usdc(12_500_000), Recipient: recipient, SessionID: "sess_1", Limits: limits, RemainingAfter: usdc(87_500_000)}
 	case "link", "unlink":
 		message()
 		d.Summary = key
 		d.Summary.SessionID, d.Summary.Limits = "sess_1", limits
 	case "limits":
 		message()
-		d.Summary = Summary{Token: "USDC", SessionID: "sess_1", Limits: limits,
-			NewLimits: map[string]string{"max_per_transaction": "50.00", "max_per_day": "80", "max_per_week": "300.00", "max_per_month": "1000.00", "require_approval_above": ""}}
+		// Per transaction raised, per day lowered, per week from none to a limit, per
+		// month unchanged though written with other decimals, the threshold removed.
+		d.Summary = service.Summary{Token: "USDC", SessionID: "sess_1", Limits: limits,
+			NewLimits: &service.LimitsView{MaxPerTransaction: usdc(50_000_000), MaxPerDay: usdc(80_000_000), MaxPerWeek: usdc(300_000_000),
+				MaxPerMonth: &service.TokenAmount{Units: 100_000, Decimals: 2}}}
 	}
 	return d
 }
 
-func renderForTest(t *testing.T, d PageData) (*httptest.ResponseRecorder, string) {
+func renderForTest(t *testing.T, d service.ApprovalView) (*httptest.ResponseRecorder, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	if err := RenderPage(rec, d); err != nil {
+	if err := RenderPage(rec, &d); err != nil {
 		t.Fatalf("RenderPage: %v", err)
 	}
 	return rec, rec.Body.String()
@@ -135,7 +146,7 @@ func TestRenderPageKinds(t *testing.T) {
 		"top_up":      {"Top up a session key", "adding 50.00 USDC", "the session key sk_abc", "up to 75.00 USDC", "Spent so far"},
 		"payment":     {"Approve a payment", "wants to pay 60.00 USDC to 4Nd1…DB4T", "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", "costs nothing", "The exact message you sign", "stipend: approve payment", "25.00 USDC", "Ask me to approve payments above", "Premium widget", "pay_7"},
 		"own_payment": {"Pay from your wallet", "from your own wallet", "The transaction you sign", "87.50 USDC"},
-		"link":        {"Link a session key to a session", "the session sess_1", "both the key&#39;s balance", "No limit", "1000.00 USDC"},
+		"link":        {"Link a session key to a session", "the session sess_1", "both the key's balance", "No limit", "1000.00 USDC"},
 		"unlink":      {"Remove a session", "Limits that stop applying", "no longer apply"},
 		"limits":      {"Change a session", "Now", "After you sign", "raised", "lowered", "unchanged" /* absent */, "asks you less", "Not set"},
 	}
@@ -156,9 +167,11 @@ func TestRenderPageKinds(t *testing.T) {
 		if n := strings.Count(body, "<dt>Amount</dt>"); n > 1 {
 			t.Errorf("%s: Amount shown %d times", kind, n)
 		}
-		c := clientDataOf(t, body)
-		if c["can_sign"] != true || c["chain"] != DefaultChain || c["user_wallet"] != "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU" {
+		if c := clientDataOf(t, body); c["user_wallet"] != "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU" || c["kind"] != kind {
 			t.Errorf("%s: client data %v", kind, c)
+		}
+		if !strings.Contains(body, `data-phase="ready"`) || !strings.Contains(body, `data-chain="`+DefaultChain+`"`) {
+			t.Errorf("%s: the page is not ready to sign on %s", kind, DefaultChain)
 		}
 		if !strings.Contains(body, `id="sign"`) {
 			t.Errorf("%s: no sign section", kind)
@@ -174,15 +187,15 @@ func TestRenderPageClosedStates(t *testing.T) {
 	used.Result = json.RawMessage(`{"status":"active","signature":"5sigXYZ","session_key_id":"sk_abc"}`)
 	cases := []struct {
 		name  string
-		d     PageData
+		d     service.ApprovalView
 		wants []string
 	}{
-		{"expired", func() PageData { d := pageTestData("fund"); d.Status = "expired"; return d }(), []string{"This link has expired", "nothing changed"}},
+		{"expired", func() service.ApprovalView { d := pageTestData("fund"); d.Status = "expired"; return d }(), []string{"This link has expired", "nothing changed"}},
 		{"past expiry", past, []string{"This link has expired"}},
 		{"used", used, []string{"Already approved", "5sigXYZ", "Transaction signature"}},
-		{"cancelled", func() PageData { d := pageTestData("payment"); d.Status = "cancelled"; return d }(), []string{"Cancelled"}},
-		{"processing", func() PageData { d := pageTestData("fund"); d.Status = "processing"; return d }(), []string{"Being processed"}},
-		{"nothing to sign", func() PageData { d := pageTestData("fund"); d.Transaction = ""; return d }(), []string{"cannot be signed"}},
+		{"cancelled", func() service.ApprovalView { d := pageTestData("payment"); d.Status = "cancelled"; return d }(), []string{"Cancelled"}},
+		{"processing", func() service.ApprovalView { d := pageTestData("fund"); d.Status = "processing"; return d }(), []string{"Being processed"}},
+		{"nothing to sign", func() service.ApprovalView { d := pageTestData("fund"); d.Transaction = ""; return d }(), []string{"cannot be signed"}},
 	}
 	for _, c := range cases {
 		_, body := renderForTest(t, c.d)
@@ -194,9 +207,8 @@ func TestRenderPageClosedStates(t *testing.T) {
 		if strings.Contains(body, `id="sign"`) {
 			t.Errorf("%s: page offers to sign", c.name)
 		}
-		cd := clientDataOf(t, body)
-		if cd["can_sign"] != false || cd["transaction"] != nil || cd["message"] != nil {
-			t.Errorf("%s: client data %v", c.name, cd)
+		if !strings.Contains(body, `data-phase="closed"`) {
+			t.Errorf("%s: the page is not closed", c.name)
 		}
 	}
 }
@@ -211,7 +223,7 @@ func TestRenderPageEscapes(t *testing.T) {
 	if strings.Contains(body, "<script>alert(1)") || strings.Contains(body, "<img src=x") {
 		t.Fatalf("unescaped input in page:\n%s", body)
 	}
-	if n := strings.Count(body, "</script>"); n != 3 { // decode.js, approve.js and the data block
+	if n := strings.Count(body, "</script>"); n != 4 { // sign.js, decode.js, approve.js and the data block
 		t.Errorf("%d </script> in page", n)
 	}
 	if c := clientDataOf(t, body); c["message"] != evil {
@@ -219,61 +231,55 @@ func TestRenderPageEscapes(t *testing.T) {
 	}
 }
 
-func TestPageDataJSON(t *testing.T) {
-	d := pageTestData("limits")
-	d.Result = json.RawMessage(`{"status":"limits_changed"}`)
-	d.Summary.Title, d.Summary.SessionKeyID, d.Summary.SessionKeyAddress = "Change limits", "sk_1", "9WzD"
-	d.Summary.KeyExpiresAt, d.Summary.RemainingAfter, d.Summary.Lines = "2030-01-02T03:04:05Z", "1.00", []Line{{Label: "a", Value: "b"}}
-	b, err := json.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"token", "kind", "status", "user_wallet", "agent_id", "sign", "message", "summary", "expires_at", "result"} {
-		if _, ok := m[k]; !ok {
-			t.Errorf("JSON lacks %q: %s", k, b)
+// The page's script reads the orchestrator's view as it is: the JSON in the
+// page is the view's, as GET /approve/{token} answers it.
+func TestPageDataIsTheView(t *testing.T) {
+	for _, kind := range []string{"fund", "payment", "limits"} {
+		d := pageTestData(kind)
+		d.Result = json.RawMessage(`{"status":"limits_changed"}`)
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, ok := m["Nonce"]; ok {
-		t.Errorf("nonce leaks into JSON")
-	}
-	s := m["summary"].(map[string]any)
-	for _, k := range []string{"title", "session_key_id", "session_key_address", "session_id", "limits", "new_limits", "key_expires_at", "remaining_after", "lines"} {
-		if _, ok := s[k]; !ok {
-			t.Errorf("summary JSON lacks %q: %s", k, b)
+		_, body := renderForTest(t, d)
+		var back service.ApprovalView
+		if err := json.Unmarshal([]byte(pageDataBlock.FindStringSubmatch(body)[1]), &back); err != nil {
+			t.Fatalf("%s: %v", kind, err)
 		}
-	}
-	var back PageData
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Summary.NewLimits["max_per_week"] != "300.00" || !back.ExpiresAt.Equal(d.ExpiresAt.Truncate(0)) {
-		t.Errorf("round trip: %+v", back)
+		got, err := json.Marshal(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the page's data\n%s\nis not the view\n%s", kind, got, want)
+		}
 	}
 }
 
 func TestPageLimitChange(t *testing.T) {
-	cases := []struct{ key, cur, nw, want string }{
-		{"max_per_day", "100", "80", "lowered"},
-		{"max_per_day", "", "80", "lowered"},
-		{"max_per_day", "80", "", "raised"},
-		{"max_per_day", "9.5", "10", "raised"},
-		{"max_per_day", "10.05", "10.5", "raised"},
-		{"require_approval_above", "50", "", "asks you less"},
-		{"require_approval_above", "", "50", "asks you more"},
-		{"max_per_week", "7", "7", "unchanged"},
-		{"max_per_week", "100.00", "100", "unchanged"},
+	cases := []struct {
+		threshold bool
+		cur, nw   *service.TokenAmount
+		want      string
+	}{
+		{false, usdc(100_000_000), usdc(80_000_000), "lowered"},
+		{false, nil, usdc(80_000_000), "lowered"},
+		{false, usdc(80_000_000), nil, "raised"},
+		{false, usdc(9_500_000), usdc(10_000_000), "raised"},
+		{false, usdc(10_050_000), usdc(10_500_000), "raised"},
+		{true, usdc(50_000_000), nil, "asks you less"},
+		{true, nil, usdc(50_000_000), "asks you more"},
+		{true, usdc(50_000_000), usdc(60_000_000), "asks you less"},
+		{false, usdc(7_000_000), usdc(7_000_000), "unchanged"},
+		{false, nil, nil, "unchanged"},
+		// The same value written with other decimals: unchanged.
+		{false, usdc(100_000_000), &service.TokenAmount{Units: 10_000, Decimals: 2}, "unchanged"},
+		{false, &service.TokenAmount{Units: 10_001, Decimals: 2}, usdc(100_000_000), "lowered"},
 	}
 	for _, c := range cases {
-		if got := pageLimitChange(c.key, c.cur, c.nw); got != c.want {
-			t.Errorf("pageLimitChange(%q, %q, %q) = %q, want %q", c.key, c.cur, c.nw, got, c.want)
+		if got := pageLimitChange(c.threshold, c.cur, c.nw); got != c.want {
+			t.Errorf("pageLimitChange(%v, %v, %v) = %q, want %q", c.threshold, c.cur, c.nw, got, c.want)
 		}
-	}
-	if pageDecimalLess("100.00", "100") || pageDecimalLess("100", "100.00") {
-		t.Errorf("100.00 and 100 are equal")
 	}
 }
 
@@ -330,7 +336,7 @@ func TestAssets(t *testing.T) {
 
 // fakeApproval is one approval link of the fake server.
 type fakeApproval struct {
-	data     PageData
+	data     service.ApprovalView
 	pub      ed25519.PublicKey
 	issued   []byte // the transaction message or the text, as issued
 	failOnce bool   // first POST answers unavailable
@@ -376,7 +382,7 @@ func (s *fakeApprovalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			json.NewEncoder(w).Encode(d)
 			return
 		}
-		if err := RenderPage(w, d); err != nil {
+		if err := RenderPage(w, &d); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	case http.MethodPost:
@@ -524,6 +530,8 @@ type browserCase struct {
 	Retry     bool           `json:"retry,omitempty"`
 	DelayMs   int            `json:"delay_ms,omitempty"`
 	Expect    map[string]any `json:"expect"`
+	// SkipOtherSize: the page of this kind was already shown at the other size.
+	SkipOtherSize bool `json:"skip_other_size,omitempty"`
 
 	posts int // POSTs the server must have seen
 	final string
@@ -548,7 +556,9 @@ func TestBrowser(t *testing.T) {
 		return pub, fakeBase58Encode(priv)
 	}
 	var cases []*browserCase
+	shown := map[string]bool{} // kinds whose page was shown at the other size too
 	add := func(name, kind string, c browserCase, tweak func(*fakeApproval)) {
+		c.SkipOtherSize, shown[kind] = shown[kind], true
 		pub, secret := owner()
 		d := pageTestData(kind)
 		d.Token = "ap_" + strings.ReplaceAll(name, "-", "_")
@@ -562,7 +572,7 @@ func TestBrowser(t *testing.T) {
 		} else {
 			statement := "Approve " + kind + " for the agent shopping-bot on session sess_1."
 			if kind == "payment" {
-				statement = "Approve a payment of " + d.Summary.Amount + " USDC to " + d.Summary.Recipient + " from session key sk_abc."
+				statement = "Approve a payment of " + d.Summary.Amount.String() + " USDC to " + d.Summary.Recipient + " from session key sk_abc."
 			}
 			d.Message = fmt.Sprintf("pay.example.com wants you to approve with your Solana account:\n%s\n\n%s\n\nURI: https://pay.example.com/approve\nNonce: %x\nIssued At: 2030-01-01T00:00:00Z\nExpiration Time: 2030-01-01T00:30:00Z",
 				d.UserWallet, statement, sha256.Sum256([]byte(d.Token)))
@@ -596,7 +606,7 @@ func TestBrowser(t *testing.T) {
 	add("payment-ok", "payment", browserCase{Expect: map[string]any{"state": "success", "code": "confirmed",
 		"progress_includes": []string{"Waiting for your wallet…", "Sending your signature…"}}, posts: 1, final: "used"}, nil)
 	add("own_payment-ok", "own_payment", browserCase{Viewport: "phone", Expect: ok("confirmed"), posts: 1, final: "used"},
-		func(a *fakeApproval) { a.data.Chain = "solana:devnet" })
+		func(a *fakeApproval) { a.data.Cluster = "solana:devnet" })
 	add("link-ok", "link", browserCase{Expect: ok("linked"), posts: 1, final: "used"}, nil)
 	add("unlink-ok", "unlink", browserCase{Keyboard: true, Expect: ok("unlinked"), posts: 1, final: "used"}, nil)
 	add("limits-ok", "limits", browserCase{Viewport: "phone", Expect: ok("limits_changed"), posts: 1, final: "used"}, nil)
@@ -694,7 +704,12 @@ func (b *browser) run(t *testing.T, baseURL string, cases any) {
 	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The browser gets the test's own time (go test -timeout), less a moment to report.
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Hour)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.node, "--test", "--test-concurrency=1", "--test-reporter=spec", "approve.test.js")
 	cmd.Dir = b.e2e

@@ -6,8 +6,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The page's signing module (it sets globalThis.stipendSign): its base58 names keys here.
+import '../static/sign.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const { base58Encode, base58Decode } = globalThis.stipendSign;
+export { base58Encode, base58Decode };
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // Without the background-networking flags Chromium misbehaves on a closed network.
@@ -31,48 +35,6 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
 }
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
-export function base58Encode(bytes) {
-  let zeros = 0;
-  while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
-  const digits = [];
-  for (let i = zeros; i < bytes.length; i++) {
-    let carry = bytes[i];
-    for (let j = 0; j < digits.length; j++) {
-      carry += digits[j] * 256;
-      digits[j] = carry % 58;
-      carry = Math.floor(carry / 58);
-    }
-    while (carry > 0) {
-      digits.push(carry % 58);
-      carry = Math.floor(carry / 58);
-    }
-  }
-  let out = '1'.repeat(zeros);
-  for (let i = digits.length - 1; i >= 0; i--) out += B58[digits[i]];
-  return out;
-}
-
-export function base58Decode(text) {
-  const bytes = [];
-  for (const ch of text) {
-    let carry = B58.indexOf(ch);
-    if (carry < 0) throw new Error(`not base58: ${JSON.stringify(ch)}`);
-    for (let j = 0; j < bytes.length; j++) {
-      carry += bytes[j] * 58;
-      bytes[j] = carry & 0xff;
-      carry >>= 8;
-    }
-    while (carry > 0) {
-      bytes.push(carry & 0xff);
-      carry >>= 8;
-    }
-  }
-  for (let i = 0; i < text.length && text[i] === '1'; i++) bytes.push(0);
-  return Uint8Array.from(bytes.reverse());
-}
-
 /** A fresh ed25519 keypair: secretKey is 64 bytes (seed || public key) in base58, as Solana CLIs write it. */
 export function generateKeypair() {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -82,10 +44,29 @@ export function generateKeypair() {
 }
 
 let walletSource;
-/** The init script that installs the test wallet with this config (see test-wallet.js). */
-export function walletScript(config) {
+/**
+ * The init script that installs the test wallet with this config (see test-wallet.js),
+ * after signSource, the signing module it signs with (signModule). One script: the order
+ * of several init scripts is not defined.
+ */
+export function walletScript(config, signSource) {
   walletSource ||= readFileSync(join(here, 'test-wallet.js'), 'utf8');
-  return `${walletSource}\ninstallStipendTestWallet(${JSON.stringify(config)});`;
+  return `${signSource}\n${walletSource}\ninstallStipendTestWallet(${JSON.stringify(config)});`;
+}
+
+const signModules = new Map();
+/**
+ * The signing module (web/static/sign.js) as the server of url serves it to its pages:
+ * the test wallet signs with the very module the page uses, not a copy.
+ */
+export async function signModule(url) {
+  const src = new URL('/approve/static/sign.js', url).href;
+  if (!signModules.has(src)) {
+    const res = await fetch(src, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`GET ${src}: ${res.status}`);
+    signModules.set(src, await res.text());
+  }
+  return signModules.get(src);
 }
 
 // Records every text the page's progress region shows, for assertions.
@@ -117,7 +98,9 @@ export async function openApproval({ browser, url, secretKey, walletMode = 'ok',
   });
   page.on('pageerror', (err) => problems.push(String(err)));
   await page.addInitScript(progressRecorder);
-  if (secretKey) await page.addInitScript(walletScript({ secretKey, mode: walletMode, delayMs, name: TEST_WALLET_NAME }));
+  if (secretKey) {
+    await page.addInitScript(walletScript({ secretKey, mode: walletMode, delayMs, name: TEST_WALLET_NAME }, await signModule(url)));
+  }
   const res = await page.goto(url, { waitUntil: 'load' });
   if (!res || !res.ok()) throw new Error(`GET ${url}: ${res ? res.status() : 'no response'}`);
   return { context, page, problems, response: res };
@@ -163,7 +146,8 @@ async function shoot(page, dir, name) {
  *   browser    a launched browser to reuse (else one is launched and closed)
  *   viewport   {width, height}; DESKTOP (default) or PHONE
  *   keyboard   reach the sign button with Tab and press Enter instead of clicking
- *   retry      when the page offers "Try again" (code unavailable), press it once
+ *   retry      when the page offers "Try again" (code unavailable), press it once; when
+ *              the link was issued anew meanwhile (code renewed), sign the new bytes
  *   delayMs    the wallet waits this long before signing
  *   name       artifact name; screenshots `${name}-before.png`, `${name}-after.png`
  *   screenshotDir  defaults to artifactsDir()
@@ -236,6 +220,16 @@ export async function approveInBrowser(opts) {
         return o && !o.hidden && o.dataset.code !== 'unavailable';
       }, null, { timeout: timeoutMs });
       out = await readOutcome(page);
+      if (out.code === 'renewed') {
+        // The link was issued anew meanwhile (its blockhash expired): sign the new bytes.
+        await button.click();
+        await page.waitForFunction(() => {
+          const o = document.getElementById('outcome');
+          return o && !o.hidden && o.dataset.code !== 'renewed';
+        }, null, { timeout: timeoutMs });
+        out = await readOutcome(page);
+        out.renewed = true;
+      }
       out.first = { code: first.code, title: first.title, text: first.text };
     }
     screenshots.after = await shoot(page, dir, name && `${name}-after`);

@@ -4,12 +4,13 @@
 //   {"base_url": "http://127.0.0.1:PORT",
 //    "cases": [{"name": "fund-ok", "url": "/approve/ap_…", "secret_key": "<base58|hex>",
 //               "mode": "ok|reject|tamper|wrong-wallet|view", "viewport": "desktop|phone",
-//               "keyboard": false, "retry": false, "delay_ms": 0,
+//               "keyboard": false, "retry": false, "delay_ms": 0, "skip_other_size": false,
 //               "expect": {"state": "success|error|closed", "code": "active",
 //                          "title_includes": "…", "text_includes": "…",
 //                          "progress_includes": ["Waiting for your wallet…"]}}]}
 //
-// Before each case it also saves the untouched page at phone size; every case saves
+// Before each case (unless skip_other_size) it also saves the untouched page at the other
+// size (phone or desktop); every case saves
 // before/after screenshots under $STIPEND_ARTIFACTS (default web/e2e/artifacts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,13 +45,15 @@ if (!spec) {
       const dir = artifactsDir();
       const viewport = c.viewport === 'phone' ? PHONE : DESKTOP;
       // The page as the human first sees it, at the other size (links are single-use,
-      // so only one size can go through the whole flow).
-      const other = viewport === PHONE ? DESKTOP : PHONE;
-      const shot = await screenshotPage({
-        browser, url, viewport: other, secretKey: c.secret_key,
-        path: join(dir, `${c.name}-${other === PHONE ? 'phone' : 'desktop'}.png`),
-      });
-      assert.deepEqual(shot.problems, [], 'console errors while showing the page');
+      // so only one size can go through the whole flow); once per kind of page.
+      if (!c.skip_other_size) {
+        const other = viewport === PHONE ? DESKTOP : PHONE;
+        const shot = await screenshotPage({
+          browser, url, viewport: other, secretKey: c.secret_key,
+          path: join(dir, `${c.name}-${other === PHONE ? 'phone' : 'desktop'}.png`),
+        });
+        assert.deepEqual(shot.problems, [], 'console errors while showing the page');
+      }
 
       const got = await approveInBrowser({
         browser, url, secretKey: c.secret_key, mode: c.mode || 'ok', viewport,

@@ -3,7 +3,9 @@
 // This file is a plain browser script (not a module): it defines
 // installStipendTestWallet(config), and the test injects
 //   `${source}\ninstallStipendTestWallet(${JSON.stringify(config)})`
-// with page.addInitScript, so the wallet exists before the page's own scripts run.
+// with page.addInitScript, so the wallet exists before the page's own scripts run. It
+// signs with the page's own signing module (web/static/sign.js, globalThis.stipendSign),
+// which the test injects first, as the server under test serves it.
 //
 // config:
 //   secretKey  ed25519 secret: 64 bytes (seed || public key) or a 32-byte seed,
@@ -20,7 +22,8 @@
 // eslint-disable-next-line no-unused-vars
 function installStipendTestWallet(config) {
   'use strict';
-  const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+  const S = globalThis.stipendSign;
+  if (!S) throw new Error('the signing module (sign.js) is not loaded');
   const name = config.name || 'Stipend Test Wallet';
   const mode = config.mode || 'ok';
   const delayMs = config.delayMs || 0;
@@ -31,54 +34,13 @@ function installStipendTestWallet(config) {
   const record = { name, address: null, calls: [] };
   window.__stipendTestWallet = record;
 
-  function base58Decode(text) {
-    const bytes = [];
-    for (const ch of text) {
-      let carry = B58.indexOf(ch);
-      if (carry < 0) throw new Error('not base58');
-      for (let j = 0; j < bytes.length; j++) {
-        carry += bytes[j] * 58;
-        bytes[j] = carry & 0xff;
-        carry >>= 8;
-      }
-      while (carry > 0) {
-        bytes.push(carry & 0xff);
-        carry >>= 8;
-      }
-    }
-    for (let i = 0; i < text.length && text[i] === '1'; i++) bytes.push(0);
-    return Uint8Array.from(bytes.reverse());
-  }
-
-  function base58Encode(bytes) {
-    let zeros = 0;
-    while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
-    const digits = [];
-    for (let i = zeros; i < bytes.length; i++) {
-      let carry = bytes[i];
-      for (let j = 0; j < digits.length; j++) {
-        carry += digits[j] * 256;
-        digits[j] = carry % 58;
-        carry = Math.floor(carry / 58);
-      }
-      while (carry > 0) {
-        digits.push(carry % 58);
-        carry = Math.floor(carry / 58);
-      }
-    }
-    let out = '1'.repeat(zeros);
-    for (let i = digits.length - 1; i >= 0; i--) out += B58[digits[i]];
-    return out;
-  }
-
   function parseSecret(text) {
     if (/^[0-9a-fA-F]+$/.test(text) && (text.length === 64 || text.length === 128)) {
       return Uint8Array.from(text.match(/../g).map((h) => parseInt(h, 16)));
     }
-    return base58Decode(text);
+    return S.base58Decode(text);
   }
 
-  const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   const fromB64url = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 
   // The key: import the 32-byte seed as PKCS#8, read the public key back out as a JWK.
@@ -92,10 +54,10 @@ function installStipendTestWallet(config) {
     const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
     const jwk = await crypto.subtle.exportKey('jwk', privateKey);
     const publicKey = fromB64url(jwk.x);
-    if (secret.length === 64 && base58Encode(secret.slice(32)) !== base58Encode(publicKey)) {
+    if (secret.length === 64 && S.base58Encode(secret.slice(32)) !== S.base58Encode(publicKey)) {
       throw new Error('secretKey: the public half does not match the seed');
     }
-    const address = base58Encode(publicKey);
+    const address = S.base58Encode(publicKey);
     record.address = address;
     const account = Object.freeze({
       address,
@@ -113,17 +75,6 @@ function installStipendTestWallet(config) {
     return new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, privateKey, bytes));
   };
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-  function readCompactU16(bytes, offset) {
-    let value = 0;
-    for (let i = 0; i < 3; i++) {
-      const b = bytes[offset + i];
-      if (b === undefined) throw new Error('truncated transaction');
-      value |= (b & 0x7f) << (7 * i);
-      if ((b & 0x80) === 0) return [value, i + 1];
-    }
-    throw new Error('bad compact-u16');
-  }
 
   let connected = false;
   const listeners = { change: [] };
@@ -144,22 +95,11 @@ function installStipendTestWallet(config) {
       if (delayMs) await sleep(delayMs);
       if (mode === 'reject') throw rejection();
       const tx = Uint8Array.from(input.transaction);
-      const [numSigs, len] = readCompactU16(tx, 0);
-      const msgStart = len + 64 * numSigs;
-      const message = tx.subarray(msgStart);
-      const h = message[0] & 0x80 ? 1 : 0; // versioned message: prefix byte
-      const numRequired = message[h];
-      const [numKeys, klen] = readCompactU16(message, h + 3);
-      const keysStart = h + 3 + klen;
-      let slot = -1;
-      for (let i = 0; i < Math.min(numRequired, numKeys, numSigs); i++) {
-        const key = message.subarray(keysStart + 32 * i, keysStart + 32 * (i + 1));
-        if (key.every((b, j) => b === publicKey[j])) slot = i;
+      if (mode === 'tamper') {
+        const { message } = S.wireParts(tx);
+        message[message.length - 1] ^= 0x01;
       }
-      if (slot < 0) throw new Error('this wallet is not a signer of the transaction');
-      if (mode === 'tamper') message[message.length - 1] ^= 0x01;
-      tx.set(await sign(message), len + 64 * slot);
-      outputs.push({ signedTransaction: tx });
+      outputs.push({ signedTransaction: await S.signWire(tx, publicKey, sign) });
     }
     return outputs;
   }
@@ -223,20 +163,7 @@ function installStipendTestWallet(config) {
   let keyReadySync = null;
   keyReady.then((k) => { keyReadySync = k; }, () => {});
 
-  // Wallet Standard registration, both orders: announce now, and answer the app's
-  // app-ready event should the app start listening later.
-  class RegisterWalletEvent extends Event {
-    #detail;
-    constructor(callback) {
-      super('wallet-standard:register-wallet', { bubbles: false, cancelable: false, composed: false });
-      this.#detail = callback;
-    }
-    get detail() {
-      return this.#detail;
-    }
-  }
-  const callback = ({ register }) => register(wallet);
-  window.dispatchEvent(new RegisterWalletEvent(callback));
-  window.addEventListener('wallet-standard:app-ready', (event) => callback(event.detail));
+  // Wallet Standard registration, both orders (the page's own handshake, sign.js).
+  S.announceWallet(wallet);
   return wallet;
 }

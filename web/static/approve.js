@@ -22,69 +22,25 @@
   const outcomeEl = $('outcome');
   const retryEl = $('retry');
 
-  // ---- encodings ----------------------------------------------------------
-
-  // base58 encoding and base64 decoding are decode.js's (loaded first: it reads the same bytes).
-  const base58Encode = (bytes) => window.stipendDecode.base58Encode(bytes);
-  const base64Decode = (text) => window.stipendDecode.base64Decode(text);
-
-  function base64Encode(bytes) {
-    let bin = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    }
-    return btoa(bin);
-  }
-
-  function toBytes(v) {
-    if (v instanceof Uint8Array) return v;
-    if (v instanceof ArrayBuffer) return new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    if (Array.isArray(v)) return Uint8Array.from(v);
-    throw new TypeError('wallet returned no bytes');
-  }
-
+  // The signing module (sign.js, loaded first): encodings, the Wallet Standard, the request.
+  const sign = window.stipendSign;
   const short = (a) => (a && a.length > 12 ? a.slice(0, 4) + '…' + a.slice(-4) : a || '');
+
+  // What this page decided when it was made: may it sign, and for which chain.
+  const canSign = main.dataset.phase === 'ready';
+  const chain = main.dataset.chain;
+  const status = main.dataset.status;
 
   // ---- Wallet Standard: the app side --------------------------------------
 
-  const needFeature = data.sign === 'message' ? 'solana:signMessage' : 'solana:signTransaction';
-  const registered = new Set();
-
-  function supports(wallet) {
-    const f = wallet && wallet.features;
-    return !!(f && f['standard:connect'] && f[needFeature]);
-  }
-
-  const api = Object.freeze({
-    register(...wallets) {
-      const added = wallets.filter((w) => w && !registered.has(w));
-      if (!added.length) return function unregister() {};
-      added.forEach((w) => registered.add(w));
-      renderWallets();
-      return function unregister() {
-        added.forEach((w) => registered.delete(w));
-        renderWallets();
-      };
-    },
-  });
-
-  class AppReadyEvent extends Event {
-    #detail;
-    constructor(detail) {
-      super('wallet-standard:app-ready', { bubbles: false, cancelable: false, composed: false });
-      this.#detail = detail;
-    }
-    get detail() {
-      return this.#detail;
-    }
-  }
+  let wallets = () => [];
+  const supports = (wallet) => sign.canSign(wallet, data.sign);
 
   // ---- page state -----------------------------------------------------------
 
   let busy = false;
   let walletsReady = false; // true once wallets had a moment to register
-  let closed = !data.can_sign;
+  let closed = !canSign;
   let lastPayload = null; // what was posted last, for "Try again"
   let confirmTimer = 0;
 
@@ -152,7 +108,7 @@
       emptyEl.hidden = true;
       return;
     }
-    const all = [...registered];
+    const all = wallets();
     const usable = all.filter(supports);
     for (const wallet of usable) {
       const b = document.createElement('button');
@@ -224,17 +180,7 @@
     progress('Waiting for your wallet… approve the request in ' + name + '.', 'signing');
     let payload;
     try {
-      if (data.sign === 'message') {
-        const message = new TextEncoder().encode(data.message);
-        const [out] = await wallet.features['solana:signMessage'].signMessage({ account, message });
-        payload = { signature: base58Encode(toBytes(out.signature)) };
-      } else {
-        const transaction = base64Decode(data.transaction);
-        const [out] = await wallet.features['solana:signTransaction'].signTransaction({
-          account, transaction, chain: data.chain,
-        });
-        payload = { signed_transaction: base64Encode(toBytes(out.signedTransaction)) };
-      }
+      payload = await sign.requestSignature(wallet, account, data, chain);
     } catch (err) {
       console.warn('signing failed', err);
       show('error', 'rejected', 'Not signed',
@@ -414,7 +360,9 @@
     if (!dec) {
       d = { ok: false, steps: [], reason: 'The page could not load its transaction reader.' };
     } else {
-      const ctx = { userWallet: data.user_wallet, names: data.names || {}, mint: data.mint, token: data.symbol };
+      const s = data.summary || {};
+      const names = s.session_key_address ? { [s.session_key_address]: 'the session key' } : {};
+      const ctx = { userWallet: data.user_wallet, names, mint: data.mint, token: s.token || 'USDC' };
       d = data.sign === 'message' ? dec.describeMessage(data.message || '', ctx) : dec.describeTransaction(data.transaction || '', ctx);
     }
     const list = $('decoded-list');
@@ -474,23 +422,10 @@
   if (retryEl) retryEl.addEventListener('click', retry);
   if ($('decline')) $('decline').addEventListener('click', decline);
 
-  if (data.can_sign && walletsEl && !describe()) {
-    data.can_sign = false;
-  }
+  const offered = canSign && walletsEl && describe();
 
-  if (data.can_sign && walletsEl) {
-    window.addEventListener('wallet-standard:register-wallet', (event) => {
-      try {
-        event.detail(api);
-      } catch (err) {
-        console.error('wallet registration failed', err);
-      }
-    });
-    try {
-      window.dispatchEvent(new AppReadyEvent(api));
-    } catch (err) {
-      console.error('wallet-standard:app-ready could not be dispatched', err);
-    }
+  if (offered) {
+    wallets = sign.watchWallets(renderWallets);
     // Wallets usually register at once; give slow ones a moment before saying none is there.
     setTimeout(() => {
       walletsReady = true;
@@ -513,7 +448,7 @@
   }
 
   // A request being processed: look again every few seconds, reload when it is settled.
-  if (data.status === 'processing') {
+  if (status === 'processing') {
     let polls = 0;
     const timer = setInterval(async () => {
       if (++polls > 100) {

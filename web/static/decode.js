@@ -2,58 +2,12 @@
 // that will be signed: the base64 wire transaction, or the message text. Nothing here
 // comes from the service's summary. A transaction holding an instruction this file
 // cannot describe is not described at all: the page then offers nothing to sign.
-// Plain JS, no libraries; sets window.stipendDecode.
+// Plain JS, no libraries; reads its encodings from sign.js; sets window.stipendDecode.
 (function () {
   'use strict';
 
-  const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
-  function base58Encode(bytes) {
-    let zeros = 0;
-    while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
-    const digits = [];
-    for (let i = zeros; i < bytes.length; i++) {
-      let carry = bytes[i];
-      for (let j = 0; j < digits.length; j++) {
-        carry += digits[j] * 256;
-        digits[j] = carry % 58;
-        carry = Math.floor(carry / 58);
-      }
-      while (carry > 0) {
-        digits.push(carry % 58);
-        carry = Math.floor(carry / 58);
-      }
-    }
-    let out = '1'.repeat(zeros);
-    for (let i = digits.length - 1; i >= 0; i--) out += B58[digits[i]];
-    return out;
-  }
-
-  function base58Decode(text) {
-    const bytes = [];
-    for (const ch of text) {
-      let carry = B58.indexOf(ch);
-      if (carry < 0) throw new Error('not base58');
-      for (let j = 0; j < bytes.length; j++) {
-        carry += bytes[j] * 58;
-        bytes[j] = carry & 0xff;
-        carry >>= 8;
-      }
-      while (carry > 0) {
-        bytes.push(carry & 0xff);
-        carry >>= 8;
-      }
-    }
-    for (let i = 0; i < text.length && text[i] === '1'; i++) bytes.push(0);
-    return Uint8Array.from(bytes.reverse());
-  }
-
-  function base64Decode(text) {
-    const bin = atob(text);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
+  // The encodings are the signing module's (sign.js, loaded first).
+  const { base58Encode, base58Decode, base64Decode } = globalThis.stipendSign;
 
   // SHA-256 (FIPS 180-4), synchronous: to check associated token account addresses.
   const K = new Uint32Array([
@@ -330,5 +284,5 @@
       fee: { lamports: '0', text: 'No transaction: signing moves no money and costs no fee.' } };
   }
 
-  window.stipendDecode = Object.freeze({ describeTransaction, describeMessage, formatUnits, sha256, isATA, base58Encode, base64Decode });
+  window.stipendDecode = Object.freeze({ describeTransaction, describeMessage, formatUnits, sha256, isATA });
 })();
