@@ -296,6 +296,8 @@ func TestAssets(t *testing.T) {
 	defer srv.Close()
 	for path, ctype := range map[string]string{
 		"/approve/static/approve.js":  "text/javascript",
+		"/approve/static/sign.js":     "text/javascript",
+		"/approve/static/decode.js":   "text/javascript",
 		"/approve/static/approve.css": "text/css",
 		"/approve/static/icon.svg":    "image/svg+xml",
 	} {
