@@ -11,6 +11,7 @@
 --   'finish'  processing → used, [5] result (JSON)
 --   'rebind'  pending → pending with a new payload [5] (a fresh blockhash)
 --   'cancel'  pending and unexpired → cancelled, [5] reason
+--- uses: core events
 local token, action = ARGV[3], ARGV[4]
 local akey = P .. 'appr:' .. token
 if action == 'create' then

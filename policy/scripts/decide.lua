@@ -14,6 +14,7 @@
 -- ARGV[16] '1' when the service's risk check asks for the owner's approval
 -- ARGV[17] the recent blockhash of the payment transaction (to resolve a crash later)
 -- ARGV[18] SHA-256 (hex) of the device fingerprint presented ('' = none)
+--- uses: core windows events keys
 local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local amount, recipient, pid = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local idem, fp, sig, desc = ARGV[10], ARGV[11], ARGV[12], ARGV[13]

@@ -1,15 +1,22 @@
--- lib.lua is prepended to every script of the ledger. It holds the rules that
--- several scripts share: the clock, expiry, rolling windows, events and audit.
+-- lib.lua holds the rules that several scripts of the ledger share: the
+-- clock, expiry, rolling windows, events and audit. It is cut into sections
+-- ("--- section NAME (needs OTHER ...)"); a script names the sections it uses
+-- in its "--- uses: ..." line, and the loader (scripts.go) puts in front of
+-- the script only those sections and the ones they need, in this file's
+-- order. Every call runs its prelude again (Redis keeps no state between
+-- calls), so a script pays only for what it uses.
 --
 -- Calling convention of every script: ARGV[1] is the key prefix carrying the
 -- hash tag of the user_wallet ("stipend:{<user_wallet>}:"), so every key a
 -- script touches lives in one Redis Cluster slot; ARGV[2] is a clock skew in
 -- milliseconds (zero in production, set by tests to move time forward).
--- Script-specific arguments start at ARGV[3]. Every script answers one JSON
--- string: {"ok":...} or {"error":{"code":..,"message":..,"param":..}}.
+-- Script-specific arguments start at ARGV[3]. A script answers one JSON
+-- string: {"ok":...} or {"error":{"code":..,"message":..,"param":..}}
+-- (decide.lua answers a decision as name/value pairs, see there).
 -- Amounts are integer base units, exact in a Lua number up to 2^53-1; they
 -- travel as decimal strings so no JSON encoder rounds them.
 
+--- section core
 local P = ARGV[1]
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
@@ -37,6 +44,19 @@ local function hgetall(key)
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
+
+-- hmget reads the named fields of a hash into a table (nil if it has none of them).
+local function hmget(key, names)
+  local vals = redis.call('HMGET', key, unpack(names))
+  local h, any = {}, false
+  for i, n in ipairs(names) do
+    if vals[i] then h[n] = vals[i]; any = true end
+  end
+  if not any then return nil end
+  return h
+end
+
+--- section windows (needs core)
 
 -- Rolling windows. Each window sums per-bucket counters; a bucket is counted
 -- whole while any part of it lies inside the window, so a window never
@@ -189,6 +209,8 @@ end
 -- leaves_at is when bucket b stops counting in window w.
 local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
 
+--- section events (needs core)
+
 -- Events: each state change is appended to the user's event stream (for
 -- webhooks) and to the user's hash-chained audit log, in the same script.
 -- An audit entry is a JSON object holding the hash of the entry before it;
@@ -209,6 +231,8 @@ local function emit(event, data)
   redis.call('XADD', P .. 'events', '*', 'event', event, 'data', cjson.encode(data))
   audit(event, data)
 end
+
+--- section views (needs core)
 
 local KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'token', 'mint', 'decimals', 'status',
   'session_key_address', 'pkp_public_key', 'attestation', 'max_amount', 'spent', 'reserved',
@@ -232,6 +256,8 @@ local function session_view(s)
   for f, val in pairs(s) do v[f] = val end
   return v
 end
+
+--- section keys (needs events)
 
 local ACTIVE_STATES = {pending_approval = true, active = true, exhausted = true}
 
@@ -261,17 +287,6 @@ local function expire_session(skey, s, write)
     return true
   end
   return false
-end
-
--- hmget reads the named fields of a hash into a table (nil if it has none of them).
-local function hmget(key, names)
-  local vals = redis.call('HMGET', key, unpack(names))
-  local h, any = {}, false
-  for i, n in ipairs(names) do
-    if vals[i] then h[n] = vals[i]; any = true end
-  end
-  if not any then return nil end
-  return h
 end
 
 -- load_key reads a session key and checks that the agent may see it ('' = owner or operator).
