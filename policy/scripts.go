@@ -145,16 +145,35 @@ type scriptReply struct {
 	Error *Error          `json:"error"`
 }
 
-// run executes one script for a user_wallet: one round trip (EVALSHA, or EVAL
-// when Redis does not know the script yet) and decodes its reply.
-func (s *Store) run(ctx context.Context, name, wallet, routeKey string, args ...any) (json.RawMessage, error) {
+// eval executes one script for a user_wallet: one round trip (EVALSHA, or
+// EVAL when Redis does not know the script yet), its reply as go-redis gives it.
+func (s *Store) eval(ctx context.Context, name, wallet, routeKey string, args ...any) (any, error) {
 	argv := append([]any{s.Prefix(wallet), s.skew}, args...)
-	res, err := scripts[name].Run(ctx, s.rdb, []string{s.Prefix(wallet) + routeKey}, argv...).Text()
+	res, err := scripts[name].Run(ctx, s.rdb, []string{s.Prefix(wallet) + routeKey}, argv...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("policy: script %s: %w", name, err)
 	}
+	return res, nil
+}
+
+// run executes one script that answers JSON and decodes its reply.
+func (s *Store) run(ctx context.Context, name, wallet, routeKey string, args ...any) (json.RawMessage, error) {
+	res, err := s.eval(ctx, name, wallet, routeKey, args...)
+	if err != nil {
+		return nil, err
+	}
+	text, ok := res.(string)
+	if !ok {
+		return nil, fmt.Errorf("policy: script %s: reply is %T, not text", name, res)
+	}
+	return decodeReply(name, text)
+}
+
+// decodeReply decodes a script's JSON answer: what is under "ok", or the
+// *Error under "error".
+func decodeReply(name, text string) (json.RawMessage, error) {
 	var rep scriptReply
-	dec := json.NewDecoder(strings.NewReader(res))
+	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("policy: script %s: bad reply: %w", name, err)
