@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Mode says whether a decision only checks or also reserves.
@@ -76,22 +77,167 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := s.run(ctx, "decide", w, kind+":"+id, string(r.Mode), kind, id, r.AgentID, units(r.Amount),
-		r.Recipient, r.PaymentID, r.IdempotencyKey, r.Fingerprint(), r.Signature, r.Description,
-		boolArg(r.Approved), s.idemTTL.Milliseconds(), boolArg(r.Risky), r.Blockhash, r.DeviceHash)
+	res, err := s.eval(ctx, "decide", w, kind+":"+id, r.args(kind, id)...)
 	if err != nil {
 		return nil, err
 	}
-	var rep decisionReply
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return nil, fmt.Errorf("policy: decide: bad reply: %w", err)
-	}
-	return rep.decision(), nil
+	return decodeDecision(res)
 }
 
-func boolArg(b bool) string {
-	if b {
-		return "1"
+// args are decide.lua's named arguments: name/value pairs, built from the
+// request in one place; an empty value is left out.
+func (r PaymentRequest) args(kind, id string) []any {
+	a := make([]any, 0, 28)
+	add := func(name, value string) {
+		if value != "" {
+			a = append(a, name, value)
+		}
 	}
-	return "0"
+	add("mode", string(r.Mode))
+	add("kind", kind)
+	add("id", id)
+	add("agent", r.AgentID)
+	add("amount", units(r.Amount))
+	add("recipient", r.Recipient)
+	add("device", r.DeviceHash)
+	if r.Approved {
+		add("approved", "1")
+	}
+	if r.Risky {
+		add("risky", "1")
+	}
+	if r.Mode == ModeReserve {
+		add("payment_id", r.PaymentID)
+		if r.IdempotencyKey != "" {
+			add("idempotency_key", r.IdempotencyKey)
+			add("fingerprint", r.Fingerprint())
+		}
+		add("signature", r.Signature)
+		add("description", r.Description)
+		add("blockhash", r.Blockhash)
+	}
+	return a
+}
+
+// decodeDecision turns decide.lua's answer into a Decision: name/value pairs
+// (each check and the payment nested pairs), or fail()'s JSON for a refused
+// argument.
+func decodeDecision(res any) (*Decision, error) {
+	list, ok := res.([]any)
+	if !ok {
+		text, _ := res.(string)
+		if _, err := decodeReply("decide", text); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("policy: decide: reply is %T, not a decision", res)
+	}
+	d := &Decision{}
+	err := eachPair(list, func(name string, v any) error {
+		text, _ := v.(string)
+		switch name {
+		case "allowed":
+			d.Allowed = text == "1"
+		case "approval_required":
+			d.ApprovalRequired = text == "1"
+		case "duplicate":
+			d.Duplicate = text == "1"
+		case "outcome":
+			d.Outcome = Outcome(text)
+		case "max_affordable_now":
+			d.MaxAffordableNow = parseUnits(text)
+		case "next_available_at":
+			t := parseMillis(text)
+			d.NextAvailableAt = &t
+		case "session_key_remaining":
+			a := parseUnits(text)
+			d.SessionKeyRemaining = &a
+		case "session_remaining_today":
+			a := parseUnits(text)
+			d.SessionRemainingToday = &a
+		case "now":
+			d.Now = parseMillis(text)
+		case "mint":
+			d.Mint = text
+		case "sealed_key":
+			d.SealedKey = text
+		case "session_key_address":
+			d.KeyAddress = text
+		case "check":
+			c, err := decodeCheck(v)
+			if err != nil {
+				return err
+			}
+			d.Checks = append(d.Checks, c)
+		case "payment":
+			f := fields{}
+			sub, _ := v.([]any)
+			if err := eachPair(sub, func(n string, x any) error { f[n], _ = x.(string); return nil }); err != nil {
+				return err
+			}
+			d.Payment = f.payment()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy: decide: bad reply: %w", err)
+	}
+	return d, nil
+}
+
+func decodeCheck(v any) (Check, error) {
+	var c Check
+	list, _ := v.([]any)
+	err := eachPair(list, func(name string, x any) error {
+		text, _ := x.(string)
+		switch name {
+		case "code":
+			c.Code = Code(text)
+		case "param":
+			c.Param = text
+		case "message":
+			c.Message = text
+		case "window":
+			c.Window = text
+		case "limit":
+			c.Limit = parseUnits(text)
+		case "used":
+			c.Used = parseUnits(text)
+		case "remaining":
+			c.Remaining = parseUnits(text)
+		case "resets_at":
+			c.ResetsAt = parseMillis(text)
+		}
+		return nil
+	})
+	return c, err
+}
+
+// eachPair calls fn for every name/value pair of a script's list answer.
+func eachPair(list []any, fn func(name string, value any) error) error {
+	if len(list)%2 != 0 {
+		return fmt.Errorf("%d items, not name/value pairs", len(list))
+	}
+	for i := 0; i < len(list); i += 2 {
+		name, ok := list[i].(string)
+		if !ok {
+			return fmt.Errorf("item %d is %T, not a name", i, list[i])
+		}
+		if err := fn(name, list[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseUnits(s string) Amount {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return Amount(n)
+}
+
+func parseMillis(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
 }

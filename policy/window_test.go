@@ -216,3 +216,38 @@ func TestWindowsWithoutTotals(t *testing.T) {
 		}
 	})
 }
+
+// TestWindowHashTTL: a session's window hash gets its time to live when it is
+// written first and again when a new month bucket (8 h) starts, not on every
+// payment; renewed so, it outlives every bucket that still counts.
+func TestWindowHashTTL(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		k, sess := f.linked(1000*usdc, policy.Limits{PerDay: 100 * usdc})
+		wk := s.Events().Key(f.wallet, "as:"+sess.ID+":w")
+		month := 30*24*time.Hour + 2*8*time.Hour
+		ttl := func() time.Duration {
+			t.Helper()
+			d, err := s.Redis().PTTL(ctx, wk).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		f.pay(s, k.ID, usdc)
+		if d := ttl(); d < month-time.Minute || d > month {
+			t.Fatalf("a new window hash lives %v, want %v", d, month)
+		}
+		if err := s.Redis().PExpire(ctx, wk, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.pay(s, k.ID, usdc) // the same month bucket: the TTL stays
+		if d := ttl(); d > time.Hour {
+			t.Fatalf("a payment in the same month bucket renewed the TTL: %v", d)
+		}
+		f.pay(s.WithClockSkew(8*time.Hour+time.Minute), k.ID, usdc) // a new month bucket
+		if d := ttl(); d < month-time.Minute {
+			t.Fatalf("a new month bucket did not renew the TTL: %v", d)
+		}
+	})
+}

@@ -138,3 +138,10 @@ func (s *Store) PaymentByIdempotencyKey(ctx context.Context, keyID, idem string)
 	}
 	return s.GetPayment(ctx, w, pid)
 }
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

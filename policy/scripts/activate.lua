@@ -1,6 +1,7 @@
 -- activate.lua: the owner's funding transfer is confirmed on chain; the key turns active.
 -- ARGV[3] session_key_id  [4] funding transaction signature  [5] funded amount (base units)
 -- [6] '1' to check only (may this key still be funded with this amount?), changing nothing
+--- uses: core events views keys
 local id, sig, funded, dry = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
 local k, kkey = load_key(id, '')
 if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end

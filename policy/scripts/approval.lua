@@ -13,6 +13,7 @@
 --   'cancel'  pending and unexpired → cancelled, [5] reason
 --   'get'     the record only, changing nothing
 -- Every action answers {approval = <the record after it>}.
+--- uses: core events
 local token, action = ARGV[3], ARGV[4]
 local akey = P .. 'appr:' .. token
 if action == 'create' then

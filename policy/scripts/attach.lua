@@ -11,6 +11,7 @@
 --   'abandon' [5] cutoff (ms): a reservation made before it and still without
 --             a transaction is marked abandoned ('-'); answers abandoned = true
 --             once it is (the caller then releases it)
+--- uses: core payments
 local pid, action = ARGV[3], ARGV[4]
 local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end

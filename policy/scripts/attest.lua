@@ -3,6 +3,7 @@
 -- brings its own attestation), so a stored attestation never states old ones.
 -- ARGV[3] session_key_id  [4] attestation (base58 signature)  [5] max_amount it states (base units)
 -- [6] linked_session_id it states ('' = none)
+--- uses: core events views keys
 local id, att, max, sid = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local k, kkey = load_key(id, '')
 if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end

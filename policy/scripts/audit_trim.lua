@@ -4,6 +4,7 @@
 -- sequence and hash of the last entry removed, so the chain in Redis goes on
 -- from the sink's.
 -- ARGV[3] how many entries  [4] the seq of the last one  [5] its hash
+--- uses: core
 local n, seq, hash = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local last = redis.call('LINDEX', P .. 'audit', n - 1)
 if not last or redis.sha1hex(last) ~= hash then

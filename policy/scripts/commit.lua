@@ -3,6 +3,7 @@
 -- duplicate = '1'). The reply carries what remains on the key (key_remaining).
 -- A settled payment stays in Redis for the idempotency window, then leaves.
 -- ARGV[3] payment_id  [4] how long a settled payment is kept (ms)
+--- uses: core payments events views
 local pid, keep = ARGV[3], ARGV[4]
 local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end

@@ -3,6 +3,7 @@
 -- [9] session_key_address  [10] pkp_public_key  [11] attestation  [12] sealed secret
 -- [13] max_amount (base units)  [14] expires_at (ms)
 -- [15] SHA-256 (hex) of the device fingerprint the key is bound to ('' = not bound)
+--- uses: core events views
 local id = ARGV[3]
 local kkey = P .. 'sk:' .. id
 if redis.call('EXISTS', kkey) == 1 then return fail('conflict', 'session key ' .. id .. ' already exists', 'session_key_id') end

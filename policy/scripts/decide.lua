@@ -4,32 +4,45 @@
 -- now and when the requested amount would pass, and in 'reserve' mode holds
 -- the amount against the key's balance and every session window at once.
 --
--- ARGV[3] mode 'check'|'reserve'   ARGV[4] kind 'sk' (session key) | 'as' (agent session)
--- ARGV[5] id                       ARGV[6] agent ('' = owner/operator)
--- ARGV[7] amount (base units)      ARGV[8] recipient
--- ARGV[9] payment_id               ARGV[10] idempotency_key ('' = none)
--- ARGV[11] fingerprint of the arguments (for idempotency conflicts)
--- ARGV[12] transaction signature    ARGV[13] description
--- ARGV[14] '1' when the owner approved this payment_id   ARGV[15] idempotency TTL (ms; unused: a
---   payment, which its idempotency key finds, is kept for it once settled)
--- ARGV[16] '1' when the service's risk check asks for the owner's approval
--- ARGV[17] the recent blockhash of the payment transaction (to resolve a crash later)
--- ARGV[18] SHA-256 (hex) of the device fingerprint presented ('' = none)
-local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local amount, recipient, pid = tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local idem, fp, sig, desc = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
-local approved, idem_ttl, risky = ARGV[14] == '1', tonumber(ARGV[15]), ARGV[16] == '1'
+-- Arguments are name/value pairs from ARGV[3] on (decide.go's decideArgs; an
+-- empty value is left out):
+--   mode 'check'|'reserve'   kind 'sk' (session key) | 'as' (agent session)   id
+--   agent ('' = owner/operator)   amount (base units)   recipient
+--   payment_id   idempotency_key   fingerprint (of the arguments, for idempotency conflicts)
+--   signature (of the payment transaction)   description   blockhash (its recent blockhash)
+--   approved '1' when the owner approved this payment_id
+--   risky '1' when the service's risk check asks for the owner's approval
+--   device SHA-256 (hex) of the device fingerprint presented
+--
+-- The answer of a decision is a flat list of name/value pairs (no JSON to
+-- encode here or decode in Go): each 'check' and the 'payment' are nested
+-- lists of name/value pairs. A refused argument answers fail()'s JSON.
+--- uses: core payments windows events keys
+local a = {}
+for i = 3, #ARGV, 2 do a[ARGV[i]] = ARGV[i + 1] end
+local mode, kind, id, agent = a.mode, a.kind, a.id, a.agent or ''
+local amount, recipient, pid = tonumber(a.amount), a.recipient or '', a.payment_id or ''
+local idem, fp, sig, desc = a.idempotency_key or '', a.fingerprint or '', a.signature or '', a.description or ''
+local approved, risky = a.approved == '1', a.risky == '1'
 local write = mode == 'reserve'
-local blockhash = ARGV[17] or ''
-local device = ARGV[18] or ''
+local blockhash = a.blockhash or ''
+local device = a.device or ''
 
--- The fields of a key record the decision reads (session_key_id first: it is never empty).
-local DECIDE_KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'status', 'expires_at', 'max_amount',
-  'spent', 'reserved', 'linked_session_id', 'device_hash', 'mint'}
+local out = {} -- the answer's name/value pairs
+local function put(name, value) out[#out + 1] = name; out[#out + 1] = value end
+
 local k, kkey, s, skey
 if kind == 'sk' then
-  k, kkey = load_key(id, agent, DECIDE_KEY_FIELDS)
+  -- Only the fields the decision reads; a reservation also takes what the
+  -- service needs to sign (the sealed secret and the key's address).
+  local names = {'agent_id', 'status', 'expires_at', 'max_amount', 'spent', 'reserved', 'linked_session_id',
+    'device_hash', 'mint'}
+  if write then
+    names[#names + 1] = 'user_wallet'; names[#names + 1] = 'sealed_key'; names[#names + 1] = 'session_key_address'
+  end
+  k, kkey = load_key(id, agent, names)
   if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
+  k.session_key_id = id
   -- A key bound to a device pays only for that device (the owner's own approval aside);
   -- a check (can_afford) compares only when a fingerprint is presented.
   local bound = k.device_hash or ''
@@ -38,14 +51,22 @@ if kind == 'sk' then
       or 'device_fingerprint does not match the device this session key is bound to', 'device_fingerprint')
   end
   expire_key(kkey, k, write)
+end
+local snames = {'agent_id', 'status', 'expires_at', 'has_recipients', 'per_transaction', 'per_day', 'per_week',
+  'per_month', 'approval_above', 'mint'}
+if write then snames[#snames + 1] = 'user_wallet' end
+if k then
   if (k.linked_session_id or '') ~= '' then
-    s, skey = load_session(k.linked_session_id, '')
+    s, skey = load_session(k.linked_session_id, '', snames)
+    if s then s.session_id = k.linked_session_id end
   end
 else
-  s, skey = load_session(id, agent)
+  s, skey = load_session(id, agent, snames)
   if not s then return fail('not_found', 'no session ' .. id, 'session_id') end
+  s.session_id = id
 end
 if s then expire_session(skey, s, write) end
+local mint = (k or s).mint or ''
 
 -- An idempotency key leads to its payment's slot (idem_slot): a payment there
 -- is this key's, replayed; with other arguments it is a conflict. Keys used
@@ -77,14 +98,14 @@ if write and idem ~= '' then
   end
   if p then
     p.legacy = nil
-    local dup = {allowed = true, outcome = p.status, duplicate = true, payment = p, mint = (k or s or {}).mint}
+    put('allowed', '1'); put('outcome', p.status); put('duplicate', '1'); put('payment', flatten(p)); put('mint', mint)
     if k then
       -- What is left on the key now, for the replay's answer.
       local rem = num(k.max_amount) - num(k.spent) - num(k.reserved)
       if rem < 0 or k.status == 'revoked' or k.status == 'expired' then rem = 0 end
-      dup.session_key_remaining = fmt(rem)
+      put('session_key_remaining', fmt(rem))
     end
-    return reply({ok = dup})
+    return out
   end
   if not approved and string.sub(pid, 5, 20) ~= islot then
     return fail('invalid_argument', 'payment_id ' .. pid .. ' is not the one of idempotency_key ' .. idem, 'payment_id')
@@ -102,23 +123,24 @@ if approved then
   end
 end
 
-local checks = {}
+local checks = {} -- every failing check: {code, param, message, and more pairs}
 local maxnow = MAX_UNITS
 local next_at, never = 0, false
 local key_remaining, today_remaining
-local function add(c) checks[#checks + 1] = c end
 local function cap(n) if n < 0 then n = 0 end if n < maxnow then maxnow = n end end
 
 if k then
   local st = k.status
   if st == 'pending_approval' then
-    add({code = 'not_active', param = 'session_key_id', message = 'session key is waiting for the owner to approve its funding'})
+    checks[#checks + 1] = {'code', 'not_active', 'param', 'session_key_id', 'message',
+      'session key is waiting for the owner to approve its funding'}
     never = true; cap(0)
   elseif st == 'expired' then
-    add({code = 'expired', param = 'session_key_id', message = 'session key expired', resets_at = k.expires_at})
+    checks[#checks + 1] = {'code', 'expired', 'param', 'session_key_id', 'message', 'session key expired',
+      'resets_at', k.expires_at or ''}
     never = true; cap(0)
   elseif st == 'revoked' then
-    add({code = 'revoked', param = 'session_key_id', message = 'session key was revoked'})
+    checks[#checks + 1] = {'code', 'revoked', 'param', 'session_key_id', 'message', 'session key was revoked'}
     never = true; cap(0)
   end
   local max, used = num(k.max_amount), num(k.spent) + num(k.reserved)
@@ -126,8 +148,8 @@ if k then
   if rem < 0 then rem = 0 end
   key_remaining = rem
   if amount > rem then
-    add({code = 'insufficient_funds', param = 'amount', message = 'session key balance is too low',
-      limit = fmt(max), used = fmt(used), remaining = fmt(rem)})
+    checks[#checks + 1] = {'code', 'insufficient_funds', 'param', 'amount', 'message', 'session key balance is too low',
+      'limit', fmt(max), 'used', fmt(used), 'remaining', fmt(rem)}
     never = true
   end
   cap(rem)
@@ -137,23 +159,25 @@ local state
 if s then
   if s.status ~= 'active' then
     local code = s.status == 'revoked' and 'revoked' or 'expired'
-    add({code = code, param = 'session_id', message = 'linked session is ' .. s.status, resets_at = s.expires_at})
+    checks[#checks + 1] = {'code', code, 'param', 'session_id', 'message', 'linked session is ' .. s.status,
+      'resets_at', s.expires_at or ''}
     never = true; cap(0)
   end
   if num(s.has_recipients) == 1 and redis.call('SISMEMBER', skey .. ':recipients', recipient) == 0 then
-    add({code = 'recipient_not_allowed', param = 'recipient', message = 'recipient is not on the session allow-list'})
+    checks[#checks + 1] = {'code', 'recipient_not_allowed', 'param', 'recipient', 'message',
+      'recipient is not on the session allow-list'}
     never = true; cap(0)
   end
   local per_tx = num(s.per_transaction)
   if per_tx > 0 then
     if amount > per_tx then
-      add({code = 'per_transaction_limit', param = 'amount', message = 'amount is over the per-transaction limit',
-        limit = fmt(per_tx), used = '0', remaining = fmt(per_tx)})
+      checks[#checks + 1] = {'code', 'per_transaction_limit', 'param', 'amount', 'message',
+        'amount is over the per-transaction limit', 'limit', fmt(per_tx), 'used', '0', 'remaining', fmt(per_tx)}
       never = true
     end
     cap(per_tx)
   end
-  state = windows_state(s.session_id)
+  state = windows_state(s.session_id, write)
   for _, w in ipairs(WINDOWS) do
     local limit = num(s[w.field])
     local used = state[w.name].used
@@ -164,10 +188,10 @@ if s then
       if amount > rem then
         -- Only a failing window reads its buckets, to say when it resets.
         local buckets = window_buckets(s.session_id, w, state[w.name])
-        local c = {code = w.code, param = 'amount', message = 'amount is over the ' .. w.adj .. ' limit',
-          limit = fmt(limit), used = fmt(used), remaining = fmt(rem), window = w.name}
-        if #buckets > 0 then c.resets_at = fmt(leaves_at(w, buckets[1][1])) end
-        add(c)
+        local c = {'code', w.code, 'param', 'amount', 'message', 'amount is over the ' .. w.adj .. ' limit',
+          'limit', fmt(limit), 'used', fmt(used), 'remaining', fmt(rem), 'window', w.name}
+        if #buckets > 0 then c[#c + 1] = 'resets_at'; c[#c + 1] = fmt(leaves_at(w, buckets[1][1])) end
+        checks[#checks + 1] = c
         if amount > limit then
           never = true
         else
@@ -193,26 +217,27 @@ local allowed = #checks == 0
 local needs_approval = allowed and not approved and
   (kind == 'as' or risky or (s ~= nil and num(s.approval_above) > 0 and amount > num(s.approval_above)))
 
-local out = {allowed = allowed, approval_required = needs_approval, max_affordable_now = fmt(maxnow),
-  effective_limit = fmt(maxnow)}
-if #checks > 0 then out.checks = checks end
-if not allowed and not never then out.next_available_at = fmt(next_at) end
-if key_remaining then out.session_key_remaining = fmt(key_remaining) end
-if today_remaining then out.session_remaining_today = fmt(today_remaining) end
-out.now = fmt(NOW)
+put('allowed', allowed and '1' or '0')
+if needs_approval then put('approval_required', '1') end
+put('max_affordable_now', fmt(maxnow))
+for _, c in ipairs(checks) do put('check', c) end
+if not allowed and not never then put('next_available_at', fmt(next_at)) end
+if key_remaining then put('session_key_remaining', fmt(key_remaining)) end
+if today_remaining then put('session_remaining_today', fmt(today_remaining)) end
+put('now', fmt(NOW))
 -- The token the amounts are in: the key's mint (a session's for a session payment).
-out.mint = (k or s or {}).mint
+put('mint', mint)
 
 if not write then
-  out.outcome = allowed and (needs_approval and 'approval_required' or 'allowed') or 'refused'
-  return reply({ok = out})
+  put('outcome', allowed and (needs_approval and 'approval_required' or 'allowed') or 'refused')
+  return out
 end
 
 local owner = k or s
 if not allowed then
-  out.outcome = 'refused'
+  put('outcome', 'refused')
   local codes = {}
-  for i, c in ipairs(checks) do codes[i] = c.code end
+  for i, c in ipairs(checks) do codes[i] = c[2] end
   if k then
     redis.call('HINCRBY', kkey, 'refusals', 1)
     redis.call('HSET', kkey, 'last_refusal', fmt(NOW))
@@ -220,7 +245,7 @@ if not allowed then
   end
   audit('payment.refused', {kind = kind, id = id, agent_id = owner.agent_id, amount = fmt(amount),
     recipient = recipient, codes = table.concat(codes, ',')})
-  return reply({ok = out})
+  return out
 end
 
 if not prior and redis.call('EXISTS', pay_key(pid)) == 1 then
@@ -237,9 +262,9 @@ if needs_approval then
   pay_put(pid, pay)
   emit('payment.approval_required', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
     agent_id = owner.agent_id, user_wallet = owner.user_wallet, amount = fmt(amount), recipient = recipient})
-  out.outcome = 'approval_required'
-  out.payment = pay
-  return reply({ok = out})
+  put('outcome', 'approval_required')
+  put('payment', flatten(pay))
+  return out
 end
 
 pay.status = 'reserved'
@@ -262,11 +287,8 @@ if k then
 end
 audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
   amount = fmt(amount), recipient = recipient, signature = sig})
-out.outcome = 'reserved'
-out.payment = pay
+put('outcome', 'reserved')
+put('payment', flatten(pay))
 -- The service signs after the decision: it needs the key's sealed secret.
-if k then
-  local sk = redis.call('HMGET', kkey, 'sealed_key', 'session_key_address')
-  out.sealed_key, out.session_key_address = sk[1] or '', sk[2] or ''
-end
-return reply({ok = out})
+if k then put('sealed_key', k.sealed_key or ''); put('session_key_address', k.session_key_address or '') end
+return out

@@ -2,6 +2,7 @@
 -- view), with the linked session's window usage.
 -- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)  [6] recipient (optional)
 -- [7] '1' to include the key's sealed secret (for the service about to sign a payment)
+--- uses: core windows views keys
 local kind, id, agent, recipient, sealed = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or '', ARGV[7] == '1'
 local out = {}
 local s, skey

@@ -1,22 +1,30 @@
--- lib.lua is prepended to every script of the ledger. It holds the rules that
--- several scripts share: the clock, expiry, rolling windows, events and audit.
+-- lib.lua holds the rules that several scripts of the ledger share: the
+-- clock, expiry, rolling windows, events and audit. It is cut into sections
+-- ("--- section NAME (needs OTHER ...)"); a script names the sections it uses
+-- in its "--- uses: ..." line, and the loader (scripts.go) puts in front of
+-- the script only those sections and the ones they need, in this file's
+-- order. Every call runs its prelude again (Redis keeps no state between
+-- calls), so a script pays only for what it uses.
 --
 -- Calling convention of every script: ARGV[1] is the key prefix carrying the
 -- hash tag of the user_wallet ("stipend:{<user_wallet>}:"), so every key a
 -- script touches lives in one Redis Cluster slot; ARGV[2] is a clock skew in
 -- milliseconds (zero in production, set by tests to move time forward).
--- Script-specific arguments start at ARGV[3]. Every script answers one JSON
--- string: {"ok":...} or {"error":{"code":..,"message":..,"param":..}}.
+-- Script-specific arguments start at ARGV[3]. A script answers one JSON
+-- string: {"ok":...} or {"error":{"code":..,"message":..,"param":..}}
+-- (decide.lua answers a decision as name/value pairs, see there).
 -- Amounts are integer base units, exact in a Lua number up to 2^53-1; they
 -- travel as decimal strings so no JSON encoder rounds them.
 
+--- section core
 local P = ARGV[1]
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
 local MAX_UNITS = 9007199254740991
-local S = '%.0f'
 
-local function fmt(n) return string.format(S, n) end
+-- fmt writes an integer (an amount, a time in ms) in full. '%d' formats it as
+-- a C long: exact for every integer here, and cheaper than '%.0f'.
+local function fmt(n) return string.format('%d', n) end
 local function num(v) if v == nil or v == false or v == '' then return 0 end return tonumber(v) end
 
 local function reply(tbl) return cjson.encode(tbl) end
@@ -37,6 +45,19 @@ local function hgetall(key)
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
+
+-- hmget reads the named fields of a hash into a table (nil if it has none of them).
+local function hmget(key, names)
+  local vals = redis.call('HMGET', key, unpack(names))
+  local h, any = {}, false
+  for i, n in ipairs(names) do
+    if vals[i] then h[n] = vals[i]; any = true end
+  end
+  if not any then return nil end
+  return h
+end
+
+--- section windows (needs core)
 
 -- Rolling windows. Each window sums per-bucket counters; a bucket is counted
 -- whole while any part of it lies inside the window, so a window never
@@ -89,23 +110,31 @@ end
 
 -- windows_state reads every window of a session: for each, the amount used
 -- now, the bounds of its live buckets, and the retired bucket fields to
--- delete. It changes nothing; windows_add persists what it found.
-local function windows_state(sid)
+-- delete. It changes nothing; windows_add persists what it found. With adding
+-- (a reservation follows) the same read takes each window's current bucket,
+-- so that windows_add writes everything in one HSET.
+local function windows_state(sid, adding)
   local wk = window_key(sid)
-  local f = redis.call('HMGET', wk, unpack(TOTAL_FIELDS))
+  local names = TOTAL_FIELDS
+  if adding then
+    names = {unpack(TOTAL_FIELDS)}
+    for _, w in ipairs(WINDOWS) do names[#names + 1] = bucket_field(w, math.floor(NOW / w.bucket)) end
+  end
+  local f = redis.call('HMGET', wk, unpack(names))
   local out, missing = {}, false
-  local names, owner = {}, {} -- the fields of every bucket to retire, in one HMGET
+  local retire, owner = {}, {} -- the fields of every bucket to retire, in one HMGET
   for i, w in ipairs(WINDOWS) do
     local st = {bmin = math.floor((NOW - w.len) / w.bucket), dead = {}}
     out[w.name] = st
+    if adding then st.b, st.cur = math.floor(NOW / w.bucket), num(f[#TOTAL_FIELDS + i]) end
     local lo = f[3 * i - 1]
     if lo then
       st.used, st.lo, st.hi = tonumber(f[3 * i - 2]), tonumber(lo), tonumber(f[3 * i])
       local stop = st.bmin
       if stop > st.hi + 1 then stop = st.hi + 1 end
       for b = st.lo, stop - 1 do
-        names[#names + 1] = bucket_field(w, b)
-        owner[#names] = st
+        retire[#retire + 1] = bucket_field(w, b)
+        owner[#retire] = st
       end
       if st.bmin > st.lo then st.lo = st.bmin end
     else
@@ -114,13 +143,14 @@ local function windows_state(sid)
   end
   if missing then
     windows_rebuild(wk, out)
-  elseif #names > 0 then
-    local vals = redis.call('HMGET', wk, unpack(names))
-    for j = 1, #names do
+    out.renew = true
+  elseif #retire > 0 then
+    local vals = redis.call('HMGET', wk, unpack(retire))
+    for j = 1, #retire do
       if vals[j] then
         local st = owner[j]
         st.used = st.used - tonumber(vals[j])
-        st.dead[#st.dead + 1] = names[j]
+        st.dead[#st.dead + 1] = retire[j]
       end
     end
   end
@@ -145,16 +175,23 @@ local function window_buckets(sid, w, st)
 end
 
 -- windows_add counts amount in every window's current bucket and persists the
--- totals and retirements windows_state found.
+-- totals and retirements windows_state(sid, true) found, in one HSET. The
+-- hash's time to live is renewed when it is new or a new month bucket starts
+-- (at most every 8 h): it then outlives by at least 8 h every bucket written
+-- since, so it never expires while a bucket still counts.
 local function windows_add(sid, state, amount)
   local wk = window_key(sid)
   local sets, dead, at = {}, {}, {}
+  local renew = state.renew
   for _, w in ipairs(WINDOWS) do
     local st = state[w.name]
-    local b = math.floor(NOW / w.bucket)
-    redis.call('HINCRBY', wk, bucket_field(w, b), fmt(amount))
+    local b = st.b
+    sets[#sets + 1] = bucket_field(w, b); sets[#sets + 1] = fmt(st.cur + amount)
     st.used = st.used + amount
-    if b > st.hi then st.hi = b end
+    if b > st.hi then
+      st.hi = b
+      if w.name == 'month' then renew = true end
+    end
     if b < st.lo then st.lo = b end -- only when the clock went back
     sets[#sets + 1] = w.name .. ':t'; sets[#sets + 1] = fmt(st.used)
     sets[#sets + 1] = w.name .. ':lo'; sets[#sets + 1] = fmt(st.lo)
@@ -162,10 +199,10 @@ local function windows_add(sid, state, amount)
     for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
     at[w.name] = fmt(b)
   end
-  sets[#sets + 1] = 'hashtable'; sets[#sets + 1] = WINDOW_HASHTABLE
+  if renew then sets[#sets + 1] = 'hashtable'; sets[#sets + 1] = WINDOW_HASHTABLE end
   redis.call('HSET', wk, unpack(sets))
   if #dead > 0 then redis.call('HDEL', wk, unpack(dead)) end
-  redis.call('PEXPIRE', wk, fmt(WINDOW_TTL))
+  if renew then redis.call('PEXPIRE', wk, fmt(WINDOW_TTL)) end
   return at
 end
 
@@ -188,6 +225,8 @@ end
 
 -- leaves_at is when bucket b stops counting in window w.
 local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
+
+--- section events (needs core)
 
 -- Events: each state change is appended to the user's hash-chained audit log
 -- and, while webhooks read them, to the user's event stream, in the same script.
@@ -214,6 +253,8 @@ local function emit(event, data)
   end
   audit(event, data)
 end
+
+--- section payments (needs core)
 
 -- Payments. A payment is one string, not a hash: its fields in the fixed
 -- order of PAY_FIELDS, each written '<length>:<bytes>', trailing empty ones
@@ -291,6 +332,8 @@ local function pay_settled(p)
   p.blockhash, p.b_day, p.b_week, p.b_month, p.fingerprint = nil, nil, nil, nil, nil
 end
 
+--- section views (needs core)
+
 local KEY_FIELDS = {'session_key_id', 'agent_id', 'user_wallet', 'token', 'mint', 'decimals', 'status',
   'session_key_address', 'pkp_public_key', 'attestation', 'max_amount', 'spent', 'reserved',
   'transaction_count', 'created_at', 'expires_at', 'activated_at', 'last_activity', 'linked_session_id',
@@ -313,6 +356,8 @@ local function session_view(s)
   for f, val in pairs(s) do v[f] = val end
   return v
 end
+
+--- section keys (needs events)
 
 local ACTIVE_STATES = {pending_approval = true, active = true, exhausted = true}
 
@@ -344,17 +389,6 @@ local function expire_session(skey, s, write)
   return false
 end
 
--- hmget reads the named fields of a hash into a table (nil if it has none of them).
-local function hmget(key, names)
-  local vals = redis.call('HMGET', key, unpack(names))
-  local h, any = {}, false
-  for i, n in ipairs(names) do
-    if vals[i] then h[n] = vals[i]; any = true end
-  end
-  if not any then return nil end
-  return h
-end
-
 -- load_key reads a session key and checks that the agent may see it ('' = owner or operator).
 -- With names, only those fields are read (a hot path skips the sealed secret and the attestation).
 local function load_key(id, agent, names)
@@ -365,9 +399,10 @@ local function load_key(id, agent, names)
   return k, kkey
 end
 
-local function load_session(id, agent)
+local function load_session(id, agent, names)
   local skey = P .. 'as:' .. id
-  local s = hgetall(skey)
+  local s
+  if names then s = hmget(skey, names) else s = hgetall(skey) end
   if not s or (agent ~= '' and s.agent_id ~= agent) then return nil, skey end
   return s, skey
 end

@@ -1,6 +1,7 @@
 -- link.lua: links a session key to a session; from now on a payment must pass both.
 -- Linking only ever tightens what the agent may spend, so the agent may do it.
 -- ARGV[3] session_key_id  [4] session_id  [5] agent ('' = owner/operator)
+--- uses: core events views keys
 local kid, sid, agent = ARGV[3], ARGV[4], ARGV[5]
 local k, kkey = load_key(kid, agent)
 if not k then return fail('not_found', 'no session key ' .. kid, 'session_key_id') end

@@ -2,6 +2,7 @@
 -- lapsed); what it held returns to the key's balance and the session's windows.
 -- A settled payment stays in Redis for the idempotency window, then leaves.
 -- ARGV[3] payment_id  [4] reason  [5] how long a settled payment is kept (ms)
+--- uses: core payments windows events keys
 local pid, reason, keep = ARGV[3], ARGV[4], ARGV[5]
 local p = pay_get(pid)
 if not p then return fail('not_found', 'no payment ' .. pid, 'payment_id') end

@@ -1,5 +1,6 @@
 -- revoke.lua: the key stops paying at once and for good.
 -- ARGV[3] session_key_id  [4] agent ('' = owner/operator)  [5] reason
+--- uses: core events views keys
 local id, agent, reason = ARGV[3], ARGV[4], ARGV[5]
 local k, kkey = load_key(id, agent)
 if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end

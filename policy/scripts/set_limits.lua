@@ -2,6 +2,7 @@
 -- ARGV[3] session_id  [4] agent (must be '')  [5] max_per_transaction  [6] max_per_day
 -- [7] max_per_week  [8] max_per_month  [9] require_approval_above
 -- [10] on whose word: 'owner' (a signed approval; the default) or 'operator_forced'
+--- uses: core events keys
 local sid, agent, by = ARGV[3], ARGV[4], ARGV[10] or ''
 if by == '' then by = 'owner' end
 if by ~= 'owner' and by ~= 'operator_forced' then return fail('invalid_argument', 'unknown authority ' .. by, 'by') end

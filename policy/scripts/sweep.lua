@@ -11,6 +11,7 @@
 --   'forget' [5] grace (ms): delete the sealed secret once zero was confirmed
 --            at least grace ago and no sweep is pending; answers deleted
 --   'get'    the sweep state only
+--- uses: core events keys
 local id, action = ARGV[3], ARGV[4]
 local kkey = P .. 'sk:' .. id
 local k = hgetall(kkey)

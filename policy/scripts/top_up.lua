@@ -3,6 +3,7 @@
 -- the second call changes nothing and answers duplicate = true.
 -- ARGV[3] session_key_id  [4] amount (base units)  [5] funding transaction signature
 -- [6] '1' to check only (may this key take a top-up of this amount?), changing nothing
+--- uses: core events views keys
 local id, amount, sig, dry = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6] == '1'
 local k, kkey = load_key(id, '')
 if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end

@@ -2,6 +2,7 @@
 -- owner (through a signed approval) or the operator may do it.
 -- ARGV[3] session_key_id  [4] agent (must be '')  [5] on whose word: 'owner' (a signed
 -- approval; the default) or 'operator_forced' (the operator overrode the owner)
+--- uses: core events views keys
 local kid, agent, by = ARGV[3], ARGV[4], ARGV[5] or ''
 if by == '' then by = 'owner' end
 if by ~= 'owner' and by ~= 'operator_forced' then return fail('invalid_argument', 'unknown authority ' .. by, 'by') end
