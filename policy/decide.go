@@ -132,6 +132,7 @@ func decodeDecision(res any) (*Decision, error) {
 		return nil, fmt.Errorf("policy: decide: reply is %T, not a decision", res)
 	}
 	d := &Decision{}
+	var num numbers
 	err := eachPair(list, func(name string, v any) error {
 		text, _ := v.(string)
 		switch name {
@@ -144,18 +145,18 @@ func decodeDecision(res any) (*Decision, error) {
 		case "outcome":
 			d.Outcome = Outcome(text)
 		case "max_affordable_now":
-			d.MaxAffordableNow = parseUnits(text)
+			d.MaxAffordableNow = num.units(text)
 		case "next_available_at":
-			t := parseMillis(text)
+			t := num.millis(text)
 			d.NextAvailableAt = &t
 		case "session_key_remaining":
-			a := parseUnits(text)
+			a := num.units(text)
 			d.SessionKeyRemaining = &a
 		case "session_remaining_today":
-			a := parseUnits(text)
+			a := num.units(text)
 			d.SessionRemainingToday = &a
 		case "now":
-			d.Now = parseMillis(text)
+			d.Now = num.millis(text)
 		case "mint":
 			d.Mint = text
 		case "sealed_key":
@@ -163,7 +164,7 @@ func decodeDecision(res any) (*Decision, error) {
 		case "session_key_address":
 			d.KeyAddress = text
 		case "check":
-			c, err := decodeCheck(v)
+			c, err := decodeCheck(v, &num)
 			if err != nil {
 				return err
 			}
@@ -178,13 +179,16 @@ func decodeDecision(res any) (*Decision, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = num.err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("policy: decide: bad reply: %w", err)
 	}
 	return d, nil
 }
 
-func decodeCheck(v any) (Check, error) {
+func decodeCheck(v any, num *numbers) (Check, error) {
 	var c Check
 	list, _ := v.([]any)
 	err := eachPair(list, func(name string, x any) error {
@@ -199,13 +203,13 @@ func decodeCheck(v any) (Check, error) {
 		case "window":
 			c.Window = text
 		case "limit":
-			c.Limit = parseUnits(text)
+			c.Limit = num.units(text)
 		case "used":
-			c.Used = parseUnits(text)
+			c.Used = num.units(text)
 		case "remaining":
-			c.Remaining = parseUnits(text)
+			c.Remaining = num.units(text)
 		case "resets_at":
-			c.ResetsAt = parseMillis(text)
+			c.ResetsAt = num.millis(text)
 		}
 		return nil
 	})
@@ -229,13 +233,26 @@ func eachPair(list []any, fn func(name string, value any) error) error {
 	return nil
 }
 
-func parseUnits(s string) Amount {
-	n, _ := strconv.ParseInt(s, 10, 64)
-	return Amount(n)
+// numbers reads the integers of a script's answer; the first text that is
+// not one (an empty text is zero) is kept in err, so a corrupt reply is an
+// error rather than an amount of zero.
+type numbers struct{ err error }
+
+func (p *numbers) int(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("%q is not an integer", s)
+	}
+	return n
 }
 
-func parseMillis(s string) time.Time {
-	n, _ := strconv.ParseInt(s, 10, 64)
+func (p *numbers) units(s string) Amount { return Amount(p.int(s)) }
+
+func (p *numbers) millis(s string) time.Time {
+	n := p.int(s)
 	if n == 0 {
 		return time.Time{}
 	}
