@@ -52,6 +52,7 @@ type providers struct {
 
 	mu    sync.Mutex
 	aside []time.Time // per endpoint: not used before this time
+	setAt []time.Time // per endpoint: when it was last set aside
 	fails []int       // per endpoint: consecutive failures
 }
 
@@ -69,6 +70,7 @@ func newProviders(rawURLs []string, timeout time.Duration, log *slog.Logger) (*p
 		p.urls = append(p.urls, u)
 	}
 	p.aside = make([]time.Time, len(p.urls))
+	p.setAt = make([]time.Time, len(p.urls))
 	p.fails = make([]int, len(p.urls))
 	p.attempts = max(4, 2*len(p.urls))
 	return p, nil
@@ -127,13 +129,19 @@ func (p *providers) setAside(i int, retryAfter time.Duration) time.Duration {
 		d += rand.N(d/2 + 1) // jitter, so replicas do not retry in step
 	}
 	d = min(d, maxRetryAfter)
-	p.aside[i] = time.Now().Add(d)
+	p.setAt[i] = time.Now()
+	p.aside[i] = p.setAt[i].Add(d)
 	return d
 }
 
-func (p *providers) healthy(i int) {
+// healthy records that a call to endpoint i sent at started succeeded. A
+// call sent before the endpoint was last set aside says nothing of it since:
+// its answer does not lift a rest (a 429's Retry-After) that came after.
+func (p *providers) healthy(i int, started time.Time) {
 	p.mu.Lock()
-	p.fails[i], p.aside[i] = 0, time.Time{}
+	if !p.setAt[i].After(started) {
+		p.fails[i], p.aside[i] = 0, time.Time{}
+	}
 	p.mu.Unlock()
 }
 
@@ -174,6 +182,7 @@ func (p *providers) Do(req *http.Request) (*http.Response, error) {
 			case <-t.C:
 			}
 		}
+		started := time.Now()
 		resp, err := p.once(ctx, i, req, body)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -195,7 +204,7 @@ func (p *providers) Do(req *http.Request) (*http.Response, error) {
 			p.log.WarnContext(ctx, "RPC node is behind (-32005); trying the next", "endpoint", shownURL(p.urls[i]), "aside", d)
 			lastErr, lastResp = fmt.Errorf("wallet: rpc %s: node is behind", shownURL(p.urls[i])), resp
 		default:
-			p.healthy(i)
+			p.healthy(i, started)
 			return resp, nil
 		}
 		offset = (i + 1) % len(p.urls) // after a failure, the next endpoint first

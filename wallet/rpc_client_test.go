@@ -65,9 +65,15 @@ func TestSetAside(t *testing.T) {
 	if i, wait := p.pick(0); i != 0 || wait <= 0 || wait > 5*time.Second {
 		t.Fatalf("all aside: pick = %d, %s; want the endpoint back first (0) and the wait", i, wait)
 	}
-	p.healthy(0)
+	p.healthy(0, time.Now())
 	if i, wait := p.pick(1); i != 0 || wait != 0 {
 		t.Fatalf("after healing: pick = %d, %s", i, wait)
+	}
+	// A success of a call sent before a 429 set the endpoint aside does not lift the rest.
+	p.setAside(0, time.Second)
+	p.healthy(0, time.Now().Add(-time.Second))
+	if i, wait := p.pick(1); i != 0 || wait <= 0 {
+		t.Fatalf("a call sent before the 429 lifted its rest: pick = %d, %s", i, wait)
 	}
 	if _, err := newProviders([]string{"ftp://x"}, time.Second, nil); err == nil {
 		t.Fatal("an ftp endpoint was accepted")
