@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,8 @@ type Store struct {
 	archive AuditArchive
 	events  bool     // state changes are appended to the events stream
 	owners  sync.Map // record id → user_wallet (immutable once written)
+	// noFunctions: the server runs no functions, so scripts run as EVAL (scripts.go).
+	noFunctions atomic.Bool
 }
 
 // New returns a Store on rdb, a *redis.Client, *redis.ClusterClient or *redis.Ring.

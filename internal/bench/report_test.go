@@ -199,7 +199,7 @@ func BenchmarkReport(b *testing.B) {
 }
 
 // scriptTime is the µs Redis spent in EVALSHA/EVAL per operation since the
-// last CONFIG RESETSTAT (INFO commandstats), a script call being one operation
+// last CONFIG RESETSTAT (INFO commandstats: EVAL, EVALSHA and FCALL), a script call being one operation
 // except reserve + commit (two).
 func scriptTime(tb testing.TB, rdb *redis.Client) float64 {
 	tb.Helper()
@@ -210,7 +210,7 @@ func scriptTime(tb testing.TB, rdb *redis.Client) float64 {
 	var calls, usec float64
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") && !strings.HasPrefix(line, "cmdstat_fcall:") {
 			continue
 		}
 		for _, kv := range strings.Split(line[strings.Index(line, ":")+1:], ",") {

@@ -1,10 +1,11 @@
 -- lib.lua holds the rules that several scripts of the ledger share: the
 -- clock, expiry, rolling windows, events and audit. It is cut into sections
 -- ("--- section NAME (needs OTHER ...)"); a script names the sections it uses
--- in its "--- uses: ..." line, and the loader (scripts.go) puts in front of
--- the script only those sections and the ones they need, in this file's
--- order. Every call runs its prelude again (Redis keeps no state between
--- calls), so a script pays only for what it uses.
+-- in its "--- uses: ..." line. The loader (scripts.go) builds two things of
+-- the same text: one Redis function library holding every section once and
+-- every script as a function (FCALL; the sections run once, at FUNCTION
+-- LOAD), and, for a server without functions, each script as an EVAL
+-- script: the sections it uses, then its body, run at every call.
 --
 -- Calling convention of every script: ARGV[1] is the key prefix carrying the
 -- hash tag of the user_wallet ("stipend:{<user_wallet>}:"), so every key a
@@ -17,10 +18,19 @@
 -- travel as decimal strings so no JSON encoder rounds them.
 
 --- section core
-local P = ARGV[1]
-local t = redis.call('TIME')
-local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+-- What one call knows: its KEYS and ARGV, the key prefix P, the ledger's
+-- clock NOW (ms) and WALLET, the user_wallet of P. begin() sets them first
+-- in every call; everything else in this file is the same for every call
+-- and, in the function library (scripts.go), runs once when it is loaded.
+local KEYS, ARGV, P, NOW, WALLET
 local MAX_UNITS = 9007199254740991
+
+local function begin(keys, args)
+  KEYS, ARGV, P = keys, args, args[1]
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(args[2])
+  WALLET = string.sub(P, (string.find(P, '{', 1, true) or 0) + 1, (string.find(P, '}', 1, true) or 0) - 1)
+end
 
 -- fmt writes an integer (an amount, a time in ms) in full. '%d' formats it as
 -- a C long: exact for every integer here, and cheaper than '%.0f'.
@@ -81,7 +91,7 @@ local TOTAL_FIELDS = {'day:t', 'day:lo', 'day:hi', 'week:t', 'week:lo', 'week:hi
 -- A value longer than Redis's hash-max-listpack-value (64 bytes by default)
 -- keeps the window hash a hash table: a month of buckets in a listpack would
 -- make every bucket read and write scan hundreds of entries.
-local WINDOW_HASHTABLE = string.rep('-', 65)
+local WINDOW_HASHTABLE = '-----------------------------------------------------------------' -- 65 (no string library while a function library loads)
 
 local function bucket_field(w, b) return w.name .. ':' .. fmt(b) end
 
@@ -273,7 +283,6 @@ local PAY_FIELDS = {'status', 'tail', 'session_key_id', 'session_id', 'agent_id'
   'created_at', 'updated_at', 'idempotency_key', 'description', 'reason', 'blockhash', 'b_day', 'b_week', 'b_month'}
 local PAY_LETTER = {approval_required = 'a', reserved = 'r', confirmed = 'c', failed = 'f'}
 local PAY_STATUS = {a = 'approval_required', r = 'reserved', c = 'confirmed', f = 'failed'}
-local WALLET = string.sub(P, (string.find(P, '{', 1, true) or 0) + 1, (string.find(P, '}', 1, true) or 0) - 1)
 
 local function pay_key(pid) return P .. 'pay:' .. string.sub(pid, 5, 20) end
 
