@@ -84,37 +84,24 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	return decodeDecision(res)
 }
 
-// args are decide.lua's named arguments: name/value pairs, built from the
-// request in one place; an empty value is left out.
+// args are decide.lua's arguments, in the order it reads them (see there),
+// built from the request in one place; a check leaves out what only a
+// reservation reads.
 func (r PaymentRequest) args(kind, id string) []any {
-	a := make([]any, 0, 28)
-	add := func(name, value string) {
-		if value != "" {
-			a = append(a, name, value)
-		}
-	}
-	add("mode", string(r.Mode))
-	add("kind", kind)
-	add("id", id)
-	add("agent", r.AgentID)
-	add("amount", units(r.Amount))
-	add("recipient", r.Recipient)
-	add("device", r.DeviceHash)
+	flags := ""
 	if r.Approved {
-		add("approved", "1")
+		flags += "a"
 	}
 	if r.Risky {
-		add("risky", "1")
+		flags += "r"
 	}
+	a := []any{string(r.Mode), kind, id, r.AgentID, units(r.Amount), r.Recipient, r.DeviceHash, flags}
 	if r.Mode == ModeReserve {
-		add("payment_id", r.PaymentID)
+		fp := ""
 		if r.IdempotencyKey != "" {
-			add("idempotency_key", r.IdempotencyKey)
-			add("fingerprint", r.Fingerprint())
+			fp = r.Fingerprint()
 		}
-		add("signature", r.Signature)
-		add("description", r.Description)
-		add("blockhash", r.Blockhash)
+		a = append(a, r.PaymentID, r.IdempotencyKey, fp, r.Signature, r.Description, r.Blockhash)
 	}
 	return a
 }

@@ -322,12 +322,12 @@ func TestLimitChecks(t *testing.T) {
 					if wait <= 0 {
 						t.Fatalf("next_available_at %v not after now %v", d.NextAvailableAt, d.Now)
 					}
-					if tc.maxNow == 0 {
-						if d2 := f.check(s.WithClockSkew(wait), k.ID, tc.amount); !d2.Allowed {
-							t.Fatalf("at next_available_at still refused: %+v", d2)
-						}
+					if tc.maxNow == 0 { // (the ledger's clock only moves forward: a check may retire buckets)
 						if d2 := f.check(s.WithClockSkew(wait-time.Second), k.ID, tc.amount); d2.Allowed {
 							t.Fatalf("a second before next_available_at allowed")
+						}
+						if d2 := f.check(s.WithClockSkew(wait), k.ID, tc.amount); !d2.Allowed {
+							t.Fatalf("at next_available_at still refused: %+v", d2)
 						}
 					}
 					for _, c := range d.Checks {
@@ -360,13 +360,17 @@ func TestRollingWindow(t *testing.T) {
 		if d := f.check(s.WithClockSkew(24*time.Hour-time.Second), k.ID, usdc); d.Allowed {
 			t.Fatal("window forgot a payment before 24 h")
 		}
+		got, _ := s.GetSession(ctx, f.agent, sess.ID)
+		if got.UsedDay != 100*usdc || got.UsedWeek != 100*usdc || got.UsedMonth != 100*usdc {
+			t.Fatalf("session usage: %+v", got)
+		}
 		// ... and at most one bucket (15 min) longer.
 		if d := f.check(s.WithClockSkew(24*time.Hour+15*time.Minute), k.ID, 100*usdc); !d.Allowed {
 			t.Fatalf("window still counts after 24 h 15 min: %+v", d)
 		}
-		got, _ := s.GetSession(ctx, f.agent, sess.ID)
-		if got.UsedDay != 100*usdc || got.UsedWeek != 100*usdc || got.UsedMonth != 100*usdc {
-			t.Fatalf("session usage: %+v", got)
+		got, _ = s.GetSession(ctx, f.agent, sess.ID) // the check retired the day's bucket; week and month keep it
+		if got.UsedDay != 0 || got.UsedWeek != 100*usdc || got.UsedMonth != 100*usdc {
+			t.Fatalf("session usage a day later: %+v", got)
 		}
 	})
 }

@@ -181,9 +181,9 @@ func TestWindowTotalsMatchHistory(t *testing.T) {
 	})
 }
 
-// TestWindowsWithoutTotals: a window hash written before the running totals
-// existed (buckets only) is summed once from its buckets, and the totals go
-// on from there.
+// TestWindowsWithoutTotals: a session written before it kept its window
+// totals in its own hash (buckets only, or totals in the window hash) is
+// summed once from its buckets, and the totals go on from there.
 func TestWindowsWithoutTotals(t *testing.T) {
 	backends(t, func(t *testing.T, s *policy.Store) {
 		f := newFixture(t, s)
@@ -191,9 +191,13 @@ func TestWindowsWithoutTotals(t *testing.T) {
 		f.pay(s.WithClockSkew(-26*time.Hour), k.ID, 30*usdc) // left the day, still in the week
 		f.pay(s, k.ID, 20*usdc)
 		f.pay(s, k.ID, 5*usdc)
-		wk := s.Events().Key(f.wallet, "as:"+sess.ID+":w")
-		if err := s.Redis().HDel(ctx, wk, "day:t", "day:lo", "day:hi", "week:t", "week:lo", "week:hi",
-			"month:t", "month:lo", "month:hi", "hashtable").Err(); err != nil {
+		sk := s.Events().Key(f.wallet, "as:"+sess.ID)
+		wk := sk + ":w"
+		if err := s.Redis().HDel(ctx, sk, "w", "wb", "wc").Err(); err != nil {
+			t.Fatal(err)
+		}
+		// The earlier layout's totals, wrong on purpose: they are not read.
+		if err := s.Redis().HSet(ctx, wk, "day:t", 999*usdc, "day:lo", 1, "day:hi", 1).Err(); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetSession(ctx, f.agent, sess.ID)
@@ -204,8 +208,11 @@ func TestWindowsWithoutTotals(t *testing.T) {
 			t.Fatalf("check from buckets alone: %+v", d)
 		}
 		f.pay(s, k.ID, 10*usdc)
-		if n, _ := s.Redis().HExists(ctx, wk, "day:t").Result(); !n {
-			t.Fatal("a reservation did not write the totals")
+		if n, _ := s.Redis().HExists(ctx, sk, "w").Result(); !n {
+			t.Fatal("the session's window totals were not written")
+		}
+		if n, _ := s.Redis().HExists(ctx, wk, "day:t").Result(); n {
+			t.Fatal("the earlier layout's totals are still there")
 		}
 		got, _ = s.GetSession(ctx, f.agent, sess.ID)
 		if got.UsedDay != 35*usdc || got.UsedWeek != 65*usdc {

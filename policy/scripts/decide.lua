@@ -4,45 +4,40 @@
 -- now and when the requested amount would pass, and in 'reserve' mode holds
 -- the amount against the key's balance and every session window at once.
 --
--- Arguments are name/value pairs from ARGV[3] on (decide.go's decideArgs; an
--- empty value is left out):
---   mode 'check'|'reserve'   kind 'sk' (session key) | 'as' (agent session)   id
---   agent ('' = owner/operator)   amount (base units)   recipient
---   payment_id   idempotency_key   fingerprint (of the arguments, for idempotency conflicts)
---   signature (of the payment transaction)   description   blockhash (its recent blockhash)
---   approved '1' when the owner approved this payment_id
---   risky '1' when the service's risk check asks for the owner's approval
---   device SHA-256 (hex) of the device fingerprint presented
+-- Arguments, from ARGV[3] on, in this order (decide.go's PaymentRequest.args;
+-- the trailing ones a check does not need are left out):
+--   [3] mode 'check'|'reserve'   [4] kind 'sk' (session key) | 'as' (agent session)   [5] id
+--   [6] agent ('' = owner/operator)   [7] amount (base units)   [8] recipient
+--   [9] device: SHA-256 (hex) of the device fingerprint presented
+--   [10] flags: 'a' the owner approved this payment_id, 'r' the service's risk
+--        check asks for the owner's approval
+--   [11] payment_id   [12] idempotency_key   [13] fingerprint (of the arguments)
+--   [14] signature (of the payment transaction)   [15] description   [16] blockhash
 --
 -- The answer of a decision is a flat list of name/value pairs (no JSON to
 -- encode here or decode in Go): each 'check' and the 'payment' are nested
 -- lists of name/value pairs. A refused argument answers fail()'s JSON.
 --- uses: core payments windows events keys
-local a = {}
-for i = 3, #ARGV, 2 do a[ARGV[i]] = ARGV[i + 1] end
-local mode, kind, id, agent = a.mode, a.kind, a.id, a.agent or ''
-local amount, recipient, pid = tonumber(a.amount), a.recipient or '', a.payment_id or ''
-local idem, fp, sig, desc = a.idempotency_key or '', a.fingerprint or '', a.signature or '', a.description or ''
-local approved, risky = a.approved == '1', a.risky == '1'
+local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or ''
+local amount, recipient, device, flags = tonumber(ARGV[7]), ARGV[8] or '', ARGV[9] or '', ARGV[10] or ''
+local approved, risky = string.find(flags, 'a', 1, true) ~= nil, string.find(flags, 'r', 1, true) ~= nil
 local write = mode == 'reserve'
-local blockhash = a.blockhash or ''
-local device = a.device or ''
+local pid, idem, fp = ARGV[11] or '', ARGV[12] or '', ARGV[13] or ''
+local sig, desc, blockhash = ARGV[14] or '', ARGV[15] or '', ARGV[16] or ''
 
-local out = {} -- the answer's name/value pairs
-local function put(name, value) out[#out + 1] = name; out[#out + 1] = value end
+local out, n = {}, 0 -- the answer's name/value pairs
+local function put(name, value) out[n + 1] = name; out[n + 2] = value; n = n + 2 end
 
 local k, kkey, s, skey
 if kind == 'sk' then
   -- Only the fields the decision reads; a reservation also takes what the
   -- service needs to sign (the sealed secret and the key's address).
-  local names = {'agent_id', 'status', 'expires_at', 'max_amount', 'spent', 'reserved', 'linked_session_id',
-    'device_hash', 'mint'}
-  if write then
-    names[#names + 1] = 'user_wallet'; names[#names + 1] = 'sealed_key'; names[#names + 1] = 'session_key_address'
-  end
-  k, kkey = load_key(id, agent, names)
-  if not k then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
-  k.session_key_id = id
+  kkey = P .. 'sk:' .. id
+  local f = redis.call('HMGET', kkey, unpack(write and DECIDE_KEY_RESERVE or DECIDE_KEY_CHECK))
+  if not f[1] or (agent ~= '' and f[1] ~= agent) then return fail('not_found', 'no session key ' .. id, 'session_key_id') end
+  k = {session_key_id = id, agent_id = f[1], status = f[2], expires_at = f[3], max_amount = f[4], spent = f[5],
+    reserved = f[6], linked_session_id = f[7], device_hash = f[8], mint = f[9], sealed_key = f[10],
+    session_key_address = f[11], user_wallet = WALLET}
   -- A key bound to a device pays only for that device (the owner's own approval aside);
   -- a check (can_afford) compares only when a fingerprint is presented.
   local bound = k.device_hash or ''
@@ -52,18 +47,18 @@ if kind == 'sk' then
   end
   expire_key(kkey, k, write)
 end
-local snames = {'agent_id', 'status', 'expires_at', 'has_recipients', 'per_transaction', 'per_day', 'per_week',
-  'per_month', 'approval_above', 'mint'}
-if write then snames[#snames + 1] = 'user_wallet' end
-if k then
-  if (k.linked_session_id or '') ~= '' then
-    s, skey = load_session(k.linked_session_id, '', snames)
-    if s then s.session_id = k.linked_session_id end
+local sid = k and (k.linked_session_id or '') or id
+if sid ~= '' then
+  skey = P .. 'as:' .. sid
+  local f = redis.call('HMGET', skey, unpack(write and DECIDE_SESSION_RESERVE or k and DECIDE_SESSION_CHECK or
+    DECIDE_SESSION_OWN))
+  if f[1] then
+    s = {session_id = sid, status = f[1], expires_at = f[2], has_recipients = f[3], per_transaction = f[4],
+      per_day = f[5], per_week = f[6], per_month = f[7], approval_above = f[8], w = f[9], agent_id = f[10],
+      mint = f[11], wb = f[12], wc = f[13], user_wallet = WALLET}
+    if not k and agent ~= '' and s.agent_id ~= agent then s = nil end
   end
-else
-  s, skey = load_session(id, agent, snames)
-  if not s then return fail('not_found', 'no session ' .. id, 'session_id') end
-  s.session_id = id
+  if not k and not s then return fail('not_found', 'no session ' .. id, 'session_id') end
 end
 if s then expire_session(skey, s, write) end
 local mint = (k or s).mint or ''
@@ -177,8 +172,8 @@ if s then
     end
     cap(per_tx)
   end
-  state = windows_state(s.session_id, write)
-  for _, w in ipairs(WINDOWS) do
+  if write then state = windows_full(sid, s) else state = windows_used(sid, s, skey) end
+  for i, w in ipairs(WINDOWS) do
     local limit = num(s[w.field])
     local used = state[w.name].used
     if limit > 0 then
@@ -187,7 +182,7 @@ if s then
       if w.name == 'day' then today_remaining = rem end
       if amount > rem then
         -- Only a failing window reads its buckets, to say when it resets.
-        local buckets = window_buckets(s.session_id, w, state[w.name])
+        local buckets = window_buckets(sid, s, skey, i)
         local c = {'code', w.code, 'param', 'amount', 'message', 'amount is over the ' .. w.adj .. ' limit',
           'limit', fmt(limit), 'used', fmt(used), 'remaining', fmt(rem), 'window', w.name}
         if #buckets > 0 then c[#c + 1] = 'resets_at'; c[#c + 1] = fmt(leaves_at(w, buckets[1][1])) end
@@ -272,7 +267,7 @@ pay.signature = sig
 pay.blockhash = blockhash
 if s then
   -- Every window counts, limited or not, so a limit set later sees past spending.
-  local at = windows_add(s.session_id, state, amount)
+  local at = windows_add(sid, state, amount)
   for _, w in ipairs(WINDOWS) do pay['b_' .. w.name] = at[w.name] end
 end
 pay_put(pid, pay)

@@ -26,12 +26,12 @@ end
 if s then
   expire_session(skey, s, false)
   out.session = session_view(s)
-  local state = windows_state(s.session_id)
-  for _, w in ipairs(WINDOWS) do
+  local state = windows_used(s.session_id, s, skey)
+  for i, w in ipairs(WINDOWS) do
     local st = state[w.name]
     out.session['used_' .. w.name] = fmt(st.used)
     if st.used > 0 then
-      local buckets = window_buckets(s.session_id, w, st)
+      local buckets = window_buckets(s.session_id, s, skey, i)
       if #buckets > 0 then out.session['resets_' .. w.name] = fmt(leaves_at(w, buckets[1][1])) end
     end
   end

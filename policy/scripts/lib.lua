@@ -79,162 +79,227 @@ local WINDOWS = {
   {name = 'month', adj = 'monthly', field = 'per_month', code = 'monthly_limit', len = 2592000000, bucket = 28800000}, -- 30 d, 8 h buckets
 }
 
--- All three windows of a session live in one hash. Per window w it holds the
--- buckets '<w>:<bucket>' and a running total: '<w>:t' is the sum of the
--- buckets from '<w>:lo' to '<w>:hi' (the last bucket written). A call retires
--- only the buckets that left the window since the last write (it subtracts
--- and deletes them), so a check reads three totals however long the history;
--- the buckets themselves are read only to say when a failing window resets.
-local function window_key(sid) return P .. 'as:' .. sid .. ':w' end
+-- A session's buckets are in its window hash ('as:<sid>:w', field
+-- '<window>:<bucket>' → amount). What a decision needs of them is kept in the
+-- session's own hash, which a decision reads anyway, in three fields of at
+-- most 64 bytes each (the session hash stays a compact listpack):
+--   w   '<retire> <used day> <used week> <used month>': each window's total,
+--       the sum of its buckets lo..hi, and the first time (ms) one of those
+--       buckets leaves its window (0: none counted yet);
+--   wb  '<lo> <hi>' of each window: the bounds of its counted buckets;
+--   wc  the amount in each window's bucket hi (the newest).
+-- Before 'retire', a decision reads the totals and nothing of the buckets.
+-- After it, only the buckets that left are read, subtracted and deleted, and
+-- the fields rewritten (by a check too: it changes no amount), so the next
+-- decisions read totals again. A session hash without 'w' (written before
+-- these fields) is summed once from its window hash.
+local WINDOW_FIELDS_NEW = '0 0 0 0' -- 'w' of a session that never counted a payment
 local WINDOW_TTL = 2592000000 + 2 * 28800000
-local TOTAL_FIELDS = {'day:t', 'day:lo', 'day:hi', 'week:t', 'week:lo', 'week:hi', 'month:t', 'month:lo', 'month:hi'}
 -- A value longer than Redis's hash-max-listpack-value (64 bytes by default)
 -- keeps the window hash a hash table: a month of buckets in a listpack would
 -- make every bucket read and write scan hundreds of entries.
 local WINDOW_HASHTABLE = '-----------------------------------------------------------------' -- 65 (no string library while a function library loads)
 
+local function window_key(sid) return P .. 'as:' .. sid .. ':w' end
 local function bucket_field(w, b) return w.name .. ':' .. fmt(b) end
+-- leaves_at is when bucket b stops counting in window w.
+local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
 
--- windows_rebuild sums the buckets of a hash that has no totals yet (a session
--- that never paid, or one written before the totals existed): one HGETALL.
-local function windows_rebuild(wk, out)
-  local flat = redis.call('HGETALL', wk)
-  for _, w in ipairs(WINDOWS) do
-    local st = out[w.name]
-    st.used, st.lo, st.hi, st.dead = 0, st.bmin, st.bmin - 1, {}
-  end
-  for i = 1, #flat, 2 do
-    local tag, b = string.match(flat[i], '^(%a+):(%d+)$')
-    local st = tag and out[tag]
-    if st then
-      b = tonumber(b)
-      if b >= st.bmin then
-        st.used = st.used + tonumber(flat[i + 1])
-        if b > st.hi then st.hi = b end
-      else
-        st.dead[#st.dead + 1] = flat[i]
-      end
-    end
-  end
+-- numbers reads the integers of a space-separated field.
+local function numbers(v)
+  local out, i = {}, 0
+  if v then for n in string.gmatch(v, '%-?%d+') do i = i + 1; out[i] = tonumber(n) end end
+  return out
 end
 
--- windows_state reads every window of a session: for each, the amount used
--- now, the bounds of its live buckets, and the retired bucket fields to
--- delete. It changes nothing; windows_add persists what it found. With adding
--- (a reservation follows) the same read takes each window's current bucket,
--- so that windows_add writes everything in one HSET.
-local function windows_state(sid, adding)
-  local wk = window_key(sid)
-  local names = TOTAL_FIELDS
-  if adding then
-    names = {unpack(TOTAL_FIELDS)}
-    for _, w in ipairs(WINDOWS) do names[#names + 1] = bucket_field(w, math.floor(NOW / w.bucket)) end
-  end
-  local f = redis.call('HMGET', wk, unpack(names))
-  local out, missing = {}, false
-  local retire, owner = {}, {} -- the fields of every bucket to retire, in one HMGET
-  for i, w in ipairs(WINDOWS) do
-    local st = {bmin = math.floor((NOW - w.len) / w.bucket), dead = {}}
-    out[w.name] = st
-    if adding then st.b, st.cur = math.floor(NOW / w.bucket), num(f[#TOTAL_FIELDS + i]) end
-    local lo = f[3 * i - 1]
-    if lo then
-      st.used, st.lo, st.hi = tonumber(f[3 * i - 2]), tonumber(lo), tonumber(f[3 * i])
-      local stop = st.bmin
-      if stop > st.hi + 1 then stop = st.hi + 1 end
-      for b = st.lo, stop - 1 do
-        retire[#retire + 1] = bucket_field(w, b)
-        owner[#retire] = st
+-- windows_full reads every window of a session in full from its fields
+-- (s.w, s.wb, s.wc) or, without them, from its window hash: per window the
+-- amount used now, the bounds lo..hi of its counted buckets, the amount cur
+-- in bucket hi, its first bucket inside the window now (bmin) and the bucket
+-- fields to delete (dead). Buckets that left are subtracted; state.dirty says
+-- the session's fields must be written again (windows_save).
+local function windows_full(sid, s)
+  local out = {dirty = false}
+  if not s.w then
+    local flat = redis.call('HGETALL', window_key(sid))
+    for _, w in ipairs(WINDOWS) do
+      out[w.name] = {used = 0, cur = 0, bmin = math.floor((NOW - w.len) / w.bucket),
+        dead = {w.name .. ':t', w.name .. ':lo', w.name .. ':hi'}} -- totals of an earlier layout
+    end
+    for i = 1, #flat, 2 do
+      local tag, b = string.match(flat[i], '^(%a+):(%d+)$')
+      local st = tag and out[tag]
+      if st then
+        b = tonumber(b)
+        local a = tonumber(flat[i + 1])
+        if b >= st.bmin then
+          st.used = st.used + a
+          if not st.lo or b < st.lo then st.lo = b end
+          if not st.hi or b > st.hi then st.hi, st.cur = b, a end
+        else
+          st.dead[#st.dead + 1] = flat[i]
+        end
       end
-      if st.bmin > st.lo then st.lo = st.bmin end
-    else
-      missing = true
+    end
+    for _, w in ipairs(WINDOWS) do
+      local st = out[w.name]
+      if not st.lo then st.lo, st.hi = st.bmin, st.bmin - 1 end
+    end
+    out.dirty, out.renew = true, #flat > 0
+    return out
+  end
+  local t, b, c = numbers(s.w), numbers(s.wb), numbers(s.wc)
+  local retire, owner = {}, {}
+  for i, w in ipairs(WINDOWS) do
+    local bmin = math.floor((NOW - w.len) / w.bucket)
+    local st = {used = t[i + 1] or 0, lo = b[2 * i - 1] or bmin, hi = b[2 * i] or bmin - 1, cur = c[i] or 0,
+      bmin = bmin, dead = {}}
+    out[w.name] = st
+    if st.lo < bmin then
+      out.dirty = true
+      if st.hi < bmin then -- every counted bucket left
+        for x = st.lo, st.hi do st.dead[#st.dead + 1] = bucket_field(w, x) end
+        st.used, st.cur, st.lo, st.hi = 0, 0, bmin, bmin - 1
+      else
+        for x = st.lo, bmin - 1 do
+          retire[#retire + 1] = bucket_field(w, x)
+          owner[#retire] = st
+        end
+        st.lo = bmin
+      end
     end
   end
-  if missing then
-    windows_rebuild(wk, out)
-    out.renew = true
-  elseif #retire > 0 then
-    local vals = redis.call('HMGET', wk, unpack(retire))
+  if #retire > 0 then
+    local vals = redis.call('HMGET', window_key(sid), unpack(retire))
     for j = 1, #retire do
-      if vals[j] then
-        local st = owner[j]
-        st.used = st.used - tonumber(vals[j])
-        st.dead[#st.dead + 1] = retire[j]
-      end
+      local st = owner[j]
+      if vals[j] then st.used = st.used - tonumber(vals[j]) end
+      st.dead[#st.dead + 1] = retire[j]
     end
   end
   return out
 end
 
--- window_buckets lists the live buckets {bucket, amount} of one window, oldest
--- first: at most one window's worth of fields, read only when needed.
-local function window_buckets(sid, w, st)
-  local from = st.lo
-  if from < st.bmin then from = st.bmin end
+-- windows_save writes a session's window fields from state, and deletes the
+-- buckets that left from its window hash.
+local function windows_save(sid, state)
+  local ra, t, b, c, dead = 0, {}, {}, {}, {}
+  for i, w in ipairs(WINDOWS) do
+    local st = state[w.name]
+    t[i], b[2 * i - 1], b[2 * i], c[i] = fmt(st.used), fmt(st.lo), fmt(st.hi), fmt(st.cur)
+    if st.lo <= st.hi then
+      local at = leaves_at(w, st.lo)
+      if ra == 0 or at < ra then ra = at end
+    end
+    for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
+  end
+  local w, wb, wc = fmt(ra) .. ' ' .. table.concat(t, ' '), table.concat(b, ' '), table.concat(c, ' ')
+  redis.call('HSET', P .. 'as:' .. sid, 'w', w, 'wb', wb, 'wc', wc)
+  if #dead > 0 then redis.call('HDEL', window_key(sid), unpack(dead)) end
+  return w, wb, wc
+end
+
+-- windows_used is what a check needs: each window's used amount. Until the
+-- first bucket leaves it reads only the session's 'w'; after that it takes
+-- the full state (reading s.wb and s.wc if the caller did not) and saves it.
+local function windows_used(sid, s, skey)
+  if s.w then
+    local ra, d, wk, m = string.match(s.w, '^(%d+) (%-?%d+) (%-?%d+) (%-?%d+)$')
+    ra = tonumber(ra)
+    if ra and (ra == 0 or NOW < ra) then
+      return {day = {used = tonumber(d)}, week = {used = tonumber(wk)}, month = {used = tonumber(m)}}
+    end
+    if s.wb == nil then
+      local f = redis.call('HMGET', skey, 'wb', 'wc')
+      s.wb, s.wc = f[1], f[2]
+    end
+  end
+  local state = windows_full(sid, s)
+  if state.dirty then s.w, s.wb, s.wc = windows_save(sid, state) end
+  return state
+end
+
+-- window_buckets lists the live buckets {bucket, amount} of window i, oldest
+-- first: at most one window's worth of fields, read only when needed (a
+-- failing check saying when its window resets).
+local function window_buckets(sid, s, skey, i)
+  local w = WINDOWS[i]
+  if s.wb == nil and s.w then s.wb = redis.call('HGET', skey, 'wb') end
+  local bmin = math.floor((NOW - w.len) / w.bucket)
+  local lo, hi
+  if s.wb then
+    local b = numbers(s.wb)
+    lo, hi = b[2 * i - 1], b[2 * i]
+  end
+  if not lo then lo, hi = bmin, math.floor(NOW / w.bucket) end -- no bounds: every bucket the window can hold
+  if lo < bmin then lo = bmin end
   local out = {}
-  if st.hi < from then return out end
+  if hi < lo then return out end
   local names = {}
-  for b = from, st.hi do names[#names + 1] = bucket_field(w, b) end
+  for b = lo, hi do names[#names + 1] = bucket_field(w, b) end
   local vals = redis.call('HMGET', window_key(sid), unpack(names))
   for j = 1, #names do
     local a = vals[j] and tonumber(vals[j])
-    if a and a > 0 then out[#out + 1] = {from + j - 1, a} end
+    if a and a > 0 then out[#out + 1] = {lo + j - 1, a} end
   end
   return out
 end
 
--- windows_add counts amount in every window's current bucket and persists the
--- totals and retirements windows_state(sid, true) found, in one HSET. The
--- hash's time to live is renewed when it is new or a new month bucket starts
--- (at most every 8 h): it then outlives by at least 8 h every bucket written
--- since, so it never expires while a bucket still counts.
+-- windows_add counts amount in every window's current bucket of a full state
+-- (windows_full) and writes it: the buckets in one HSET, the session's fields
+-- in another. The window hash's time to live is renewed when it is new or a
+-- new month bucket starts (at most every 8 h): it then outlives by at least
+-- 8 h every bucket written since, so it never expires while a bucket still
+-- counts. It returns the bucket of each window, which a release gives back.
 local function windows_add(sid, state, amount)
   local wk = window_key(sid)
-  local sets, dead, at = {}, {}, {}
+  local sets, at = {}, {}
   local renew = state.renew
   for _, w in ipairs(WINDOWS) do
     local st = state[w.name]
-    local b = st.b
-    sets[#sets + 1] = bucket_field(w, b); sets[#sets + 1] = fmt(st.cur + amount)
-    st.used = st.used + amount
-    if b > st.hi then
-      st.hi = b
-      if w.name == 'month' then renew = true end
+    local b = math.floor(NOW / w.bucket)
+    if b >= st.hi then
+      if b > st.hi then
+        st.cur = 0
+        if w.name == 'month' then renew = true end
+        if st.lo > st.hi then st.lo = b end -- the window was empty
+        st.hi = b
+      end
+      st.cur = st.cur + amount
+      sets[#sets + 1] = bucket_field(w, b); sets[#sets + 1] = fmt(st.cur)
+    else -- the clock went back: a bucket before the newest
+      redis.call('HINCRBY', wk, bucket_field(w, b), fmt(amount))
+      if b < st.lo then st.lo = b end
     end
-    if b < st.lo then st.lo = b end -- only when the clock went back
-    sets[#sets + 1] = w.name .. ':t'; sets[#sets + 1] = fmt(st.used)
-    sets[#sets + 1] = w.name .. ':lo'; sets[#sets + 1] = fmt(st.lo)
-    sets[#sets + 1] = w.name .. ':hi'; sets[#sets + 1] = fmt(st.hi)
-    for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
+    st.used = st.used + amount
     at[w.name] = fmt(b)
   end
   if renew then sets[#sets + 1] = 'hashtable'; sets[#sets + 1] = WINDOW_HASHTABLE end
-  redis.call('HSET', wk, unpack(sets))
-  if #dead > 0 then redis.call('HDEL', wk, unpack(dead)) end
+  if #sets > 0 then redis.call('HSET', wk, unpack(sets)) end
   if renew then redis.call('PEXPIRE', wk, fmt(WINDOW_TTL)) end
+  windows_save(sid, state)
   return at
 end
 
 -- windows_sub gives back amount held in the buckets at (window name → bucket)
--- of a released payment. A bucket already retired is no longer in the total.
+-- of a released payment. A bucket that already left its window is no longer
+-- in its total.
 local function windows_sub(sid, at, amount)
-  local wk = window_key(sid)
-  local lo = redis.call('HMGET', wk, 'day:lo', 'week:lo', 'month:lo')
-  for i, w in ipairs(WINDOWS) do
+  local skey = P .. 'as:' .. sid
+  local f = redis.call('HMGET', skey, 'w', 'wb', 'wc')
+  local state = windows_full(sid, {w = f[1], wb = f[2], wc = f[3]})
+  for _, w in ipairs(WINDOWS) do
+    local st = state[w.name]
     local b = at[w.name] and tonumber(at[w.name])
-    if b and (not lo[i] or b >= tonumber(lo[i])) then
-      local f = bucket_field(w, b)
-      -- Without totals (a hash written before them) a bucket already pruned
-      -- comes back negative here and is deleted at once.
-      if redis.call('HINCRBY', wk, f, fmt(-amount)) <= 0 then redis.call('HDEL', wk, f) end
-      if lo[i] then redis.call('HINCRBY', wk, w.name .. ':t', fmt(-amount)) end
+    if b and b >= st.lo and b <= st.hi then
+      local bf = bucket_field(w, b)
+      if redis.call('HINCRBY', window_key(sid), bf, fmt(-amount)) <= 0 then redis.call('HDEL', window_key(sid), bf) end
+      st.used = st.used - amount
+      if b == st.hi then st.cur = st.cur - amount end
     end
   end
+  if redis.call('EXISTS', skey) == 1 then windows_save(sid, state) end
 end
-
--- leaves_at is when bucket b stops counting in window w.
-local function leaves_at(w, b) return (b + 1) * w.bucket + w.len end
 
 --- section events (needs core)
 
@@ -363,6 +428,7 @@ end
 local function session_view(s)
   local v = {}
   for f, val in pairs(s) do v[f] = val end
+  v.w, v.wb, v.wc = nil, nil, nil -- the window fields (section windows)
   return v
 end
 
@@ -397,6 +463,20 @@ local function expire_session(skey, s, write)
   end
   return false
 end
+
+-- The fields of a key and of its session a decision (decide.lua) reads, in
+-- the order it reads them: a check, then a reservation, which also takes what
+-- the service needs to sign and what a payment records.
+local DECIDE_KEY_CHECK = {'agent_id', 'status', 'expires_at', 'max_amount', 'spent', 'reserved', 'linked_session_id',
+  'device_hash', 'mint'}
+local DECIDE_KEY_RESERVE = {'agent_id', 'status', 'expires_at', 'max_amount', 'spent', 'reserved', 'linked_session_id',
+  'device_hash', 'mint', 'sealed_key', 'session_key_address'}
+local DECIDE_SESSION_CHECK = {'status', 'expires_at', 'has_recipients', 'per_transaction', 'per_day', 'per_week',
+  'per_month', 'approval_above', 'w'}
+local DECIDE_SESSION_OWN = {'status', 'expires_at', 'has_recipients', 'per_transaction', 'per_day', 'per_week',
+  'per_month', 'approval_above', 'w', 'agent_id', 'mint'}
+local DECIDE_SESSION_RESERVE = {'status', 'expires_at', 'has_recipients', 'per_transaction', 'per_day', 'per_week',
+  'per_month', 'approval_above', 'w', 'agent_id', 'mint', 'wb', 'wc'}
 
 -- load_key reads a session key and checks that the agent may see it ('' = owner or operator).
 -- With names, only those fields are read (a hot path skips the sealed secret and the attestation).
