@@ -158,7 +158,7 @@ if s then
       'resets_at', s.expires_at or ''}
     never = true; cap(0)
   end
-  if num(s.has_recipients) == 1 and redis.call('SISMEMBER', skey .. ':recipients', recipient) == 0 then
+  if s.has_recipients == '1' and redis.call('SISMEMBER', skey .. ':recipients', recipient) == 0 then
     checks[#checks + 1] = {'code', 'recipient_not_allowed', 'param', 'recipient', 'message',
       'recipient is not on the session allow-list'}
     never = true; cap(0)
@@ -205,8 +205,8 @@ if s then
     end
   end
 end
-if k and next_at >= num(k.expires_at) then never = true end
-if s and next_at >= num(s.expires_at) then never = true end
+if next_at > 0 and k and next_at >= num(k.expires_at) then never = true end
+if next_at > 0 and s and next_at >= num(s.expires_at) then never = true end
 
 local allowed = #checks == 0
 local needs_approval = allowed and not approved and
@@ -243,7 +243,8 @@ if not allowed then
   return out
 end
 
-if not prior and redis.call('EXISTS', pay_key(pid)) == 1 then
+-- (With an idempotency key its slot was read above, and found empty.)
+if not prior and not islot and redis.call('EXISTS', pay_key(pid)) == 1 then
   return fail('conflict', 'payment ' .. pid .. ' already exists', 'payment_id')
 end
 local pay = prior or {payment_id = pid, kind = kind, agent_id = owner.agent_id, user_wallet = owner.user_wallet,

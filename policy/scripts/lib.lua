@@ -35,7 +35,7 @@ end
 -- fmt writes an integer (an amount, a time in ms) in full. '%d' formats it as
 -- a C long: exact for every integer here, and cheaper than '%.0f'.
 local function fmt(n) return string.format('%d', n) end
-local function num(v) if v == nil or v == false or v == '' then return 0 end return tonumber(v) end
+local function num(v) if v == nil or v == false or v == '' or v == '0' then return 0 end return tonumber(v) end
 
 local function reply(tbl) return cjson.encode(tbl) end
 local function fail(code, message, param)
