@@ -81,7 +81,27 @@ func (s *Store) Decide(ctx context.Context, r PaymentRequest) (*Decision, error)
 	if err != nil {
 		return nil, err
 	}
-	return decodeDecision(res)
+	d, err := decodeDecision(res)
+	if err != nil {
+		return nil, err
+	}
+	if d.newPayment != nil {
+		d.Payment, d.newPayment = r.newPayment(w, d), nil
+	}
+	return d, nil
+}
+
+// newPayment is the payment a decision created from this request: the
+// script answers only what the request does not say (its session, its agent).
+func (r PaymentRequest) newPayment(wallet string, d *Decision) *Payment {
+	p := &Payment{ID: r.PaymentID, SessionKeyID: r.SessionKeyID, SessionID: d.newPayment["session_id"],
+		AgentID: d.newPayment["agent_id"], UserWallet: wallet, Amount: r.Amount, Recipient: r.Recipient,
+		Description: r.Description, Status: PaymentStatus(d.Outcome), IdempotencyKey: r.IdempotencyKey,
+		CreatedAt: d.Now, UpdatedAt: d.Now}
+	if d.Outcome == OutcomeReserved {
+		p.Signature, p.Blockhash = r.Signature, r.Blockhash
+	}
+	return p
 }
 
 // args are decide.lua's arguments, in the order it reads them (see there),
@@ -156,6 +176,13 @@ func decodeDecision(res any) (*Decision, error) {
 				return err
 			}
 			d.Checks = append(d.Checks, c)
+		case "new_payment":
+			f := fields{}
+			sub, _ := v.([]any)
+			if err := eachPair(sub, func(n string, x any) error { f[n], _ = x.(string); return nil }); err != nil {
+				return err
+			}
+			d.newPayment = f
 		case "payment":
 			f := fields{}
 			sub, _ := v.([]any)

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,4 +68,39 @@ func codeStrings(d *policy.Decision) []string {
 		out = append(out, string(c.Code))
 	}
 	return out
+}
+
+// TestNewPaymentAnswer: a decision that creates a payment answers only what
+// the request does not say; the payment the store returns is the one it wrote,
+// for a reservation (key and linked session) and an approval request (a
+// session alone), with and without an idempotency key.
+func TestNewPaymentAnswer(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		k, sess := f.linked(100*usdc, policy.Limits{PerDay: 50 * usdc})
+		own := f.session(policy.Limits{}, 0)
+		for _, r := range []policy.PaymentRequest{
+			{SessionKeyID: k.ID, AgentID: f.agent, Amount: 3 * usdc, Recipient: "shop", Signature: "sig1", Blockhash: "bh1",
+				Description: "one"},
+			{SessionKeyID: k.ID, Amount: 4 * usdc, Recipient: "shop", Signature: "sig2", IdempotencyKey: "order-9"},
+			{SessionID: own.ID, AgentID: f.agent, Amount: 5 * usdc, Recipient: "shop", Description: "owner pays"},
+		} {
+			r.Mode = policy.ModeReserve
+			d, err := s.Decide(ctx, r)
+			if err != nil || d.Payment == nil {
+				t.Fatalf("decide %+v: %v %+v", r, err, d)
+			}
+			stored, err := s.GetPayment(ctx, f.wallet, d.Payment.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := *d.Payment, *stored
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("answered %+v\nstored   %+v", got, want)
+			}
+			if r.SessionKeyID != "" && got.SessionID != sess.ID {
+				t.Fatalf("session %q, want the linked %q", got.SessionID, sess.ID)
+			}
+		}
+	})
 }

@@ -161,6 +161,8 @@ type Decision struct {
 	// Mint is the token of the amounts: the key's mint, or the session's
 	// for a session payment ("" for records made before several tokens).
 	Mint string
+
+	newPayment fields // what the script answered of a payment it created (decide.go)
 }
 
 // fields is a payment record as it is stored: text values by name (its

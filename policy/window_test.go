@@ -258,3 +258,43 @@ func TestWindowHashTTL(t *testing.T) {
 		}
 	})
 }
+
+// TestWindowsSameBucket: reservations in the day's newest bucket (which read
+// and write only the session's totals and newest buckets) and in a new one
+// count in every window, and a release gives back to the bucket it took.
+func TestWindowsSameBucket(t *testing.T) {
+	backends(t, func(t *testing.T, s *policy.Store) {
+		f := newFixture(t, s)
+		k, sess := f.linked(1000*usdc, policy.Limits{PerDay: 100 * usdc, PerWeek: 300 * usdc})
+		f.pay(s, k.ID, 10*usdc)
+		held := f.reserve(s, k.ID, 20*usdc) // same bucket
+		f.pay(s, k.ID, 5*usdc)
+		later := s.WithClockSkew(20 * time.Minute) // the next day bucket
+		f.pay(later, k.ID, 7*usdc)
+		f.pay(later, k.ID, 3*usdc)
+		used := func(at *policy.Store) (policy.Amount, policy.Amount) {
+			t.Helper()
+			got, err := at.GetSession(ctx, f.agent, sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.UsedDay, got.UsedWeek
+		}
+		if d, w := used(later); d != 45*usdc || w != 45*usdc {
+			t.Fatalf("used %d/%d, want 45/45 USDC", d, w)
+		}
+		if _, err := s.Release(ctx, f.wallet, held.Payment.ID, "never sent"); err != nil {
+			t.Fatal(err)
+		}
+		if d, w := used(later); d != 25*usdc || w != 25*usdc {
+			t.Fatalf("after the release used %d/%d, want 25/25 USDC", d, w)
+		}
+		// A day after the first bucket, only the later one counts in the day.
+		if d, w := used(s.WithClockSkew(24*time.Hour + 16*time.Minute)); d != 10*usdc || w != 25*usdc {
+			t.Fatalf("a day later used %d/%d, want 10/25 USDC", d, w)
+		}
+		if d := f.check(s.WithClockSkew(24*time.Hour+16*time.Minute), k.ID, 90*usdc); !d.Allowed || d.MaxAffordableNow != 90*usdc {
+			t.Fatalf("a day later: %+v", d)
+		}
+	})
+}

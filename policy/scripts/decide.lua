@@ -1,5 +1,6 @@
 -- decide.lua: the payment decision. The same checks serve can_afford
--- (mode 'check', read-only) and pay (mode 'reserve'), so the two can never
+-- (mode 'check': it changes no amount, status or event; it may only retire
+-- window buckets that left, see lib.lua's windows) and pay (mode 'reserve'), so the two can never
 -- disagree. It reports every failing check, the largest amount that passes
 -- now and when the requested amount would pass, and in 'reserve' mode holds
 -- the amount against the key's balance and every session window at once.
@@ -172,7 +173,7 @@ if s then
     end
     cap(per_tx)
   end
-  if write then state = windows_full(sid, s) else state = windows_used(sid, s, skey) end
+  if write then state = windows_quick(s) or windows_full(sid, s) else state = windows_used(sid, s, skey) end
   for i, w in ipairs(WINDOWS) do
     local limit = num(s[w.field])
     local used = state[w.name].used
@@ -259,7 +260,7 @@ if needs_approval then
   emit('payment.approval_required', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
     agent_id = owner.agent_id, user_wallet = owner.user_wallet, amount = fmt(amount), recipient = recipient})
   put('outcome', 'approval_required')
-  put('payment', flatten(pay))
+  if prior then put('payment', flatten(pay)) else put('new_payment', {'session_id', pay.session_id or '', 'agent_id', owner.agent_id}) end
   return out
 end
 
@@ -284,7 +285,9 @@ end
 audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
   amount = fmt(amount), recipient = recipient, signature = sig})
 put('outcome', 'reserved')
-put('payment', flatten(pay))
+-- A new payment is what the request said (decide.go builds it): only what the
+-- service does not know is answered.
+if prior then put('payment', flatten(pay)) else put('new_payment', {'session_id', pay.session_id or '', 'agent_id', owner.agent_id}) end
 -- The service signs after the decision: it needs the key's sealed secret.
 if k then put('sealed_key', k.sealed_key or ''); put('session_key_address', k.session_key_address or '') end
 return out

@@ -1,5 +1,5 @@
--- get.lua: read-only view of a session key or session (expiry applied to the
--- view), with the linked session's window usage.
+-- get.lua: view of a session key or session (expiry applied to the view, not
+-- saved), with the linked session's window usage (buckets that left are retired).
 -- ARGV[3] kind 'sk'|'as'  [4] id  [5] agent ('' = owner/operator)  [6] recipient (optional)
 -- [7] '1' to include the key's sealed secret (for the service about to sign a payment)
 --- uses: core windows views keys

@@ -87,8 +87,12 @@ local WINDOWS = {
 --       the sum of its buckets lo..hi, and the first time (ms) one of those
 --       buckets leaves its window (0: none counted yet);
 --   wb  '<lo> <hi>' of each window: the bounds of its counted buckets;
---   wc  the amount in each window's bucket hi (the newest).
--- Before 'retire', a decision reads the totals and nothing of the buckets.
+--   wc  '<hi of the day> <cur day> <cur week> <cur month>': the amount in
+--       each window's bucket hi (the newest). Buckets nest (15 min in 2 h in
+--       8 h), so while the clock is in the day's bucket hi every window's
+--       newest bucket is the current one.
+-- Before 'retire', a check reads the totals and nothing of the buckets, and
+-- a reservation in the day's newest bucket the totals and 'wc' (windows_quick).
 -- After it, only the buckets that left are read, subtracted and deleted, and
 -- the fields rewritten (by a check too: it changes no amount), so the next
 -- decisions read totals again. A session hash without 'w' (written before
@@ -152,7 +156,7 @@ local function windows_full(sid, s)
   local retire, owner = {}, {}
   for i, w in ipairs(WINDOWS) do
     local bmin = math.floor((NOW - w.len) / w.bucket)
-    local st = {used = t[i + 1] or 0, lo = b[2 * i - 1] or bmin, hi = b[2 * i] or bmin - 1, cur = c[i] or 0,
+    local st = {used = t[i + 1] or 0, lo = b[2 * i - 1] or bmin, hi = b[2 * i] or bmin - 1, cur = c[i + 1] or 0,
       bmin = bmin, dead = {}}
     out[w.name] = st
     if st.lo < bmin then
@@ -186,13 +190,14 @@ local function windows_save(sid, state)
   local ra, t, b, c, dead = 0, {}, {}, {}, {}
   for i, w in ipairs(WINDOWS) do
     local st = state[w.name]
-    t[i], b[2 * i - 1], b[2 * i], c[i] = fmt(st.used), fmt(st.lo), fmt(st.hi), fmt(st.cur)
+    t[i], b[2 * i - 1], b[2 * i], c[i + 1] = fmt(st.used), fmt(st.lo), fmt(st.hi), fmt(st.cur)
     if st.lo <= st.hi then
       local at = leaves_at(w, st.lo)
       if ra == 0 or at < ra then ra = at end
     end
     for _, d in ipairs(st.dead) do dead[#dead + 1] = d end
   end
+  c[1] = b[2]
   local w, wb, wc = fmt(ra) .. ' ' .. table.concat(t, ' '), table.concat(b, ' '), table.concat(c, ' ')
   redis.call('HSET', P .. 'as:' .. sid, 'w', w, 'wb', wb, 'wc', wc)
   if #dead > 0 then redis.call('HDEL', window_key(sid), unpack(dead)) end
@@ -245,6 +250,21 @@ local function window_buckets(sid, s, skey, i)
   return out
 end
 
+-- windows_quick is the state of a reservation that neither retires a bucket
+-- nor starts one (the clock is still in the day's newest bucket, before
+-- 'retire'): the totals and the newest buckets, from 'w' and 'wc' alone. It
+-- is nil otherwise (windows_full then).
+local function windows_quick(s)
+  if not (s.w and s.wc) then return nil end
+  local ra, d, wk, m = string.match(s.w, '^(%d+) (%-?%d+) (%-?%d+) (%-?%d+)$')
+  local hi, cd, cw, cm = string.match(s.wc, '^(%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not ra or not hi or ra == '0' or NOW >= tonumber(ra) or math.floor(NOW / WINDOWS[1].bucket) ~= tonumber(hi) then
+    return nil
+  end
+  return {quick = true, ra = ra, hi = hi, day = {used = tonumber(d), cur = tonumber(cd)},
+    week = {used = tonumber(wk), cur = tonumber(cw)}, month = {used = tonumber(m), cur = tonumber(cm)}}
+end
+
 -- windows_add counts amount in every window's current bucket of a full state
 -- (windows_full) and writes it: the buckets in one HSET, the session's fields
 -- in another. The window hash's time to live is renewed when it is new or a
@@ -253,6 +273,17 @@ end
 -- counts. It returns the bucket of each window, which a release gives back.
 local function windows_add(sid, state, amount)
   local wk = window_key(sid)
+  if state.quick then
+    local d, w, m = state.day, state.week, state.month
+    d.cur, w.cur, m.cur = d.cur + amount, w.cur + amount, m.cur + amount
+    d.used, w.used, m.used = d.used + amount, w.used + amount, m.used + amount
+    local at = {day = state.hi, week = fmt(math.floor(NOW / WINDOWS[2].bucket)),
+      month = fmt(math.floor(NOW / WINDOWS[3].bucket))}
+    redis.call('HSET', wk, 'day:' .. at.day, fmt(d.cur), 'week:' .. at.week, fmt(w.cur), 'month:' .. at.month, fmt(m.cur))
+    redis.call('HSET', P .. 'as:' .. sid, 'w', state.ra .. ' ' .. fmt(d.used) .. ' ' .. fmt(w.used) .. ' ' .. fmt(m.used),
+      'wc', state.hi .. ' ' .. fmt(d.cur) .. ' ' .. fmt(w.cur) .. ' ' .. fmt(m.cur))
+    return at
+  end
   local sets, at = {}, {}
   local renew = state.renew
   for _, w in ipairs(WINDOWS) do
