@@ -104,3 +104,21 @@ func TestNewPaymentAnswer(t *testing.T) {
 		}
 	})
 }
+
+// TestDecideRefusesAmountText: an amount that is not an integer of base units
+// written in full is refused by the script itself, whoever calls it.
+func TestDecideRefusesAmountText(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := policy.New(rdb, policy.Options{WithoutEvents: true})
+	f := newFixture(t, s)
+	k := f.key(100*usdc, time.Hour)
+	prefix := "stipend:{" + f.wallet + "}:"
+	for _, amount := range []string{"1e6", "0x10", " 5", "05", "-1", "0", "9007199254740992", "1.5", ""} {
+		res, err := rdb.FCall(ctx, policy.LibraryName()+"_decide", []string{prefix + "sk:" + k.ID}, prefix, 0,
+			"check", "sk", k.ID, f.agent, amount, "shop").Result()
+		text, _ := res.(string)
+		if err != nil || !strings.Contains(text, `"invalid_argument"`) {
+			t.Errorf("amount %q: %v %v", amount, res, err)
+		}
+	}
+}

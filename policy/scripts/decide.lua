@@ -21,6 +21,11 @@
 --- uses: core payments windows events keys
 local mode, kind, id, agent = ARGV[3], ARGV[4], ARGV[5], ARGV[6] or ''
 local amount, recipient, device, flags = tonumber(ARGV[7]), ARGV[8] or '', ARGV[9] or '', ARGV[10] or ''
+-- The amount is an integer of base units, written in full (units() in Go).
+local amount_s = ARGV[7]
+if not amount or amount <= 0 or amount > MAX_UNITS or fmt(amount) ~= amount_s then
+  return fail('invalid_argument', 'amount out of range', 'amount')
+end
 local approved, risky = string.find(flags, 'a', 1, true) ~= nil, string.find(flags, 'r', 1, true) ~= nil
 local write = mode == 'reserve'
 local pid, idem, fp = ARGV[11] or '', ARGV[12] or '', ARGV[13] or ''
@@ -220,7 +225,8 @@ for _, c in ipairs(checks) do put('check', c) end
 if not allowed and not never then put('next_available_at', fmt(next_at)) end
 if key_remaining then put('session_key_remaining', fmt(key_remaining)) end
 if today_remaining then put('session_remaining_today', fmt(today_remaining)) end
-put('now', fmt(NOW))
+local nows = fmt(NOW)
+put('now', nows)
 -- The token the amounts are in: the key's mint (a session's for a session payment).
 put('mint', mint)
 
@@ -236,10 +242,10 @@ if not allowed then
   for i, c in ipairs(checks) do codes[i] = c[2] end
   if k then
     redis.call('HINCRBY', kkey, 'refusals', 1)
-    redis.call('HSET', kkey, 'last_refusal', fmt(NOW))
+    redis.call('HSET', kkey, 'last_refusal', nows)
     redis.call('HINCRBY', kkey .. ':hourly', 'r' .. fmt(math.floor(NOW / 3600000)), 1)
   end
-  audit('payment.refused', {kind = kind, id = id, agent_id = owner.agent_id, amount = fmt(amount),
+  audit('payment.refused', {kind = kind, id = id, agent_id = owner.agent_id, amount = amount_s,
     recipient = recipient, codes = table.concat(codes, ',')})
   return out
 end
@@ -249,16 +255,16 @@ if not prior and not islot and redis.call('EXISTS', pay_key(pid)) == 1 then
   return fail('conflict', 'payment ' .. pid .. ' already exists', 'payment_id')
 end
 local pay = prior or {payment_id = pid, kind = kind, agent_id = owner.agent_id, user_wallet = owner.user_wallet,
-  amount = fmt(amount), recipient = recipient, description = desc, idempotency_key = idem, created_at = fmt(NOW)}
+  amount = amount_s, recipient = recipient, description = desc, idempotency_key = idem, created_at = nows}
 if k then pay.session_key_id = k.session_key_id end
 if s then pay.session_id = s.session_id end
-pay.updated_at = fmt(NOW)
+pay.updated_at = nows
 
 if needs_approval then
   pay.status = 'approval_required'
   pay_put(pid, pay)
   emit('payment.approval_required', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
-    agent_id = owner.agent_id, user_wallet = owner.user_wallet, amount = fmt(amount), recipient = recipient})
+    agent_id = owner.agent_id, user_wallet = owner.user_wallet, amount = amount_s, recipient = recipient})
   put('outcome', 'approval_required')
   if prior then put('payment', flatten(pay)) else put('new_payment', {'session_id', pay.session_id or '', 'agent_id', owner.agent_id}) end
   return out
@@ -273,17 +279,17 @@ if s then
   for _, w in ipairs(WINDOWS) do pay['b_' .. w.name] = at[w.name] end
 end
 pay_put(pid, pay)
-redis.call('ZADD', P .. 'inflight', fmt(NOW), pid)
+redis.call('ZADD', P .. 'inflight', nows, pid)
 if k then
   if key_remaining - amount <= 0 then
-    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', fmt(NOW), 'status', 'exhausted')
+    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', nows, 'status', 'exhausted')
     emit('session_key.exhausted', {session_key_id = k.session_key_id, agent_id = k.agent_id, user_wallet = k.user_wallet})
   else
-    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', fmt(NOW))
+    redis.call('HSET', kkey, 'reserved', fmt(num(k.reserved) + amount), 'last_activity', nows)
   end
 end
 audit('payment.reserved', {payment_id = pid, session_key_id = pay.session_key_id, session_id = pay.session_id,
-  amount = fmt(amount), recipient = recipient, signature = sig})
+  amount = amount_s, recipient = recipient, signature = sig})
 put('outcome', 'reserved')
 -- A new payment is what the request said (decide.go builds it): only what the
 -- service does not know is answered.
