@@ -29,7 +29,7 @@ local function begin(keys, args)
   KEYS, ARGV, P = keys, args, args[1]
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(args[2])
-  WALLET = string.sub(P, (string.find(P, '{', 1, true) or 0) + 1, (string.find(P, '}', 1, true) or 0) - 1)
+  WALLET = string.match(P, '{(.-)}') or ''
 end
 
 -- fmt writes an integer (an amount, a time in ms) in full. '%d' formats it as
