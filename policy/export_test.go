@@ -7,3 +7,6 @@ func LibraryName() string {
 
 // RunAsEval makes s run its scripts as EVAL scripts, as on a server without functions.
 func RunAsEval(s *Store) { s.noFunctions.Store(true) }
+
+// RunsFunctions tells whether s calls the function library (not EVAL scripts).
+func RunsFunctions(s *Store) bool { return !s.noFunctions.Load() }

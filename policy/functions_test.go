@@ -122,3 +122,44 @@ func TestDecideRefusesAmountText(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutFunctionPermission: an account that may not load or call
+// functions (Redis ACL) runs the ledger's scripts as EVAL scripts, and the
+// same decisions come out.
+func TestWithoutFunctionPermission(t *testing.T) {
+	admin := testenv.Redis(t)
+	user := "stipend-test-" + strings.ToLower(wallet()[:10])
+	for _, rules := range [][]string{
+		{"-fcall", "-function"}, // neither
+		{"-function"},           // may call, may not load
+	} {
+		args := []any{"ACL", "SETUSER", user, "reset", "on", ">pw", "~*", "&*", "+@all"}
+		for _, r := range rules {
+			args = append(args, r)
+		}
+		if err := admin.Do(ctx, args...).Err(); err != nil {
+			t.Skipf("this Redis takes no ACL rules: %v", err)
+		}
+		t.Cleanup(func() { _ = admin.Do(ctx, "ACL", "DELUSER", user).Err() })
+		rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(), Username: user, Password: "pw"})
+		t.Cleanup(func() { _ = rdb.Close() })
+		if err := admin.Do(ctx, "FUNCTION", "DELETE", policy.LibraryName()).Err(); err != nil &&
+			!strings.Contains(err.Error(), "not found") {
+			t.Fatal(err)
+		}
+		s := policy.New(rdb, policy.Options{})
+		f := newFixture(t, s)
+		k, _ := f.linked(100*usdc, policy.Limits{PerDay: 40 * usdc})
+		f.pay(s, k.ID, 30*usdc)
+		if d := f.check(s, k.ID, 10*usdc+1); d.Allowed || d.MaxAffordableNow != 10*usdc {
+			t.Fatalf("%v: %+v", rules, d)
+		}
+		if policy.RunsFunctions(s) {
+			t.Fatalf("%v: the store still calls functions", rules)
+		}
+	}
+	if s := policy.New(admin, policy.Options{}); !policy.RunsFunctions(s) || newFixture(t, s).key(usdc, time.Hour) == nil ||
+		!policy.RunsFunctions(s) {
+		t.Fatal("an account with every permission does not run the function library")
+	}
+}
