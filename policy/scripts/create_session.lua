@@ -2,7 +2,7 @@
 -- ARGV[3] session_id  [4] agent_id  [5] user_wallet  [6] max_per_transaction  [7] max_per_day
 -- [8] max_per_week  [9] max_per_month  [10] require_approval_above  [11] expires_at (ms)
 -- [12] mint the limits are in ('' = any)  [13..] allowed recipients. A limit of 0 means none.
---- uses: core events
+--- uses: core events views
 local id = ARGV[3]
 local skey = P .. 'as:' .. id
 if redis.call('EXISTS', skey) == 1 then return fail('conflict', 'session ' .. id .. ' already exists', 'session_id') end
@@ -19,6 +19,6 @@ if #ARGV >= 13 then
   s.has_recipients = '1'
   redis.call('SADD', skey .. ':recipients', unpack(ARGV, 13))
 end
-redis.call('HSET', skey, unpack(flatten(s)))
+redis.call('HSET', skey, unpack(record_fields(s)))
 emit('session.created', {session_id = id, agent_id = s.agent_id, user_wallet = s.user_wallet})
 return reply({ok = {session = s}})
