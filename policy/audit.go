@@ -5,8 +5,12 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // AuditEntry is one entry of a user_wallet's hash-chained audit log.
@@ -76,9 +80,9 @@ func (s *Store) auditLog(ctx context.Context, userWallet string) ([]AuditEntry, 
 	}
 	// The head first: an entry appended after it was read shows as a head
 	// mismatch, never as a silently shorter chain.
-	head, err := s.rdb.HGetAll(ctx, s.prefixOf(userWallet)+"audit:head").Result()
+	head, err := s.auditHead(ctx, userWallet)
 	if err != nil {
-		return nil, nil, fmt.Errorf("policy: audit head: %w", err)
+		return nil, nil, err
 	}
 	inRedis, err := s.redisAudit(ctx, userWallet, -1)
 	if err != nil {
@@ -95,6 +99,55 @@ func (s *Store) auditLog(ctx context.Context, userWallet string) ([]AuditEntry, 
 	}
 	return out, head, nil
 }
+
+// auditHead reads the head of a user_wallet's audit log (lib.lua's
+// audit_head) as seq, hash, base_seq and base_hash; a field with no value is
+// left out.
+func (s *Store) auditHead(ctx context.Context, userWallet string) (map[string]string, error) {
+	key := s.prefixOf(userWallet) + "audit:head"
+	for range 3 {
+		v, err := s.rdb.Get(ctx, key).Result()
+		switch {
+		case err == nil:
+			return parseAuditHead(v), nil
+		case errors.Is(err, redis.Nil):
+			return map[string]string{}, nil
+		case !wrongType(err):
+			return nil, fmt.Errorf("policy: audit head: %w", err)
+		}
+		// A head of the earlier layout: a hash.
+		h, err := s.rdb.HGetAll(ctx, key).Result()
+		if err == nil {
+			return h, nil
+		}
+		if !wrongType(err) {
+			return nil, fmt.Errorf("policy: audit head: %w", err)
+		}
+		// A script rewrote it as a string in between: read it again.
+	}
+	return nil, fmt.Errorf("policy: audit head %s holds neither a string nor a hash", key)
+}
+
+// parseAuditHead reads a head string: "<seq>:<hash>", then ":=" when the
+// base is the head itself or ":<base_seq>:<base_hash>".
+func parseAuditHead(v string) map[string]string {
+	head := map[string]string{}
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 {
+		return head
+	}
+	head["seq"], head["hash"] = parts[0], parts[1]
+	switch {
+	case len(parts) == 3 && parts[2] == "=":
+		head["base_seq"], head["base_hash"] = parts[0], parts[1]
+	case len(parts) == 4:
+		head["base_seq"], head["base_hash"] = parts[2], parts[3]
+	}
+	return head
+}
+
+// wrongType tells a Redis WRONGTYPE error: a key holding another type.
+func wrongType(err error) bool { return strings.HasPrefix(err.Error(), "WRONGTYPE") }
 
 // AuditBreak names the first broken link of an audit chain.
 type AuditBreak struct {

@@ -201,13 +201,9 @@ func (s *Store) GetSession(ctx context.Context, agent, id string) (*Session, err
 
 // ListKeys returns the session keys of an agent ("" for every agent), newest first.
 func (s *Store) ListKeys(ctx context.Context, agent string) ([]*SessionKey, error) {
-	set := s.allKeysKey()
-	if agent != "" {
-		set = s.agentKeysKey(agent)
-	}
-	ids, err := s.rdb.SMembers(ctx, set).Result()
+	ids, err := s.keyIDsOf(ctx, agent)
 	if err != nil {
-		return nil, fmt.Errorf("policy: list keys: %w", err)
+		return nil, err
 	}
 	out := make([]*SessionKey, 0, len(ids))
 	for _, id := range ids {

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,11 @@ func (s *Store) payment(ctx context.Context, userWallet, slot, paymentID string)
 		if paymentID != "" && f.str("payment_id") != paymentID {
 			return nil, nil
 		}
+		if _, ok := f["agent_id"]; !ok {
+			if f["agent_id"], err = s.payAgent(ctx, userWallet, f); err != nil {
+				return nil, err
+			}
+		}
 		return f.payment(), nil
 	case !errors.Is(err, redis.Nil):
 		return nil, fmt.Errorf("policy: get payment: %w", err)
@@ -92,28 +98,91 @@ func (s *Store) payment(ctx context.Context, userWallet, slot, paymentID string)
 	return f.payment(), nil
 }
 
-// payFields is the order of a payment's fields in its record (lib.lua's PAY_FIELDS).
+// payAgent is the agent of a payment whose record does not hold it: its
+// session key's, else its session's (lib.lua's pay_agent).
+func (s *Store) payAgent(ctx context.Context, userWallet string, f fields) (string, error) {
+	owner := ""
+	switch {
+	case f.str("session_key_id") != "":
+		owner = "sk:" + f.str("session_key_id")
+	case f.str("session_id") != "":
+		owner = "as:" + f.str("session_id")
+	default:
+		return "", nil
+	}
+	a, err := s.rdb.HGet(ctx, s.prefixOf(userWallet)+owner, "agent_id").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("policy: get payment: %w", err)
+	}
+	return a, nil
+}
+
+// payFields is the order of a payment's fields in the text layout (lib.lua's PAY_FIELDS).
 var payFields = []string{"status", "tail", "session_key_id", "session_id", "agent_id", "amount", "recipient", "signature",
 	"created_at", "updated_at", "idempotency_key", "description", "reason", "blockhash", "b_day", "b_week", "b_month"}
 
 var payStatus = map[string]string{"a": "approval_required", "r": "reserved", "c": "confirmed", "f": "failed"}
 
-// decodePayment reads a payment record: each field "<length>:<bytes>".
+// payLayout is the compact layout of a payment record (lib.lua's PAY_LAYOUT
+// and PAY_KINDS): its fields after the status byte, each a text ('t', and
+// 'k' and 's' with their id prefix left out) or a number ('n').
+var payLayout = []struct {
+	name string
+	kind byte
+}{{"tail", 't'}, {"session_key_id", 'k'}, {"session_id", 's'}, {"amount", 'n'}, {"created_at", 'n'},
+	{"updated_at", 'n'}, {"recipient", 't'}, {"signature", 't'}, {"idempotency_key", 't'}, {"description", 't'},
+	{"reason", 't'}, {"blockhash", 't'}, {"b_day", 't'}, {"b_week", 't'}, {"b_month", 't'}}
+
+var payPrefix = map[byte]string{'k': "sk_", 's': "sess_"}
+
+// decodePayment reads a payment record of either layout (see lib.lua's
+// pay_decode); a compact record does not hold its agent_id.
 func decodePayment(v string) fields {
 	f := fields{}
-	for _, name := range payFields {
-		c := strings.IndexByte(v, ':')
-		if c < 0 {
-			break
+	if v != "" && v[0] > 128 { // the compact layout: 128 + the status's letter
+		f["status"] = payStatus[string(v[0]-128)]
+		b := []byte(v[1:])
+		for _, l := range payLayout {
+			if len(b) == 0 {
+				break
+			}
+			n, w := binary.Uvarint(b)
+			if w <= 0 {
+				break
+			}
+			b = b[w:]
+			if l.kind == 'n' {
+				f[l.name] = ""
+				if n > 0 {
+					f[l.name] = strconv.FormatUint(n-1, 10)
+				}
+				continue
+			}
+			if n > uint64(len(b)) {
+				break
+			}
+			t := string(b[:n])
+			b = b[n:]
+			if t != "" {
+				t = payPrefix[l.kind] + t
+			}
+			f[l.name] = t
 		}
-		n, err := strconv.Atoi(v[:c])
-		if err != nil || n < 0 || c+1+n > len(v) {
-			break
+	} else {
+		for _, name := range payFields {
+			c := strings.IndexByte(v, ':')
+			if c < 0 {
+				break
+			}
+			n, err := strconv.Atoi(v[:c])
+			if err != nil || n < 0 || c+1+n > len(v) {
+				break
+			}
+			f[name], v = v[c+1:c+1+n], v[c+1+n:]
 		}
-		f[name], v = v[c+1:c+1+n], v[c+1+n:]
-	}
-	if st, ok := payStatus[f.str("status")]; ok {
-		f["status"] = st
+		if st, ok := payStatus[f.str("status")]; ok {
+			f["status"] = st
+		}
 	}
 	if f.str("updated_at") != "" {
 		f["updated_at"] = strconv.FormatInt(f.int("created_at")+f.int("updated_at"), 10)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,25 @@ func (s *Store) walletsKey() string { return s.prefix + ":wallets" }
 // ExpiryKey is the sorted set of session keys by expires_at (ms), for the sweeper.
 func (s *Store) ExpiryKey() string { return s.prefix + ":expiry" }
 
-func (s *Store) indexKey(id string) string        { return s.prefix + ":idx:" + id }
+// The id index maps every session key, session and approval id to its
+// user_wallet: a field of one of idBuckets hashes, picked by a hash of the
+// id, so that each stays a compact listpack (up to Redis's
+// hash-max-listpack-entries, 128 by default: some 65,000 ids in all; past
+// that a bucket is a hash table, still smaller than a string per id). An id
+// indexed before (its own string under indexKey) is still found there.
+const idBuckets = 512
+
+func (s *Store) idsKey(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id)) // never fails
+	return s.prefix + ":ids:" + strconv.FormatUint(uint64(h.Sum32()%idBuckets), 10)
+}
+
+func (s *Store) indexKey(id string) string { return s.prefix + ":idx:" + id }
+
+// agentIDsKey is the hash whose fields are an agent's session key ids (an
+// agent's keys indexed before are in the set of agentKeysKey).
+func (s *Store) agentIDsKey(agent string) string  { return s.prefix + ":agent:" + agent + ":ids" }
 func (s *Store) agentKeysKey(agent string) string { return s.prefix + ":agent:" + agent + ":keys" }
 func (s *Store) allKeysKey() string               { return s.prefix + ":keys" }
 
@@ -89,7 +108,20 @@ func (s *Store) walletOf(ctx context.Context, id, param string) (string, error) 
 	if w, ok := s.owners.Load(id); ok {
 		return w.(string), nil
 	}
-	w, err := s.rdb.Get(ctx, s.indexKey(id)).Result()
+	var inBucket *redis.StringCmd
+	var legacy *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		inBucket = p.HGet(ctx, s.idsKey(id), id)
+		legacy = p.Get(ctx, s.indexKey(id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("policy: look up %s: %w", id, err)
+	}
+	w, err := inBucket.Result()
+	if errors.Is(err, redis.Nil) {
+		w, err = legacy.Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return "", Errorf(CodeNotFound, param, "no %s %q", param, id)
 	}
@@ -102,17 +134,29 @@ func (s *Store) walletOf(ctx context.Context, id, param string) (string, error) 
 
 // index writes the cross-user lookups of a new record before the record itself.
 func (s *Store) index(ctx context.Context, id, wallet, agent string, expiresAt time.Time, key bool) error {
-	ok, err := s.rdb.SetNX(ctx, s.indexKey(id), wallet, 0).Result()
+	var added *redis.BoolCmd
+	var legacy *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		added = p.HSetNX(ctx, s.idsKey(id), id, wallet)
+		legacy = p.Exists(ctx, s.indexKey(id))
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("policy: index %s: %w", id, err)
 	}
-	if !ok {
+	if !added.Val() {
+		return Errorf(CodeConflict, "id", "%s already exists", id)
+	}
+	if legacy.Val() != 0 { // indexed before, in the earlier layout
+		if err := s.rdb.HDel(ctx, s.idsKey(id), id).Err(); err != nil {
+			return fmt.Errorf("policy: index %s: %w", id, err)
+		}
 		return Errorf(CodeConflict, "id", "%s already exists", id)
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, s.walletsKey(), wallet)
 		if key {
-			p.SAdd(ctx, s.agentKeysKey(agent), id)
+			p.HSet(ctx, s.agentIDsKey(agent), id, "")
 			p.SAdd(ctx, s.allKeysKey(), id)
 			p.ZAdd(ctx, s.ExpiryKey(), redis.Z{Score: float64(expiresAt.UnixMilli()), Member: id})
 		}
@@ -123,6 +167,36 @@ func (s *Store) index(ctx context.Context, id, wallet, agent string, expiresAt t
 	}
 	s.owners.Store(id, wallet)
 	return nil
+}
+
+// keyIDsOf returns the ids of an agent's session keys ("" for every agent).
+func (s *Store) keyIDsOf(ctx context.Context, agent string) ([]string, error) {
+	if agent == "" {
+		ids, err := s.rdb.SMembers(ctx, s.allKeysKey()).Result()
+		if err != nil {
+			return nil, fmt.Errorf("policy: list keys: %w", err)
+		}
+		return ids, nil
+	}
+	var inHash, inSet *redis.StringSliceCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		inHash = p.HKeys(ctx, s.agentIDsKey(agent))
+		inSet = p.SMembers(ctx, s.agentKeysKey(agent)) // keys indexed before
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("policy: list keys: %w", err)
+	}
+	ids := inHash.Val()
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range inSet.Val() {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // Now returns the ledger's clock: Redis TIME plus the configured skew.

@@ -15,7 +15,8 @@ local k = {session_key_id = id, agent_id = ARGV[4], user_wallet = ARGV[5], token
   attestation = ARGV[11], sealed_key = ARGV[12], max_amount = fmt(max), spent = '0', reserved = '0',
   transaction_count = '0', refusals = '0', created_at = fmt(NOW), expires_at = fmt(exp), last_activity = fmt(NOW)}
 if (ARGV[15] or '') ~= '' then k.device_hash, k.device_bound = ARGV[15], '1' end
-redis.call('HSET', kkey, unpack(flatten(k)))
+-- Its record keeps the sealed secret's field even when empty (SealedSecret reads it).
+redis.call('HSET', kkey, unpack(record_fields(k, {sealed_key = true})))
 emit('session_key.created', {session_key_id = id, agent_id = k.agent_id, user_wallet = k.user_wallet,
   max_amount = k.max_amount, expires_at = k.expires_at, session_key_address = k.session_key_address})
 return reply({ok = {key = key_view(k)}})

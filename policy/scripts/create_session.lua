@@ -20,6 +20,6 @@ if #ARGV >= 13 then
   s.has_recipients = '1'
   redis.call('SADD', skey .. ':recipients', unpack(ARGV, 13))
 end
-redis.call('HSET', skey, unpack(flatten(s)))
+redis.call('HSET', skey, unpack(record_fields(s)))
 emit('session.created', {session_id = id, agent_id = s.agent_id, user_wallet = s.user_wallet})
 return reply({ok = {session = session_view(s)}})

@@ -339,14 +339,47 @@ end
 -- An audit entry is a JSON object holding the hash of the entry before it;
 -- the head key holds the hash of the last entry, so any edit, removal or
 -- reordering breaks the chain.
+--
+-- The head is one string: '<seq>:<hash>' of the last entry, then, once
+-- entries have left Redis for the audit sink (audit_trim.lua), the base: the
+-- seq and hash of the last entry that left, ':<seq>:<hash>', or ':=' when it
+-- is the last entry itself (the log drained). A head written before (a hash
+-- of seq, hash, base_seq and base_hash) is still read, and becomes a string
+-- when next written.
+
+-- audit_head reads the head: seq, hash, base_seq, base_hash ('' for none).
+local function audit_head()
+  local key = P .. 'audit:head'
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' then -- WRONGTYPE: a hash of the earlier layout
+    local h = redis.call('HMGET', key, 'seq', 'hash', 'base_seq', 'base_hash')
+    return h[1] or '', h[2] or '', h[3] or '', h[4] or ''
+  end
+  if not v then return '', '', '', '' end
+  local seq, hash, rest = string.match(v, '^(%d+):(%x+)(.*)$')
+  if rest == ':=' then return seq, hash, seq, hash end
+  local bseq, bhash = string.match(rest or '', '^:(%d+):(%x+)$')
+  return seq or '', hash or '', bseq or '', bhash or ''
+end
+
+-- audit_head_put writes the head (see audit_head).
+local function audit_head_put(seq, hash, bseq, bhash)
+  local v = seq .. ':' .. hash
+  if bseq == seq and bhash == hash then
+    v = v .. ':='
+  elseif bseq ~= '' then
+    v = v .. ':' .. bseq .. ':' .. bhash
+  end
+  redis.call('SET', P .. 'audit:head', v)
+end
+
 local function audit(event, data)
-  local head = redis.call('HMGET', P .. 'audit:head', 'seq', 'hash')
-  local seq = num(head[1]) + 1
-  local prev = head[2] or ''
+  local seq, prev, bseq, bhash = audit_head()
+  seq = num(seq) + 1
   local entry = cjson.encode({seq = seq, ts = fmt(NOW), event = event, prev = prev, data = data})
   local hash = redis.sha1hex(entry)
   redis.call('RPUSH', P .. 'audit', entry)
-  redis.call('HSET', P .. 'audit:head', 'seq', seq, 'hash', hash)
+  audit_head_put(fmt(seq), hash, bseq, bhash)
 end
 
 -- emit records a state change in the audit log and, when something reads the
@@ -362,23 +395,53 @@ end
 
 --- section payments (needs core)
 
--- Payments. A payment is one string, not a hash: its fields in the fixed
--- order of PAY_FIELDS, each written '<length>:<bytes>', trailing empty ones
--- left out; the status is one letter and updated_at is kept as milliseconds
--- after created_at. Its id and user_wallet are not stored (the caller and the
--- key name know them). What only a payment in flight needs (its blockhash,
--- the window buckets it holds) is dropped once it is settled, and no
--- fingerprint is kept: a replay is compared with the payment's own fields.
--- The record lives under 'pay:<slot>', the 16 characters of its id after
--- 'pay_'; the id's rest ('tail') is stored to tell it from another. A
--- payment with an idempotency key has the slot idem_slot derives from that
--- key, so the key finds its payment with no idempotency record of its own.
--- Payments written before (a hash under 'pay:<id>') are still read, and
--- move to this layout when next written.
-local PAY_FIELDS = {'status', 'tail', 'session_key_id', 'session_id', 'agent_id', 'amount', 'recipient', 'signature',
-  'created_at', 'updated_at', 'idempotency_key', 'description', 'reason', 'blockhash', 'b_day', 'b_week', 'b_month'}
-local PAY_LETTER = {approval_required = 'a', reserved = 'r', confirmed = 'c', failed = 'f'}
-local PAY_STATUS = {a = 'approval_required', r = 'reserved', c = 'confirmed', f = 'failed'}
+-- Payments. A payment is one string, not a hash, under 'pay:<slot>', the 16
+-- characters of its id after 'pay_'; the id's rest ('tail') is stored to
+-- tell it from another. A payment with an idempotency key has the slot
+-- idem_slot derives from that key, so the key finds its payment with no
+-- idempotency record of its own. Its id and user_wallet are not stored (the
+-- caller and the key name know them), nor, in the compact layout, its
+-- agent_id: the agent of its session key (else of its session), which a key
+-- or session never changes (pay_agent reads it from there).
+-- What only a payment in flight needs (its blockhash, the window buckets it
+-- holds) is dropped once it is settled, and no fingerprint is kept: a replay
+-- is compared with the payment's own fields.
+--
+-- The record: one byte, 128 + the byte of the status's letter (PAY_LETTER),
+-- then the fields of PAY_LAYOUT in order, trailing empty ones left out. A
+-- text field is its length then its bytes (session_key_id and session_id
+-- without their 'sk_' and 'sess_'); a number (PAY_KINDS 'n') is n + 1 (0:
+-- empty), updated_at as milliseconds after created_at. Lengths and numbers
+-- are unsigned LEB128 varints (7 bits a byte, low first). A payment this
+-- layout cannot hold (another status, an id of another form, a time going
+-- back) is written in the earlier text layout instead, whose first byte is a
+-- digit: each field of PAY_FIELDS '<length>:<bytes>'. Both are read, and so
+-- are payments of the layout before (a hash under 'pay:<id>'), which move to
+-- the string when next written.
+--
+-- The layouts' tables are built on first use: a script that reads or writes
+-- no payment (a check) builds none.
+local PAY_FIELDS, PAY_LETTER, PAY_STATUS, PAY_LAYOUT
+local function pay_fields()
+  PAY_FIELDS = PAY_FIELDS or {'status', 'tail', 'session_key_id', 'session_id', 'agent_id', 'amount', 'recipient',
+    'signature', 'created_at', 'updated_at', 'idempotency_key', 'description', 'reason', 'blockhash', 'b_day', 'b_week',
+    'b_month'}
+  return PAY_FIELDS
+end
+local function pay_letter()
+  PAY_LETTER = PAY_LETTER or {approval_required = 'a', reserved = 'r', confirmed = 'c', failed = 'f'}
+  return PAY_LETTER
+end
+local function pay_status()
+  PAY_STATUS = PAY_STATUS or {a = 'approval_required', r = 'reserved', c = 'confirmed', f = 'failed'}
+  return PAY_STATUS
+end
+local function pay_layout()
+  PAY_LAYOUT = PAY_LAYOUT or {'tail', 'session_key_id', 'session_id', 'amount', 'created_at', 'updated_at',
+    'recipient', 'signature', 'idempotency_key', 'description', 'reason', 'blockhash', 'b_day', 'b_week', 'b_month'}
+  return PAY_LAYOUT
+end
+local PAY_KINDS = 'tksnnnttttttttt' -- of each PAY_LAYOUT field: t text, k session_key_id, s session_id, n number
 
 local function pay_key(pid) return P .. 'pay:' .. string.sub(pid, 5, 20) end
 
@@ -386,16 +449,75 @@ local function pay_key(pid) return P .. 'pay:' .. string.sub(pid, 5, 20) end
 -- session ('as') leads to.
 local function idem_slot(kind, id, idem) return string.sub(redis.sha1hex(kind .. ':' .. id .. ':' .. idem), 1, 16) end
 
+-- varint writes n (an integer from 0 to 2^53, so at most 8 bytes) as an
+-- unsigned LEB128 varint, unrolled: no table to build.
+local function varint(n)
+  local c = string.char
+  if n < 128 then return c(n) end
+  local a = n % 128; n = (n - a) / 128
+  if n < 128 then return c(a + 128, n) end
+  local b = n % 128; n = (n - b) / 128
+  if n < 128 then return c(a + 128, b + 128, n) end
+  local d = n % 128; n = (n - d) / 128
+  if n < 128 then return c(a + 128, b + 128, d + 128, n) end
+  local e = n % 128; n = (n - e) / 128
+  if n < 128 then return c(a + 128, b + 128, d + 128, e + 128, n) end
+  local f = n % 128; n = (n - f) / 128
+  if n < 128 then return c(a + 128, b + 128, d + 128, e + 128, f + 128, n) end
+  local g = n % 128; n = (n - g) / 128
+  if n < 128 then return c(a + 128, b + 128, d + 128, e + 128, f + 128, g + 128, n) end
+  local h = n % 128; n = (n - h) / 128
+  return c(a + 128, b + 128, d + 128, e + 128, f + 128, g + 128, h + 128, n)
+end
+
+-- pay_agent is the agent of a payment: its session key's, else its session's.
+local function pay_agent(p)
+  local kid, sid = p.session_key_id or '', p.session_id or ''
+  local a
+  if kid ~= '' then a = redis.call('HGET', P .. 'sk:' .. kid, 'agent_id')
+  elseif sid ~= '' then a = redis.call('HGET', P .. 'as:' .. sid, 'agent_id') end
+  return a or ''
+end
+
 local function pay_decode(v, pid)
-  local p, pos = {}, 1
-  for _, f in ipairs(PAY_FIELDS) do
-    local c = string.find(v, ':', pos, true)
-    if not c then break end
-    local n = tonumber(string.sub(v, pos, c - 1))
-    p[f] = string.sub(v, c + 1, c + n)
-    pos = c + 1 + n
+  local p = {}
+  local c = string.byte(v, 1) or 0
+  if c > 128 then -- the compact layout
+    local layout = pay_layout()
+    p.status = pay_status()[string.char(c - 128)]
+    local pos, len, byte = 2, #v, string.byte
+    for i = 1, #layout do
+      if pos > len then break end
+      local n, mul = 0, 1 -- a varint
+      repeat
+        c = byte(v, pos) or 0
+        pos = pos + 1
+        if c < 128 then n = n + c * mul else n = n + (c - 128) * mul; mul = mul * 128 end
+      until c < 128
+      local kind = byte(PAY_KINDS, i)
+      if kind == 110 then -- 'n'
+        p[layout[i]] = n > 0 and fmt(n - 1) or ''
+      else
+        local t = string.sub(v, pos, pos + n - 1)
+        pos = pos + n
+        if t ~= '' then
+          if kind == 107 then t = 'sk_' .. t elseif kind == 115 then t = 'sess_' .. t end
+        end
+        p[layout[i]] = t
+      end
+    end
+    p.agent_id = pay_agent(p)
+  else
+    local pos = 1
+    for _, f in ipairs(pay_fields()) do
+      local e = string.find(v, ':', pos, true)
+      if not e then break end
+      local n = tonumber(string.sub(v, pos, e - 1))
+      p[f] = string.sub(v, e + 1, e + n)
+      pos = e + 1 + n
+    end
+    p.status = pay_status()[p.status] or p.status
   end
-  p.status = PAY_STATUS[p.status] or p.status
   p.updated_at = fmt(num(p.created_at) + num(p.updated_at))
   p.payment_id, p.user_wallet = pid, WALLET
   p.kind = (p.session_key_id or '') ~= '' and 'sk' or 'as'
@@ -415,18 +537,67 @@ local function pay_get(pid)
   return p
 end
 
+-- pay_number is the integer a decimal text holds, if it is one written the
+-- way fmt writes it (nil for anything else).
+local function pay_number(v)
+  if #v > 16 or not (v == '0' or string.find(v, '^[1-9]%d*$')) then return nil end
+  local n = tonumber(v)
+  if n > MAX_UNITS then return nil end
+  return n
+end
+
+-- pay_encode writes a payment in the compact layout (nil if it cannot hold it).
+local function pay_encode(p)
+  local layout = pay_layout()
+  local letter = pay_letter()[p.status]
+  if not letter then return nil end
+  local parts, last = {string.char(string.byte(letter) + 128)}, 1
+  local created
+  for i = 1, #layout do
+    local v = p[layout[i]] or ''
+    local kind = string.byte(PAY_KINDS, i)
+    if v == '' then
+      parts[i + 1] = '\0'
+    elseif kind == 110 then -- 'n'
+      local n = pay_number(v)
+      if not n then return nil end
+      if i == 5 then created = n -- created_at
+      elseif i == 6 then -- updated_at, after created_at
+        if not created or n < created then return nil end
+        n = n - created
+      end
+      parts[i + 1] = varint(n + 1)
+      last = i + 1
+    else
+      if kind == 107 then -- 'k'
+        if #v < 4 or string.sub(v, 1, 3) ~= 'sk_' then return nil end
+        v = string.sub(v, 4)
+      elseif kind == 115 then -- 's'
+        if #v < 6 or string.sub(v, 1, 5) ~= 'sess_' then return nil end
+        v = string.sub(v, 6)
+      end
+      parts[i + 1] = varint(#v) .. v
+      last = i + 1
+    end
+  end
+  return table.concat(parts, '', 1, last)
+end
+
 -- pay_put writes a payment, kept for keep ms (nil: while in flight, for good).
 local function pay_put(pid, p, keep)
-  local parts, last = {}, 0
   p.tail = string.sub(pid, 21)
-  for i, f in ipairs(PAY_FIELDS) do
-    local v = p[f] or ''
-    if f == 'status' then v = PAY_LETTER[v] or v
-    elseif f == 'updated_at' and v ~= '' then v = fmt(num(v) - num(p.created_at)) end
-    parts[i] = #v .. ':' .. v
-    if v ~= '' then last = i end
+  local v = pay_encode(p)
+  if not v then -- the text layout holds anything
+    local parts, last = {}, 0
+    for i, f in ipairs(pay_fields()) do
+      local t = p[f] or ''
+      if f == 'status' then t = pay_letter()[t] or t
+      elseif f == 'updated_at' and t ~= '' then t = fmt(num(t) - num(p.created_at)) end
+      parts[i] = #t .. ':' .. t
+      if t ~= '' then last = i end
+    end
+    v = table.concat(parts, '', 1, last)
   end
-  local v = table.concat(parts, '', 1, last)
   if keep then redis.call('SET', pay_key(pid), v, 'PX', keep) else redis.call('SET', pay_key(pid), v) end
   p.tail = nil
   if p.legacy then redis.call('DEL', P .. 'pay:' .. pid); p.legacy = nil end -- the hash of the earlier layout
@@ -461,6 +632,22 @@ local function session_view(s)
   for f, val in pairs(s) do v[f] = val end
   v.w, v.wb, v.wc = nil, nil, nil -- the window fields (section windows)
   return v
+end
+
+-- A key's or a session's record holds no empty field, nor a limit or flag
+-- at '0' (none): a field it does not hold reads as empty, and as zero
+-- wherever a number is read. record_fields lists the name/value pairs of r
+-- to store (keep: fields stored even when empty).
+local function record_fields(r, keep)
+  local none = {per_transaction = true, per_day = true, per_week = true, per_month = true, approval_above = true,
+    has_recipients = true}
+  local f = {}
+  for a, b in pairs(r) do
+    if (b ~= '' and not (b == '0' and none[a])) or (keep and keep[a]) then
+      f[#f + 1] = a; f[#f + 1] = b
+    end
+  end
+  return f
 end
 
 --- section keys (needs events)
