@@ -177,16 +177,14 @@ func decodeDecision(res any) (*Decision, error) {
 			}
 			d.Checks = append(d.Checks, c)
 		case "new_payment":
-			f := fields{}
-			sub, _ := v.([]any)
-			if err := eachPair(sub, func(n string, x any) error { f[n], _ = x.(string); return nil }); err != nil {
+			f, err := pairFields(v)
+			if err != nil {
 				return err
 			}
 			d.newPayment = f
 		case "payment":
-			f := fields{}
-			sub, _ := v.([]any)
-			if err := eachPair(sub, func(n string, x any) error { f[n], _ = x.(string); return nil }); err != nil {
+			f, err := pairFields(v)
+			if err != nil {
 				return err
 			}
 			d.Payment = f.payment()
@@ -228,6 +226,14 @@ func decodeCheck(v any, num *numbers) (Check, error) {
 		return nil
 	})
 	return c, err
+}
+
+// pairFields reads a nested list of name/value pairs of a script's answer.
+func pairFields(v any) (fields, error) {
+	f := fields{}
+	sub, _ := v.([]any)
+	err := eachPair(sub, func(n string, x any) error { f[n], _ = x.(string); return nil })
+	return f, err
 }
 
 // eachPair calls fn for every name/value pair of a script's list answer.

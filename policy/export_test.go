@@ -1,9 +1,7 @@
 package policy
 
 // LibraryName is the name of the ledger's function library (scripts.go).
-func LibraryName() string {
-	return scripts.lib[len("#!lua name=") : len("#!lua name=")+len("stipend_")+12]
-}
+func LibraryName() string { return scripts.name }
 
 // RunAsEval makes s run its scripts as EVAL scripts, as on a server without functions.
 func RunAsEval(s *Store) { s.noFunctions.Store(true) }

@@ -145,6 +145,32 @@ func (f *fixture) events() []string {
 	return out
 }
 
+// settlePayment commits ("commit") or releases (anything else) a payment.
+func settlePayment(s *policy.Store, wallet, pid, how string) (*policy.Payment, error) {
+	if how == "commit" {
+		return s.Commit(ctx, wallet, pid)
+	}
+	return s.Release(ctx, wallet, pid, "test")
+}
+
+// settledOnce: settling pid again changes nothing, and its key holds nothing
+// reserved and has spent spentIfCommitted if it was committed (nothing if released).
+func (f *fixture) settledOnce(s *policy.Store, keyID, pid, how string, spentIfCommitted policy.Amount) {
+	f.t.Helper()
+	p, err := settlePayment(s, f.wallet, pid, how)
+	if err != nil || !p.Duplicate {
+		f.t.Fatalf("second %s: %+v %v", how, p, err)
+	}
+	k, _, err := s.GetKey(ctx, f.agent, keyID)
+	wantSpent := policy.Amount(0)
+	if how == "commit" {
+		wantSpent = spentIfCommitted
+	}
+	if err != nil || k.Reserved != 0 || k.Spent != wantSpent {
+		f.t.Fatalf("key after %s: %+v %v", how, k, err)
+	}
+}
+
 func codes(d *policy.Decision) []policy.Code {
 	var out []policy.Code
 	for _, c := range d.Checks {

@@ -167,11 +167,7 @@ func TestPaymentOfTextLayout(t *testing.T) {
 					t.Fatalf("replay of a text record: %v %+v", err, rep.Payment)
 				}
 				var p *policy.Payment
-				if settle == "commit" {
-					p, err = s.Commit(ctx, f.wallet, pid)
-				} else {
-					p, err = s.Release(ctx, f.wallet, pid, "test")
-				}
+				p, err = settlePayment(s, f.wallet, pid, settle)
 				if err != nil || p.Duplicate || p.AgentID != f.agent || p.Signature != "oldsig" || p.Description != "a:1:b" {
 					t.Fatalf("%s: %+v %v", settle, p, err)
 				}
@@ -182,22 +178,7 @@ func TestPaymentOfTextLayout(t *testing.T) {
 				if again, err := s.GetPayment(ctx, f.wallet, pid); err != nil || *again != *p {
 					t.Fatalf("after %s: %+v %v; want %+v", settle, again, err, p)
 				}
-				if settle == "commit" {
-					p, err = s.Commit(ctx, f.wallet, pid)
-				} else {
-					p, err = s.Release(ctx, f.wallet, pid, "test")
-				}
-				if err != nil || !p.Duplicate {
-					t.Fatalf("second %s: %+v %v", settle, p, err)
-				}
-				k2, _, err := s.GetKey(ctx, f.agent, k.ID)
-				wantSpent := policy.Amount(0)
-				if settle == "commit" {
-					wantSpent = 2 * usdc
-				}
-				if err != nil || k2.Reserved != 0 || k2.Spent != wantSpent {
-					t.Fatalf("key after %s: %+v %v", settle, k2, err)
-				}
+				f.settledOnce(s, k.ID, pid, settle, 2*usdc)
 				other := req
 				other.Amount++
 				if _, err := s.Decide(ctx, other); !errors.Is(err, policy.ErrConflict) {

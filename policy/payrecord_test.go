@@ -133,11 +133,7 @@ func TestPaymentOfEarlierLayout(t *testing.T) {
 					t.Fatalf("replay of an earlier payment: %v %+v", err, rep)
 				}
 				var p *policy.Payment
-				if settle == "commit" {
-					p, err = s.Commit(ctx, f.wallet, pid)
-				} else {
-					p, err = s.Release(ctx, f.wallet, pid, "test")
-				}
+				p, err = settlePayment(s, f.wallet, pid, settle)
 				if err != nil || p.Duplicate {
 					t.Fatalf("%s: %+v %v", settle, p, err)
 				}
@@ -148,22 +144,7 @@ func TestPaymentOfEarlierLayout(t *testing.T) {
 				if err != nil || again.Status != p.Status || again.Signature != "oldsig" || again.IdempotencyKey != idem {
 					t.Fatalf("after %s: %+v %v", settle, again, err)
 				}
-				if settle == "commit" {
-					p, err = s.Commit(ctx, f.wallet, pid)
-				} else {
-					p, err = s.Release(ctx, f.wallet, pid, "test")
-				}
-				if err != nil || !p.Duplicate {
-					t.Fatalf("second %s: %+v %v", settle, p, err)
-				}
-				k2, _, err := s.GetKey(ctx, f.agent, k.ID)
-				wantSpent := policy.Amount(0)
-				if settle == "commit" {
-					wantSpent = 2 * usdc
-				}
-				if err != nil || k2.Reserved != 0 || k2.Spent != wantSpent {
-					t.Fatalf("key after %s: %+v %v", settle, k2, err)
-				}
+				f.settledOnce(s, k.ID, pid, settle, 2*usdc)
 				if rep, err := s.Decide(ctx, req); err != nil || !rep.Duplicate || rep.Payment.ID != pid {
 					t.Fatalf("replay after %s: %v %+v", settle, err, rep)
 				}

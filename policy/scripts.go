@@ -31,6 +31,7 @@ var scripts = func() *scriptSet {
 
 // scriptSet is the ledger's scripts in both forms.
 type scriptSet struct {
+	name  string                   // the function library's name
 	lib   string                   // the function library's source, for FUNCTION LOAD
 	fn    map[string]string        // script name → its function's name in lib
 	evals map[string]*redis.Script // script name → the same script for EVAL
@@ -90,7 +91,7 @@ func buildScripts(fsys embed.FS) (*scriptSet, error) {
 		fmt.Fprintf(&out, "redis.register_function('%s', function(keys, args)\nbegin(keys, args)\n%s\nend)\n",
 			set.fn[sc.name], sc.body)
 	}
-	set.lib = out.String()
+	set.name, set.lib = libName, out.String()
 	return set, nil
 }
 
